@@ -1,0 +1,3 @@
+from ctsync.cli import main
+
+main()

@@ -1,0 +1,51 @@
+"""The ``ctsync`` command line: parse, call the library, render. No logic lives here.
+
+Sub-command modules are imported only when their command runs, so ``ctsync --help`` stays
+fast and imports neither azure.identity, uvicorn nor rich.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from ctsync._version import __version__
+
+__all__ = ["main"]
+
+#: command name -> (module, attribute, one-line help shown by `ctsync --help`)
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("ctsync.cli.demo", "demo", "Run the demo on a built-in emulator."),
+    "emulator": ("ctsync.cli.emulator", "emulator", "Run the Graph/Entra emulator."),
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = _COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module, attr, _ = entry
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, _COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ctsync")
+def cli() -> None:
+    """Entra ID cross-tenant synchronization as code."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    return cli.main(args=argv, prog_name="ctsync")

@@ -1,0 +1,339 @@
+"""The :class:`Emulator`: tenants, a clock, and one entry point for every request."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ctsync.emulator.core.clock import Clock, FrozenClock
+from ctsync.emulator.core.context import RequestContext
+from ctsync.emulator.core.errors import (
+    GraphFault,
+    forbidden,
+    method_not_allowed,
+    not_implemented,
+    unauthorized,
+)
+from ctsync.emulator.core.http import EmuRequest, EmuResponse, json_response
+from ctsync.emulator.core.ids import IdFactory
+from ctsync.emulator.core.routing import Router, normalize_path
+from ctsync.emulator.core.tokens import GRAPH_APP_ID, TokenClaims, TokenIssuer
+from ctsync.emulator.core.traffic import FaultProfile, TrafficControl
+from ctsync.emulator.state import ClientApp, Tenant
+
+__all__ = ["Emulator", "GraphCall"]
+
+GRAPH_VERSION = "v1.0"
+
+#: Audiences a Graph token may carry (Graph's resource URI and its app id), besides the
+#: emulator's own origin (added per request).
+_GRAPH_AUDIENCES = {"https://graph.microsoft.com", GRAPH_APP_ID}
+
+
+@dataclass(frozen=True)
+class GraphCall:
+    """An authenticated Graph call, before routing: what ``$batch`` re-dispatches."""
+
+    method: str
+    path_and_query: str
+    headers: Mapping[str, str]
+    body: bytes
+    claims: TokenClaims
+    origin: str
+    client_request_id: str
+    in_batch: bool = False
+
+
+def _graph_router() -> Router:
+    from ctsync.emulator.services import all_routes
+
+    return all_routes()
+
+
+class Emulator:
+    """A Microsoft Graph / Entra ID emulator holding any number of tenants.
+
+    ``seed`` makes ids reproducible; ``clock`` drives every lifecycle (a frozen clock by
+    default, so nothing depends on wall time); ``faults`` switches latency, random errors,
+    quotas and replication lag. ``scenario`` seeds tenants: ``"demo"``, ``"empty"``, a path to
+    a JSON scenario, or a scenario mapping.
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        clock: Clock | None = None,
+        faults: FaultProfile | None = None,
+        scenario: str | Path | Mapping[str, Any] | None = None,
+    ) -> None:
+        self.seed_value = seed
+        self.clock: Clock = clock or FrozenClock()
+        self.ids = IdFactory(seed)
+        self.tokens = TokenIssuer()
+        self.tenants: dict[str, Tenant] = {}
+        self.stats: Counter[str] = Counter()
+        self.traffic = TrafficControl(faults or FaultProfile(), rng=random.Random(seed))
+        self.router = _graph_router()
+        if scenario is not None:
+            self.seed(scenario)
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def faults(self) -> FaultProfile:
+        return self.traffic.profile
+
+    def reset(self) -> None:
+        """Forget every tenant, counter, throttle state and fault; keep the clock."""
+        self.tenants.clear()
+        self.stats.clear()
+        self.ids = IdFactory(self.seed_value)
+        self.traffic.reset(FaultProfile())
+
+    def seed(self, scenario: str | Path | Mapping[str, Any]) -> list[Tenant]:
+        """Add the tenants of a scenario (name, JSON file path, or mapping)."""
+        from ctsync.emulator.scenarios import load_scenario
+
+        return load_scenario(self, scenario)
+
+    def add_tenant(
+        self,
+        *,
+        name: str,
+        display_name: str | None = None,
+        domain: str | None = None,
+        tenant_id: str | None = None,
+    ) -> Tenant:
+        tenant_id = (tenant_id or self.ids.guid()).lower()
+        if tenant_id in self.tenants:
+            msg = f"tenant {tenant_id} already exists"
+            raise ValueError(msg)
+        if any(t.name == name for t in self.tenants.values()):
+            msg = f"a tenant named {name!r} already exists"
+            raise ValueError(msg)
+        tenant = Tenant(
+            id=tenant_id,
+            name=name,
+            display_name=display_name or name.capitalize(),
+            domain=domain or f"{name}.onmicrosoft.com",
+        )
+        self.tenants[tenant_id] = tenant
+        return tenant
+
+    def add_client(
+        self,
+        tenant: Tenant,
+        *,
+        permissions: list[str],
+        display_name: str = "ctsync",
+        client_id: str | None = None,
+        client_secret: str | None = None,
+    ) -> ClientApp:
+        app = ClientApp(
+            client_id=client_id or self.ids.guid(),
+            client_secret=client_secret or self.ids.secret(),
+            display_name=display_name,
+            permissions=sorted(set(permissions)),
+            object_id=self.ids.guid(),
+        )
+        tenant.clients[app.client_id] = app
+        return app
+
+    def client_directory(self) -> list[dict[str, Any]]:
+        """One entry per app-only client: what a caller needs to sign in to each tenant.
+
+        This is the shape of the ``tenants`` list in ``--info-file``; it holds the emulator's
+        client secrets, which are test credentials by design.
+        """
+        return [
+            {
+                "name": tenant.name,
+                "tenant_id": tenant.id,
+                "domain": tenant.domain,
+                "client_id": client.client_id,
+                "client_secret": client.client_secret,
+                "permissions": list(client.permissions),
+            }
+            for tenant in self.tenants.values()
+            for client in tenant.clients.values()
+        ]
+
+    def tenant(self, name_or_id: str) -> Tenant:
+        """A tenant by id or by name."""
+        key = name_or_id.lower()
+        if key in self.tenants:
+            return self.tenants[key]
+        for t in self.tenants.values():
+            if t.name.lower() == key:
+                return t
+        msg = f"no tenant {name_or_id!r} in the emulator"
+        raise KeyError(msg)
+
+    def issue_token(
+        self, tenant: Tenant, client: ClientApp, *, audience: str = "https://graph.microsoft.com"
+    ) -> tuple[str, float]:
+        """Mint an app-only token for ``client``; returns the JWT and its expiry (epoch s)."""
+        token, expires = self.tokens.issue(
+            tenant_id=tenant.id,
+            app_id=client.client_id,
+            object_id=client.object_id,
+            roles=client.permissions,
+            audience=audience,
+            now=self.clock.now(),
+            token_id=self.ids.hex32(),
+        )
+        return token, expires.timestamp()
+
+    # -- the one entry point -------------------------------------------------------------
+
+    def handle(self, request: EmuRequest) -> EmuResponse:
+        """Answer one HTTP request: Graph, the OAuth endpoints, or the control API."""
+        path = normalize_path(urlsplit(request.url).path)
+        first = path.split("/")[1] if path != "/" else ""
+        if first == "_emulator":
+            from ctsync.emulator.core.control import handle_control
+
+            return handle_control(self, request, path.removeprefix("/_emulator"))
+        if first.lower() == GRAPH_VERSION:
+            response = self._handle_graph(request, path.removeprefix("/" + first) or "/")
+            response.delay = self.traffic.latency()
+            return response
+        from ctsync.emulator.core.oauth import handle_oauth
+
+        return handle_oauth(self, request, path)
+
+    def _handle_graph(self, request: EmuRequest, path: str) -> EmuResponse:
+        request_id = self.ids.guid()
+        client_request_id = request.header("client-request-id") or request_id
+        self.stats["requests"] += 1
+        try:
+            claims = self._authenticate(request)
+            query = request.query
+            path_and_query = path + (("?" + urlsplit(request.url).query) if query else "")
+            call = GraphCall(
+                method=request.method.upper(),
+                path_and_query=path_and_query,
+                headers=request.headers,
+                body=request.body,
+                claims=claims,
+                origin=request.origin,
+                client_request_id=client_request_id,
+            )
+            response = self.dispatch(call, request_id=request_id)
+        except GraphFault as fault:
+            response = self.error_response(fault, request_id, client_request_id)
+        self.stats[f"status_{response.status}"] += 1
+        response.headers.setdefault("request-id", request_id)
+        response.headers.setdefault("client-request-id", client_request_id)
+        return response
+
+    def _authenticate(self, request: EmuRequest) -> TokenClaims:
+        auth = request.header("authorization") or ""
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise unauthorized("Access token is empty.")
+        audiences = _GRAPH_AUDIENCES | {request.origin}
+        claims = self.tokens.verify(token.strip(), now=self.clock.now(), audiences=audiences)
+        tenant = self.tenants.get(claims.tenant_id.lower())
+        if tenant is None or claims.app_id not in tenant.clients:
+            raise unauthorized("Access token validation failure. Invalid issuer or tenant.")
+        return claims
+
+    def dispatch(self, call: GraphCall, *, request_id: str) -> EmuResponse:
+        """Route an authenticated Graph call; raise :class:`GraphFault` for error answers.
+
+        Traffic control (random faults, quotas, enforced Retry-After) applies to every call,
+        including each request inside a ``$batch``.
+        """
+        tenant = self.tenants[call.claims.tenant_id.lower()]
+        path = call.path_and_query.partition("?")[0]
+        path = normalize_path(path)
+        request = EmuRequest(
+            method=call.method,
+            url=f"{call.origin}/{GRAPH_VERSION}{call.path_and_query}",
+            headers=call.headers,
+            body=call.body,
+        )
+        query = {(k.lower() if k.startswith("$") else k): v for k, v in request.query.items()}
+        match = self.router.match(call.method, path)
+        if match.route is None:
+            if match.method_mismatch:
+                raise method_not_allowed(call.method, path)
+            raise not_implemented(call.method, path)
+        route = match.route
+        now = self.clock.now()
+        admission = self.traffic.admit(
+            app_id=call.claims.app_id,
+            tenant_id=tenant.id,
+            size_class=tenant.size_class,
+            kind=route.kind,
+            cost=route.cost,
+            is_write=route.is_write,
+            query=query,
+            client_request_id=call.client_request_id,
+            priority=call.headers.get("x-ms-throttle-priority", "normal"),
+            now=now,
+        )
+        if admission.fault is not None:
+            admission.fault.headers.update(admission.headers)
+            raise admission.fault
+        if route.permissions and not (call.claims.roles & set(route.permissions)):
+            raise forbidden()
+        ctx = RequestContext(
+            emulator=self,
+            request=request,
+            tenant=tenant,
+            app_id=call.claims.app_id,
+            roles=call.claims.roles,
+            path=path,
+            params=match.params,
+            query=query,
+            body=_parse_body(call.method, call.body),
+            request_id=request_id,
+            client_request_id=call.client_request_id,
+            now=now,
+            base_url=f"{call.origin}/{GRAPH_VERSION}",
+            call=call,
+        )
+        ctx.extra_headers.update(admission.headers)
+        response = route.handler(ctx)
+        response.headers.update(ctx.extra_headers)
+        return response
+
+    def error_response(
+        self, fault: GraphFault, request_id: str, client_request_id: str
+    ) -> EmuResponse:
+        """Graph's error envelope, with ``innerError`` ids echoing the client's."""
+        error: dict[str, Any] = {"code": fault.code, "message": fault.message}
+        if fault.details:
+            error["details"] = fault.details
+        error["innerError"] = {
+            "date": self.clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            "request-id": request_id,
+            "client-request-id": client_request_id,
+        }
+        headers = dict(fault.headers)
+        headers["request-id"] = request_id
+        headers["client-request-id"] = client_request_id
+        return json_response(fault.status, {"error": error}, headers)
+
+
+def _parse_body(method: str, body: bytes) -> Any:
+    if method in {"GET", "DELETE"} or not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        msg = (
+            "Unable to read JSON request payload. Please ensure Content-Type header is set "
+            "and payload is of valid JSON format."
+        )
+        raise GraphFault(400, "BadRequest", msg) from exc

@@ -1,0 +1,96 @@
+"""The control API under ``/_emulator``: reset, seed, inspect, inject faults, move time.
+
+It is a local test harness, so it takes no token; bind the emulator to loopback.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from ctsync.emulator.core.http import EmuRequest, EmuResponse, json_response
+
+if TYPE_CHECKING:
+    from ctsync.emulator._emulator import Emulator
+
+__all__ = ["handle_control"]
+
+
+def _error(status: int, code: str, message: str) -> EmuResponse:
+    return json_response(status, {"error": {"code": code, "message": message}})
+
+
+def _body(request: EmuRequest) -> Any:
+    if not request.body.strip():
+        return {}
+    return json.loads(request.body)
+
+
+def handle_control(emulator: Emulator, request: EmuRequest, path: str) -> EmuResponse:
+    method = request.method.upper()
+    route = (method, path.lower().rstrip("/"))
+    try:
+        body = _body(request) if method == "POST" else None
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "BadRequest", "The control API takes a JSON body.")
+    try:
+        if route == ("POST", "/reset"):
+            emulator.reset()
+            return json_response(200, {"reset": True})
+        if route == ("POST", "/seed"):
+            return _seed(emulator, body)
+        if route == ("GET", "/state"):
+            return json_response(200, state(emulator))
+        if route == ("POST", "/faults"):
+            if not isinstance(body, dict):
+                return _error(400, "BadRequest", "POST faults takes a JSON object.")
+            emulator.traffic.configure(emulator.faults.merged(body))
+            return json_response(200, emulator.faults.to_dict())
+        if route == ("POST", "/clock/advance"):
+            seconds = body.get("seconds") if isinstance(body, dict) else None
+            if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+                return _error(400, "BadRequest", 'clock/advance takes {"seconds": N}, N >= 0.')
+            emulator.clock.advance(float(seconds))
+            return json_response(200, {"now": _iso(emulator)})
+    except ValueError as exc:
+        return _error(400, "BadRequest", str(exc))
+    return _error(501, "NotImplemented", f"The control API has no {method} {path}.")
+
+
+def _seed(emulator: Emulator, body: Any) -> EmuResponse:
+    scenario = body.get("scenario") if isinstance(body, dict) else None
+    if not isinstance(scenario, str | dict):
+        return _error(400, "BadRequest", 'seed takes {"scenario": "demo"} or {"scenario": {...}}.')
+    tenants = emulator.seed(scenario)
+    ids = {t.id for t in tenants}
+    added = [entry for entry in emulator.client_directory() if entry["tenant_id"] in ids]
+    return json_response(200, {"tenants": added})
+
+
+def _iso(emulator: Emulator) -> str:
+    return emulator.clock.now().isoformat().replace("+00:00", "Z")
+
+
+def state(emulator: Emulator) -> dict[str, Any]:
+    """A summary of everything the emulator holds, for tests and for curious humans."""
+    tenants = [
+        {
+            "name": t.name,
+            "tenant_id": t.id,
+            "domain": t.domain,
+            "users": len(t.users),
+            "groups": len(t.groups),
+            "clients": [c.client_id for c in t.clients.values()],
+            "partners": sorted(t.access_policy.partners),
+            "identity_synchronization": sorted(t.access_policy.identity_sync),
+            "default_policy_customized": t.access_policy.default is not None,
+        }
+        for t in emulator.tenants.values()
+    ]
+    return {
+        "now": _iso(emulator),
+        "seed": emulator.seed_value,
+        "tenants": tenants,
+        "faults": emulator.faults.to_dict(),
+        "stats": {**dict(emulator.stats), "traffic": emulator.traffic.stats()},
+    }

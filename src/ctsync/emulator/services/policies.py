@@ -1,0 +1,354 @@
+"""The cross-tenant access policy: default settings, partners, identitySynchronization.
+
+Behaviour follows reference §1.1–1.2, §2.1, §3.1–3.5 and §10 items 1–5. Choices where
+Microsoft's documentation is silent are listed in ``docs/emulator.md`` (section "Policies").
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from ctsync.emulator.core.context import RequestContext
+from ctsync.emulator.core.errors import GraphFault, bad_request, conflict
+from ctsync.emulator.core.http import EmuResponse
+from ctsync.emulator.core.odata import FilterSpec, collection_response
+from ctsync.emulator.core.routing import Router
+from ctsync.emulator.core.schema import check_body
+from ctsync.emulator.state import Tenant
+
+__all__ = ["router", "service_default"]
+
+router = Router()
+
+READ = ("Policy.Read.All", "Policy.ReadWrite.CrossTenantAccess")
+WRITE = ("Policy.ReadWrite.CrossTenantAccess",)
+
+ROOT = "/policies/crossTenantAccessPolicy"
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+PARTNER_TYPE = "crossTenantAccessPolicyConfigurationPartner"
+DEFAULT_TYPE = "crossTenantAccessPolicyConfigurationDefault"
+SYNC_TYPE = "crossTenantIdentitySyncPolicyPartner"
+
+#: Members a partner object always shows, null meaning "inherit the default" (reference §1.1).
+_PARTNER_MEMBERS = (
+    "inboundTrust",
+    "b2bCollaborationOutbound",
+    "b2bCollaborationInbound",
+    "b2bDirectConnectOutbound",
+    "b2bDirectConnectInbound",
+    "tenantRestrictions",
+    "automaticUserConsentSettings",
+)
+
+
+def _targets(access: str) -> dict[str, Any]:
+    return {
+        "usersAndGroups": {
+            "accessType": access,
+            "targets": [{"target": "AllUsers", "targetType": "user"}],
+        },
+        "applications": {
+            "accessType": access,
+            "targets": [{"target": "AllApplications", "targetType": "application"}],
+        },
+    }
+
+
+def service_default() -> dict[str, Any]:
+    """The default settings Entra assigns a tenant until an admin changes them [G8]."""
+    return {
+        "isServiceDefault": True,
+        "inboundTrust": {
+            "isMfaAccepted": False,
+            "isCompliantDeviceAccepted": False,
+            "isHybridAzureADJoinedDeviceAccepted": False,
+        },
+        "automaticUserConsentSettings": {"inboundAllowed": False, "outboundAllowed": False},
+        "b2bCollaborationOutbound": _targets("allowed"),
+        "b2bCollaborationInbound": _targets("allowed"),
+        "b2bDirectConnectOutbound": _targets("blocked"),
+        "b2bDirectConnectInbound": _targets("blocked"),
+        "tenantRestrictions": {**_targets("blocked"), "devices": None},
+        "invitationRedemptionIdentityProviderConfiguration": {
+            "primaryIdentityProviderPrecedenceOrder": [
+                "externalFederation",
+                "azureActiveDirectory",
+                "socialIdentityProviders",
+            ],
+            "fallbackIdentityProvider": "defaultConfiguredIdp",
+        },
+    }
+
+
+def _merge(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """PATCH semantics: supplied members replace, complex members merge one level deep.
+
+    An explicit ``null`` resets a member (for a partner: back to "inherit the default").
+    """
+    out = copy.deepcopy(current)
+    for key, value in changes.items():
+        if key.startswith("@odata."):
+            continue
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            merged = dict(out[key])
+            merged.update(value)
+            out[key] = merged
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+# -- the policy itself -------------------------------------------------------------------
+
+
+@router.route("GET", ROOT, permissions=READ)
+def get_policy(ctx: RequestContext) -> EmuResponse:
+    policy: dict[str, Any] = {
+        "id": ctx.tenant.id,
+        "deletedDateTime": None,
+        "displayName": "CrossTenantAccessPolicy",
+        "description": None,
+        "allowedCloudEndpoints": [],
+    }
+    return ctx.entity(policy, context="policies/crossTenantAccessPolicy/$entity")
+
+
+# -- default -----------------------------------------------------------------------------
+
+
+def _current_default(tenant: Tenant) -> dict[str, Any]:
+    stored = tenant.access_policy.default
+    return copy.deepcopy(stored) if stored is not None else service_default()
+
+
+@router.route("GET", ROOT + "/default", permissions=READ)
+def get_default(ctx: RequestContext) -> EmuResponse:
+    return ctx.entity(
+        _current_default(ctx.tenant), context="policies/crossTenantAccessPolicy/default/$entity"
+    )
+
+
+@router.route("PATCH", ROOT + "/default", permissions=WRITE)
+def patch_default(ctx: RequestContext) -> EmuResponse:
+    changes = ctx.body_object()
+    check_body(DEFAULT_TYPE, changes)
+    changes.pop("isServiceDefault", None)
+    base = service_default()
+    # A null resets a default member to the service default (it has nothing to inherit from).
+    resolved = {k: (base.get(k) if v is None else v) for k, v in changes.items()}
+    updated = _merge(_current_default(ctx.tenant), resolved)
+    updated["isServiceDefault"] = False
+    ctx.tenant.access_policy.default = updated
+    return ctx.no_content()
+
+
+@router.route("POST", ROOT + "/default/resetToSystemDefault", permissions=WRITE)
+def reset_default(ctx: RequestContext) -> EmuResponse:
+    ctx.tenant.access_policy.default = None
+    return ctx.no_content()
+
+
+# -- partners ----------------------------------------------------------------------------
+
+
+def _partner_key(tenant_id: str) -> str:
+    return tenant_id.lower()
+
+
+def _object_key(kind: str, tenant_id: str) -> str:
+    return f"{kind}:{tenant_id.lower()}"
+
+
+def _missing_partner() -> GraphFault:
+    return GraphFault(
+        404,
+        "Directory_ObjectNotFound",
+        "Unable to read the company information from the directory.",
+    )
+
+
+def _partner(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    key = _partner_key(tenant_id)
+    partner = ctx.tenant.access_policy.partners.get(key)
+    if partner is None or not ctx.visible(_object_key("partner", key)):
+        raise _missing_partner()
+    return partner
+
+
+def _new_partner(tenant_id: str) -> dict[str, Any]:
+    partner: dict[str, Any] = {"tenantId": tenant_id, "isServiceProvider": None}
+    for member in _PARTNER_MEMBERS:
+        partner[member] = None
+    partner["isInMultiTenantOrganization"] = False
+    partner["automaticUserConsentSettings"] = {"inboundAllowed": None, "outboundAllowed": None}
+    return partner
+
+
+def _shown(partner: dict[str, Any]) -> dict[str, Any]:
+    shown = copy.deepcopy(partner)
+    if shown.get("automaticUserConsentSettings") is None:
+        shown["automaticUserConsentSettings"] = {"inboundAllowed": None, "outboundAllowed": None}
+    return shown
+
+
+_PARTNER_FILTER = FilterSpec(
+    resource=PARTNER_TYPE, properties={"tenantId": ("eq",)}, case_sensitive=False
+)
+
+
+@router.route("GET", ROOT + "/partners", permissions=READ)
+def list_partners(ctx: RequestContext) -> EmuResponse:
+    partners = [
+        _shown(p)
+        for key, p in sorted(ctx.tenant.access_policy.partners.items())
+        if ctx.visible(_object_key("partner", key))
+    ]
+    return collection_response(
+        ctx,
+        partners,
+        context="policies/crossTenantAccessPolicy/partners",
+        filter_spec=_PARTNER_FILTER,
+        count_requires_advanced=False,
+    )
+
+
+@router.route("POST", ROOT + "/partners", permissions=WRITE)
+def create_partner(ctx: RequestContext) -> EmuResponse:
+    body = ctx.body_object()
+    check_body(PARTNER_TYPE, body)
+    tenant_id = body.get("tenantId")
+    if not isinstance(tenant_id, str) or not _GUID.match(tenant_id):
+        raise bad_request("The tenantId property is required and must be a tenant ID (a GUID).")
+    if tenant_id.lower() == ctx.tenant.id:
+        raise bad_request("A partner configuration cannot be created for your own tenant.")
+    key = _partner_key(tenant_id)
+    if key in ctx.tenant.access_policy.partners:
+        raise conflict("Another object with the same value for property tenantId already exists.")
+    settings = {k: v for k, v in body.items() if k != "tenantId" and not k.startswith("@")}
+    partner = _merge(_new_partner(tenant_id.lower()), settings)
+    ctx.tenant.access_policy.partners[key] = partner
+    ctx.mark_created(_object_key("partner", key))
+    return ctx.entity(
+        _shown(partner),
+        context="policies/crossTenantAccessPolicy/partners/$entity",
+        status=201,
+    )
+
+
+@router.route("GET", ROOT + "/partners/{tenantId}", permissions=READ)
+def get_partner(ctx: RequestContext) -> EmuResponse:
+    partner = _partner(ctx, ctx.params["tenantId"])
+    return ctx.entity(_shown(partner), context="policies/crossTenantAccessPolicy/partners/$entity")
+
+
+@router.route("PATCH", ROOT + "/partners/{tenantId}", permissions=WRITE)
+def patch_partner(ctx: RequestContext) -> EmuResponse:
+    tenant_id = ctx.params["tenantId"]
+    partner = _partner(ctx, tenant_id)
+    changes = ctx.body_object()
+    check_body(PARTNER_TYPE, changes)
+    given = changes.pop("tenantId", None)
+    if given is not None and str(given).lower() != tenant_id.lower():
+        raise bad_request("The tenantId property is read-only and cannot be changed.")
+    ctx.tenant.access_policy.partners[_partner_key(tenant_id)] = _merge(partner, changes)
+    return ctx.no_content()
+
+
+@router.route("DELETE", ROOT + "/partners/{tenantId}", permissions=WRITE)
+def delete_partner(ctx: RequestContext) -> EmuResponse:
+    tenant_id = ctx.params["tenantId"]
+    _partner(ctx, tenant_id)
+    key = _partner_key(tenant_id)
+    if key in ctx.tenant.access_policy.identity_sync:
+        raise bad_request(
+            "The partner configuration has an identity synchronization policy. Delete the "
+            "identitySynchronization object before you delete the partner configuration."
+        )
+    del ctx.tenant.access_policy.partners[key]
+    ctx.tenant.created_at.pop(_object_key("partner", key), None)
+    return ctx.no_content()
+
+
+# -- identitySynchronization -------------------------------------------------------------
+
+SYNC_PATH = ROOT + "/partners/{tenantId}/identitySynchronization"
+
+
+def _sync_policy(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    key = _partner_key(tenant_id)
+    policy = ctx.tenant.access_policy.identity_sync.get(key)
+    if policy is None or not ctx.visible(_object_key("identitySynchronization", key)):
+        raise GraphFault(
+            404,
+            "Request_ResourceNotFound",
+            f"Resource 'identitySynchronization' for partner '{tenant_id}' does not exist.",
+        )
+    return policy
+
+
+def _check_sync_body(body: dict[str, Any], tenant_id: str) -> None:
+    check_body(SYNC_TYPE, body)
+    given = body.get("tenantId")
+    if given is not None and str(given).lower() != tenant_id.lower():
+        raise bad_request("The tenantId in the body must match the partner tenant in the URL.")
+
+
+@router.route("PUT", SYNC_PATH, permissions=WRITE)
+def put_identity_sync(ctx: RequestContext) -> EmuResponse:
+    tenant_id = ctx.params["tenantId"]
+    _partner(ctx, tenant_id)
+    body = ctx.body_object()
+    _check_sync_body(body, tenant_id)
+    key = _partner_key(tenant_id)
+    if key in ctx.tenant.access_policy.identity_sync:
+        raise conflict(
+            "Another object with the same value for property tenantId already exists.",
+            details=[
+                {
+                    "code": "ConflictingObjects",
+                    "message": "Conflicting object: identitySynchronization",
+                    "target": "identitySynchronization",
+                }
+            ],
+        )
+    ctx.tenant.access_policy.identity_sync[key] = {
+        "tenantId": tenant_id.lower(),
+        "displayName": body.get("displayName"),
+        "userSyncInbound": body.get("userSyncInbound") or {"isSyncAllowed": None},
+    }
+    ctx.mark_created(_object_key("identitySynchronization", key))
+    return ctx.no_content()
+
+
+@router.route("GET", SYNC_PATH, permissions=READ)
+def get_identity_sync(ctx: RequestContext) -> EmuResponse:
+    policy = _sync_policy(ctx, ctx.params["tenantId"])
+    return ctx.entity(
+        policy,
+        context=f"policies/crossTenantAccessPolicy/partners('{policy['tenantId']}')"
+        "/identitySynchronization/$entity",
+    )
+
+
+@router.route("PATCH", SYNC_PATH, permissions=WRITE)
+def patch_identity_sync(ctx: RequestContext) -> EmuResponse:
+    tenant_id = ctx.params["tenantId"]
+    policy = _sync_policy(ctx, tenant_id)
+    changes = ctx.body_object()
+    _check_sync_body(changes, tenant_id)
+    changes.pop("tenantId", None)
+    ctx.tenant.access_policy.identity_sync[_partner_key(tenant_id)] = _merge(policy, changes)
+    return ctx.no_content()
+
+
+@router.route("DELETE", SYNC_PATH, permissions=WRITE)
+def delete_identity_sync(ctx: RequestContext) -> EmuResponse:
+    tenant_id = ctx.params["tenantId"]
+    _sync_policy(ctx, tenant_id)
+    key = _partner_key(tenant_id)
+    del ctx.tenant.access_policy.identity_sync[key]
+    ctx.tenant.created_at.pop(_object_key("identitySynchronization", key), None)
+    return ctx.no_content()

@@ -1,0 +1,110 @@
+"""Check JSON payloads against Microsoft Graph's official v1.0 types.
+
+Reads ``../shared/reference/graph-v1-types.json`` (the project's extract of Microsoft's
+published metadata) and is written independently of the emulator's own body checker, so a
+mistake in one does not hide a mistake in the other.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_TYPES = ROOT.parent / "shared" / "reference" / "graph-v1-types.json"
+VENDORED_TYPES = ROOT / "src" / "ctsync" / "emulator" / "core" / "graph_v1_types.json"
+
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+_DURATION = re.compile(r"^-?P(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
+
+
+@cache
+def types() -> dict[str, Any]:
+    path = SHARED_TYPES if SHARED_TYPES.exists() else VENDORED_TYPES
+    loaded: dict[str, Any] = json.loads(path.read_text())["types"]
+    return loaded
+
+
+def _name(ref: str) -> str:
+    return ref.split(".", 1)[1] if ref.startswith(("graph.", "microsoft.graph.")) else ref
+
+
+def properties(type_name: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    name: str | None = type_name
+    while name:
+        t = types()[name]
+        for k, v in t["properties"].items():
+            out.setdefault(k, v)
+        out.update({k: {"type": "navigation", "nullable": True} for k in t["navigation"]})
+        name = _name(t["base"]) if t["base"] else None
+    return out
+
+
+def problems(type_name: str, payload: Any, where: str = "$") -> list[str]:
+    """Every way ``payload`` departs from ``type_name``; empty when it conforms."""
+    if not isinstance(payload, dict):
+        return [f"{where}: expected an object of {type_name}, got {type(payload).__name__}"]
+    declared = payload.get("@odata.type")
+    if isinstance(declared, str):
+        type_name = _name(declared.lstrip("#"))
+        if type_name not in types():
+            return [f"{where}: unknown @odata.type {declared}"]
+    out: list[str] = []
+    props = properties(type_name)
+    for key, value in payload.items():
+        if key.startswith("@odata.") or "@odata." in key:
+            continue
+        spec = props.get(key)
+        if spec is None:
+            out.append(f"{where}.{key}: not a property of {type_name}")
+            continue
+        out.extend(_value(spec["type"], value, spec["nullable"], f"{where}.{key}"))
+    return out
+
+
+def _value(ref: str, value: Any, nullable: bool, where: str) -> list[str]:
+    if ref == "navigation":
+        return []
+    if value is None:
+        return [] if nullable else [f"{where}: null but not nullable ({ref})"]
+    if ref.startswith("Collection("):
+        if not isinstance(value, list):
+            return [f"{where}: expected a collection of {ref}"]
+        inner = ref[len("Collection(") : -1]
+        return [p for i, v in enumerate(value) for p in _value(inner, v, False, f"{where}[{i}]")]
+    if ref.startswith("Edm."):
+        return _primitive(ref, value, where)
+    name = _name(ref)
+    t = types().get(name)
+    if t is None:
+        return []
+    if t["kind"] == "enum":
+        parts = value.split(",") if isinstance(value, str) and t["isFlags"] else [value]
+        bad = [p for p in parts if not isinstance(p, str) or p.strip() not in t["members"]]
+        return [f"{where}: {v!r} is not a member of {name}" for v in bad]
+    return problems(name, value, where)
+
+
+def _primitive(ref: str, value: Any, where: str) -> list[str]:
+    checks: dict[str, Callable[[Any], bool]] = {
+        "Edm.Boolean": lambda v: isinstance(v, bool),
+        "Edm.Int32": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "Edm.Int64": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "Edm.Double": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        "Edm.Guid": lambda v: isinstance(v, str) and bool(_GUID.match(v)),
+        "Edm.DateTimeOffset": lambda v: isinstance(v, str) and bool(_DATETIME.match(v)),
+        "Edm.Duration": lambda v: isinstance(v, str) and bool(_DURATION.match(v)),
+    }
+    check = checks.get(ref, lambda v: isinstance(v, str))
+    return [] if check(value) else [f"{where}: {value!r} is not a valid {ref}"]
+
+
+def assert_conforms(type_name: str, payload: Any) -> None:
+    found = problems(type_name, payload)
+    assert not found, "\n".join(found)
