@@ -1,0 +1,133 @@
+"""``ctsync emulator``: serve the Graph/Entra emulator over HTTPS for any Graph client."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from ctsync.emulator import FaultProfile
+
+__all__ = ["emulator"]
+
+DEFAULT_PORT = 8443
+
+
+@click.group()
+def emulator() -> None:
+    """Run the Microsoft Graph / Entra ID emulator."""
+
+
+@emulator.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="Port to bind; 0 picks a free port (read it from the info file).",
+)
+@click.option("--no-tls", is_flag=True, help="Serve plain HTTP (azure-identity needs HTTPS).")
+@click.option(
+    "--scenario",
+    default="demo",
+    show_default=True,
+    metavar="demo|empty|FILE",
+    help="Tenants to seed: a built-in scenario or a JSON scenario file.",
+)
+@click.option(
+    "--info-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write URLs, the CA path and the tenants' client credentials here (JSON, mode 0600) "
+    "once the server is ready; removed on exit.",
+)
+@click.option(
+    "--latency-ms",
+    type=click.IntRange(min=0),
+    help="Latency added to every Graph response, in milliseconds.",
+)
+@click.option(
+    "--faults",
+    metavar="SPEC",
+    help="Fault profile, comma-separated key=value, e.g. '429=5%,latency=100ms,lag=2'.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for ids and faults.")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to keep the TLS material (default: a temporary directory removed on exit).",
+)
+@click.option("--access-log", is_flag=True, help="Log every request (method, path, status).")
+def serve(
+    *,
+    host: str,
+    port: int,
+    no_tls: bool,
+    scenario: str,
+    info_file: Path | None,
+    latency_ms: int | None,
+    faults: str | None,
+    seed: int,
+    state_dir: Path | None,
+    access_log: bool,
+) -> None:
+    """Serve the emulator until interrupted (Ctrl+C or SIGTERM)."""
+    from ctsync.emulator import Emulator, OffsetClock
+    from ctsync.emulator.server import ServerAddress
+    from ctsync.emulator.server import serve as serve_emulator
+
+    profile = _fault_profile(faults, latency_ms)
+    try:
+        emu = Emulator(seed=seed, clock=OffsetClock(), faults=profile, scenario=_scenario(scenario))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--scenario'") from exc
+
+    def ready(address: ServerAddress) -> None:
+        where = f"; info file {address.info_file}" if address.info_file else ""
+        trust = f"; trust {address.ca_cert}" if address.ca_cert else ""
+        click.echo(
+            f"ctsync emulator ready at {address.authority} (Graph {address.graph_url})"
+            f"{where}{trust}",
+            err=True,
+        )
+
+    with contextlib.ExitStack() as stack:
+        if state_dir is None:
+            state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ctsync-emu-")))
+        try:
+            serve_emulator(
+                emu,
+                host=host,
+                port=port,
+                tls=not no_tls,
+                state_dir=state_dir,
+                info_file=info_file,
+                ready=ready,
+                access_log=access_log,
+                log_level="info" if access_log else "warning",
+            )
+        except OSError as exc:  # the port is taken, the state dir is not writable, ...
+            msg = f"cannot serve the emulator on {host}:{port}: {exc}"
+            raise click.ClickException(msg) from exc
+
+
+def _scenario(value: str) -> str | Path:
+    from ctsync.emulator.scenarios import BUILTIN
+
+    return value if value in BUILTIN else Path(value)
+
+
+def _fault_profile(spec: str | None, latency_ms: int | None) -> FaultProfile:
+    from ctsync.emulator import FaultProfile
+
+    try:
+        profile = FaultProfile.parse(spec) if spec else FaultProfile()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--faults'") from exc
+    if latency_ms is not None:
+        profile = profile.with_latency(latency_ms)
+    return profile

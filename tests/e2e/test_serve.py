@@ -1,0 +1,238 @@
+"""``ctsync emulator serve`` as a real process: azure-identity over HTTPS with the emulator's
+CA, Graph policy CRUD with httpx, clean shutdown on SIGTERM and SIGINT."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from azure.core.exceptions import AzureError, ClientAuthenticationError
+from azure.identity import ClientSecretCredential
+
+import ctsync
+
+pytestmark = pytest.mark.e2e
+
+START_DEADLINE = 20.0
+POLICY = "/policies/crossTenantAccessPolicy"
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[str]
+    info_file: Path
+    info: dict[str, Any]
+
+    def tenant(self, name: str) -> dict[str, Any]:
+        return next(t for t in self.info["tenants"] if t["name"] == name)
+
+    def credential(self, name: str, **kwargs: Any) -> ClientSecretCredential:
+        tenant = self.tenant(name)
+        kwargs.setdefault("connection_verify", self.info["ca_cert"])
+        return ClientSecretCredential(
+            tenant["tenant_id"],
+            tenant["client_id"],
+            kwargs.pop("client_secret", tenant["client_secret"]),
+            authority=self.info["authority"],
+            disable_instance_discovery=True,
+            **kwargs,
+        )
+
+
+def _start(tmp: Path, *extra: str) -> Served:
+    info_file = tmp / "info.json"
+    env = dict(os.environ)
+    src = str(Path(ctsync.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    command = [sys.executable, "-m", "ctsync", "emulator", "serve", "--port", "0"]
+    command += ["--info-file", str(info_file), "--state-dir", str(tmp / "state"), *extra]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + START_DEADLINE
+    while not info_file.exists():
+        if process.poll() is not None:
+            _, err = process.communicate()
+            pytest.fail(f"emulator exited with {process.returncode} before it was ready:\n{err}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"emulator not ready after {START_DEADLINE} s")
+        time.sleep(0.05)  # waiting for a subprocess to come up is the one allowed sleep
+    return Served(process, info_file, json.loads(info_file.read_text()))
+
+
+def _stop(served: Served, sig: int) -> tuple[int, str]:
+    served.process.send_signal(sig)
+    try:
+        _, err = served.process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        served.process.kill()
+        _, err = served.process.communicate()
+    return served.process.returncode, err
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    served = _start(tmp_path_factory.mktemp("serve"))
+    yield served
+    if served.process.poll() is None:
+        _stop(served, signal.SIGTERM)
+
+
+def _graph(served: Served, name: str) -> httpx.Client:
+    token = served.credential(name).get_token("https://graph.microsoft.com/.default").token
+    return httpx.Client(
+        base_url=served.info["graph_url"],
+        verify=ssl.create_default_context(cafile=served.info["ca_cert"]),
+        headers={"authorization": f"Bearer {token}"},
+    )
+
+
+def test_info_file_describes_the_server(served: Served) -> None:
+    info = served.info
+    port = info["authority"].rsplit(":", 1)[1]
+    assert set(info) == {"graph_url", "authority", "ca_cert", "control_url", "tenants"}
+    assert info["authority"] == f"https://127.0.0.1:{port}"
+    assert info["graph_url"] == f"https://127.0.0.1:{port}/v1.0"
+    assert info["control_url"] == f"https://127.0.0.1:{port}/_emulator"
+    assert Path(info["ca_cert"]).is_absolute()
+    assert Path(info["ca_cert"]).is_file()
+    assert {"contoso", "fabrikam"} <= {t["name"] for t in info["tenants"]}
+    for tenant in info["tenants"]:
+        assert set(tenant) == {
+            "name",
+            "tenant_id",
+            "domain",
+            "client_id",
+            "client_secret",
+            "permissions",
+        }
+    assert served.info_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_azure_identity_gets_tokens_over_tls(served: Served) -> None:
+    tenant = served.tenant("contoso")
+    with served.credential("contoso") as credential:
+        own = credential.get_token(f"{served.info['authority']}/.default")
+        graph = credential.get_token("https://graph.microsoft.com/.default")
+
+    for access, audience in (
+        (own, served.info["authority"]),
+        (graph, "https://graph.microsoft.com"),
+    ):
+        claims = jwt.decode(access.token, options={"verify_signature": False})
+        assert claims["tid"] == tenant["tenant_id"]
+        assert claims["appid"] == tenant["client_id"]
+        assert claims["aud"] == audience
+        assert access.expires_on > time.time() + 3000
+
+
+def test_azure_identity_reports_entra_errors(served: Served) -> None:
+    with (
+        served.credential("contoso", client_secret="wrong") as credential,
+        pytest.raises(ClientAuthenticationError, match="AADSTS7000215"),
+    ):
+        credential.get_token("https://graph.microsoft.com/.default")
+
+
+def test_the_emulator_ca_is_what_makes_tls_trusted(served: Served) -> None:
+    with (
+        served.credential("contoso", connection_verify=True, retry_total=0) as credential,
+        pytest.raises(AzureError, match="CERTIFICATE_VERIFY_FAILED"),
+    ):
+        credential.get_token("https://graph.microsoft.com/.default")
+
+
+def test_policy_crud_over_https(served: Served) -> None:
+    fabrikam = served.tenant("fabrikam")["tenant_id"]
+    partners = f"{POLICY}/partners"
+    sync = f"{partners}/{fabrikam}/identitySynchronization"
+    errors: list[tuple[httpx.Response, str]] = []
+
+    with _graph(served, "contoso") as graph:
+        created = graph.post(partners, json={"tenantId": fabrikam})
+        assert created.status_code == 201, created.text
+        assert created.json()["tenantId"] == fabrikam
+
+        duplicate = graph.post(
+            partners, json={"tenantId": fabrikam}, headers={"client-request-id": "dup-1"}
+        )
+        assert duplicate.status_code == 409
+        assert duplicate.json()["error"]["code"] == "Request_MultipleObjectsWithSameKeyValue"
+        errors.append((duplicate, "dup-1"))
+
+        body = {"displayName": "Fabrikam", "userSyncInbound": {"isSyncAllowed": True}}
+        assert graph.put(sync, json=body).status_code == 204
+        again = graph.put(sync, json=body, headers={"client-request-id": "dup-2"})
+        assert again.status_code == 409
+        errors.append((again, "dup-2"))
+        assert graph.get(sync).json()["userSyncInbound"] == {"isSyncAllowed": True}
+
+        unknown = "11111111-2222-4333-8444-555555555555"
+        missing = graph.get(f"{partners}/{unknown}", headers={"client-request-id": "nf-1"})
+        assert missing.status_code == 404
+        errors.append((missing, "nf-1"))
+
+    for response, client_request_id in errors:
+        inner = response.json()["error"]["innerError"]
+        assert inner["client-request-id"] == client_request_id
+        assert response.headers["client-request-id"] == client_request_id
+        assert inner["request-id"] == response.headers["request-id"]
+
+
+def test_plain_http_to_the_https_port_fails(served: Served) -> None:
+    plain = served.info["authority"].replace("https://", "http://")
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{plain}/v1.0/policies/crossTenantAccessPolicy/default", timeout=5)
+
+
+def test_sigterm_stops_the_server_cleanly(served: Served) -> None:
+    returncode, err = _stop(served, signal.SIGTERM)
+
+    assert returncode == 0, err
+    assert not served.info_file.exists()
+    assert served.info["authority"] in err  # the ready line
+    assert "Traceback" not in err
+    for tenant in served.info["tenants"]:
+        assert tenant["client_secret"] not in err
+
+
+def test_no_tls_smoke(tmp_path: Path) -> None:
+    served = _start(tmp_path, "--no-tls", "--scenario", "demo")
+    try:
+        info = served.info
+        assert info["ca_cert"] is None
+        assert info["authority"].startswith("http://127.0.0.1:")
+        tenant = served.tenant("fabrikam")
+        with httpx.Client(base_url=info["authority"]) as http:
+            token = http.post(
+                f"/{tenant['domain']}/oauth2/v2.0/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": tenant["client_id"],
+                    "client_secret": tenant["client_secret"],
+                    "scope": f"{info['authority']}/.default",
+                },
+            )
+            assert token.status_code == 200, token.text
+            policy = http.get(
+                "/v1.0/policies/crossTenantAccessPolicy/default",
+                headers={"authorization": f"Bearer {token.json()['access_token']}"},
+            )
+            assert policy.status_code == 200, policy.text
+    finally:
+        returncode, err = _stop(served, signal.SIGINT)
+    assert returncode == 0, err
+    assert not served.info_file.exists()
