@@ -366,6 +366,12 @@ def test_random_fault_headers_and_blocking() -> None:
     assert stats["random_faults"] == {"429": 1}
     assert stats["throttled_429"] == {"blocked": 1, "random": 1}
     assert stats["early_retries"] == 1
+    # A load-shedding 429 holds back the refused call only, not its scope.
+    h.traffic.configure(FaultProfile())
+    assert status(h.call(write=True, crid="y")) == 200
+    assert status(h.call(write=True, crid="x")) == 429
+    h.clock.advance(1)
+    assert status(h.call(write=True, crid="x")) == 200
 
     h = Harness(FaultProfile(rate_503=1.0, retry_after=(2, 2)))
     unavailable = h.call()

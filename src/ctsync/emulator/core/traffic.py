@@ -3,13 +3,15 @@
 Every Graph call (and every request inside a ``$batch``) passes :meth:`TrafficControl.admit`
 before its route runs. In order:
 
-1. **Enforced Retry-After.** Each 429 blocks the caller's (app, tenant, family) until its
-   ``Retry-After`` ends; a call inside that window is refused again with the remaining time.
-   Such calls are counted (``requests_while_blocked``), and so is a call that repeats the
-   ``client-request-id`` of a request told to wait (``early_retries``): a well-behaved client
-   makes neither.
-2. **Random faults** at the profile's seeded rates: 429 (with a drawn ``Retry-After``, which
-   also blocks), 500 and 503 (with a ``Retry-After`` too).
+1. **Enforced Retry-After.** A quota 429 blocks the caller's (app, tenant, family) until its
+   ``Retry-After`` ends — the bucket is empty for every call of that scope — and a call inside
+   that window is refused again with the remaining time. A random (load) 429 blocks only the
+   call it answered: a retry of that call (same ``client-request-id``) before its
+   ``Retry-After`` ends is refused again. Calls refused by a block are counted
+   (``requests_while_blocked``), and so is a call that repeats the ``client-request-id`` of a
+   request told to wait (``early_retries``): a well-behaved client makes neither.
+2. **Random faults** at the profile's seeded rates: 429 (with a drawn ``Retry-After``), 500
+   and 503 (with a ``Retry-After`` too).
 3. **Quotas** (graph-limits §1.1-1.4), when ``profile.quotas`` is on.
 
 Families: ``identity`` calls are split into ``identity/read`` and ``identity/write`` so an
@@ -368,6 +370,7 @@ class TrafficControl:
         self._buckets: dict[tuple[str, ...], _Bucket] = {}
         self._blocks: dict[tuple[str, str, str], _Block] = {}
         self._told_to_wait: dict[str, float] = {}
+        self._call_blocks: dict[str, _Block] = {}
         self._counts: Counter[str] = Counter()
 
     # -- configuration -----------------------------------------------------------------
@@ -379,6 +382,7 @@ class TrafficControl:
         self._buckets.clear()
         self._blocks.clear()
         self._told_to_wait.clear()
+        self._call_blocks.clear()
         self._counts.clear()
 
     def configure(self, profile: FaultProfile) -> None:
@@ -423,6 +427,14 @@ class TrafficControl:
         if kind == "identity":
             family = "identity/write" if is_write else "identity/read"
         block_key = (app_id, tenant_id.lower(), family)
+
+        call_block = self._call_blocks.get(client_request_id)
+        if call_block is not None and t < call_block.until:
+            self._counts["requests_while_blocked"] += 1
+            self._counts["throttled_429.blocked"] += 1
+            self._counts["early_retries"] += 1
+            remaining = _whole_seconds(call_block.until - t)
+            return Admission(_too_many(remaining, call_block.headers))
 
         block = self._blocks.get(block_key)
         if block is not None and t < block.until:
@@ -500,7 +512,14 @@ class TrafficControl:
             }
             self._counts["random_faults.429"] += 1
             self._counts["throttled_429.random"] += 1
-            self._block(block_key, client_request_id, t, t + retry_after, info)
+            # Load shedding refuses one call, not the scope: only its retry is held back.
+            self._call_blocks[client_request_id] = _Block(t + retry_after, info)
+            self._told_to_wait[client_request_id] = max(
+                t + retry_after, self._told_to_wait.get(client_request_id, -math.inf)
+            )
+            if len(self._call_blocks) > 10_000:
+                for crid in [c for c, b in self._call_blocks.items() if b.until <= t]:
+                    del self._call_blocks[crid]
             return _too_many(retry_after, info)
         if roll < p.rate_429 + p.rate_500:
             self._counts["random_faults.500"] += 1

@@ -1,0 +1,103 @@
+"""The one module that imports httpx: a thin async HTTP layer the client drives.
+
+Everything above this sees :class:`RawResponse` and :class:`NoResponseError`, never httpx types,
+except :data:`AsyncTransport`, which lets callers inject a transport (``httpx.MockTransport``
+in unit tests, the emulator's in-process transport elsewhere).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+__all__ = ["AsyncTransport", "HttpTransport", "NoResponseError", "RawResponse"]
+
+AsyncTransport = httpx.AsyncBaseTransport
+"""What ``transport=`` accepts: any httpx async transport."""
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """An HTTP answer: status, lower-cased headers (repeats joined by ``, ``) and body bytes."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class NoResponseError(Exception):
+    """The request got no HTTP answer.
+
+    ``sent`` says whether the request may have reached the server (a read timeout, a dropped
+    connection) or certainly did not (connection refused, connect timeout, pool timeout).
+    ``retryable`` is False for failures that will not heal by waiting (bad URL, TLS
+    certificate verification).
+    """
+
+    def __init__(self, message: str, *, kind: str, sent: bool, retryable: bool = True) -> None:
+        self.kind = kind
+        self.sent = sent
+        self.retryable = retryable
+        super().__init__(message)
+
+
+class HttpTransport:
+    """Sends one request at a time over a shared ``httpx.AsyncClient`` (connection pooling)."""
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        verify: str | bool = True,
+        timeout: float = 60.0,
+    ) -> None:
+        # Redirects are not followed: a 3xx would carry the bearer token elsewhere.
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            verify=verify,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            follow_redirects=False,
+        )
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        content: bytes | None = None,
+    ) -> RawResponse:
+        """Send and read the whole response, or raise :class:`NoResponseError`."""
+        try:
+            response = await self._client.request(method, url, headers=headers, content=content)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            cert_failure = isinstance(exc.__context__, ssl.SSLCertVerificationError) or (
+                "CERTIFICATE_VERIFY_FAILED" in str(exc)
+            )
+            kind = "tls" if cert_failure else type(exc).__name__
+            raise NoResponseError(
+                _describe(exc), kind=kind, sent=False, retryable=not cert_failure
+            ) from exc
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.LocalProtocolError) as exc:
+            raise NoResponseError(
+                _describe(exc), kind=type(exc).__name__, sent=False, retryable=False
+            ) from exc
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise NoResponseError(_describe(exc), kind=type(exc).__name__, sent=True) from exc
+        return RawResponse(
+            status=response.status_code,
+            headers={k.lower(): v for k, v in response.headers.items()},
+            body=response.content,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _describe(exc: Exception) -> str:
+    # httpx messages name the host and the OS error; they never include request headers.
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text

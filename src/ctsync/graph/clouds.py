@@ -1,0 +1,139 @@
+"""National clouds and explicit endpoints (the emulator, a proxy, a sovereign cloud).
+
+A :class:`Cloud` says where Graph lives, where tokens come from, which scope to ask for and
+which CA bundle to trust. The token is only ever sent to the origin of ``graph_url``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ctsync.errors import ConfigError
+
+__all__ = ["CLOUDS", "Cloud", "origin_of", "resolve_cloud"]
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """Where one Microsoft Graph deployment and its token authority live."""
+
+    name: str
+    graph_url: str
+    """Version root, e.g. ``https://graph.microsoft.com/v1.0`` (no trailing slash)."""
+    authority: str
+    """Token authority host URL, e.g. ``https://login.microsoftonline.com``."""
+    scope: str
+    """The scope asked for in client-credential flows, e.g. ``https://graph.microsoft.com/.default``."""
+    ca_bundle: str | None = None
+    """A PEM file to trust instead of the system store (the emulator's local CA)."""
+    custom: bool = False
+    """True for explicit endpoints: azure-identity then skips authority instance discovery."""
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host[:port]`` of ``graph_url``: the only place a token is sent."""
+        return origin_of(self.graph_url)
+
+
+def _named(name: str, graph_host: str, login_host: str) -> Cloud:
+    return Cloud(
+        name=name,
+        graph_url=f"https://{graph_host}/v1.0",
+        authority=f"https://{login_host}",
+        scope=f"https://{graph_host}/.default",
+    )
+
+
+#: The national clouds, by the names a config file uses.
+CLOUDS: Mapping[str, Cloud] = {
+    "global": _named("global", "graph.microsoft.com", "login.microsoftonline.com"),
+    "usgov": _named("usgov", "graph.microsoft.us", "login.microsoftonline.us"),
+    "usgovdod": _named("usgovdod", "dod-graph.microsoft.us", "login.microsoftonline.us"),
+    "china": _named("china", "microsoftgraph.chinacloudapi.cn", "login.chinacloudapi.cn"),
+}
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+_EXPLICIT_KEYS = frozenset({"name", "graph_url", "authority", "ca_bundle"})
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` with the default port dropped and the host lower-cased."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    if port is None or (scheme, port) in {("https", 443), ("http", 80)}:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def resolve_cloud(value: str | Mapping[str, Any] | Cloud) -> Cloud:
+    """A :class:`Cloud` from a name (``global``, ``usgov``, ``usgovdod``, ``china``) or a mapping.
+
+    A mapping gives explicit endpoints: ``graph_url`` (ending in ``/v1.0`` or ``/beta``),
+    ``authority`` and optionally ``ca_bundle`` and ``name``. Both URLs must be https, except on a
+    loopback host (``127.0.0.1``, ``localhost``, ``::1``) where http is allowed for tests. The
+    scope becomes ``<origin of graph_url>/.default``.
+    """
+    if isinstance(value, Cloud):
+        return value
+    if isinstance(value, str):
+        cloud = CLOUDS.get(value.strip().lower())
+        if cloud is None:
+            names = ", ".join(CLOUDS)
+            msg = f"unknown cloud {value!r}; use one of {names} or give graph_url and authority"
+            raise ConfigError(msg)
+        return cloud
+    unknown = sorted(set(value) - _EXPLICIT_KEYS)
+    if unknown:
+        allowed = ", ".join(sorted(_EXPLICIT_KEYS))
+        msg = f"unknown cloud setting(s) {', '.join(unknown)}; allowed: {allowed}"
+        raise ConfigError(msg)
+    graph_url = _check_url(value.get("graph_url"), "graph_url")
+    if not graph_url.endswith(("/v1.0", "/beta")):
+        msg = f"cloud graph_url {graph_url!r} must end with the API version, /v1.0 or /beta"
+        raise ConfigError(msg)
+    authority = _check_url(value.get("authority"), "authority")
+    ca_bundle = value.get("ca_bundle")
+    if ca_bundle is not None:
+        if not isinstance(ca_bundle, str | Path) or not Path(ca_bundle).is_file():
+            msg = f"cloud ca_bundle {ca_bundle!r} is not a readable file"
+            raise ConfigError(msg)
+        ca_bundle = str(ca_bundle)
+    name = value.get("name") or "custom"
+    return Cloud(
+        name=str(name),
+        graph_url=graph_url,
+        authority=authority,
+        scope=f"{origin_of(graph_url)}/.default",
+        ca_bundle=ca_bundle,
+        custom=True,
+    )
+
+
+def _check_url(raw: object, key: str) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        msg = f"cloud {key} is required when no cloud name is given"
+        raise ConfigError(msg)
+    url = raw.strip().rstrip("/")
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host:
+        msg = f"cloud {key} {raw!r} is not an absolute URL"
+        raise ConfigError(msg)
+    if parts.query or parts.fragment or parts.username or parts.password:
+        msg = f"cloud {key} {raw!r} must not carry a query, fragment or user info"
+        raise ConfigError(msg)
+    if parts.scheme == "http" and host not in _LOOPBACK:
+        msg = f"cloud {key} {raw!r} must use https (http is only allowed on 127.0.0.1 or localhost)"
+        raise ConfigError(msg)
+    if parts.scheme not in {"http", "https"}:
+        msg = f"cloud {key} {raw!r} must be an https URL"
+        raise ConfigError(msg)
+    return url
