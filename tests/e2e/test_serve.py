@@ -3,6 +3,7 @@ CA, Graph policy CRUD with httpx, clean shutdown on SIGTERM and SIGINT."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -190,6 +191,50 @@ def test_policy_crud_over_https(served: Served) -> None:
         assert inner["client-request-id"] == client_request_id
         assert response.headers["client-request-id"] == client_request_id
         assert inner["request-id"] == response.headers["request-id"]
+
+
+def test_ctsync_graph_client_over_https(served: Served) -> None:
+    """ctsync's own stack end to end: AuthSpec → azure-identity → GraphClient → HTTPS."""
+    from ctsync.graph import (
+        AuthSpec,
+        CrossTenantAccessPolicyApi,
+        GraphClient,
+        build_credential,
+        resolve_cloud,
+    )
+
+    info = served.info
+    tailspin, contoso = served.tenant("tailspin"), served.tenant("contoso")
+    cloud = resolve_cloud(
+        {
+            "graph_url": info["graph_url"],
+            "authority": info["authority"],
+            "ca_bundle": info["ca_cert"],
+        }
+    )
+    spec = AuthSpec(
+        method="client_secret",
+        client_id=tailspin["client_id"],
+        client_secret=tailspin["client_secret"],
+    )
+    credential = build_credential(spec, tenant_id=tailspin["tenant_id"], cloud=cloud)
+
+    async def walk() -> None:
+        async with GraphClient(
+            tenant_id=tailspin["tenant_id"], credential=credential, cloud=cloud
+        ) as graph:
+            policy = CrossTenantAccessPolicyApi(graph)
+            await policy.create_partner(
+                contoso["tenant_id"], automatic_user_consent_settings={"inboundAllowed": True}
+            )
+            await policy.put_identity_sync(contoso["tenant_id"], display_name="Contoso")
+            partner = await policy.get_partner(contoso["tenant_id"])
+            assert partner.automatic_user_consent_settings is not None
+            assert partner.automatic_user_consent_settings.inbound_allowed is True
+            await policy.delete_identity_sync(contoso["tenant_id"])
+            await policy.delete_partner(contoso["tenant_id"])
+
+    asyncio.run(walk())
 
 
 def test_plain_http_to_the_https_port_fails(served: Served) -> None:

@@ -54,10 +54,14 @@ class HttpTransport:
         verify: str | bool = True,
         timeout: float = 60.0,
     ) -> None:
+        # A CA bundle path becomes an SSL context: httpx deprecates `verify=<path>`.
+        tls: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        )
         # Redirects are not followed: a 3xx would carry the bearer token elsewhere.
         self._client = httpx.AsyncClient(
             transport=transport,
-            verify=verify,
+            verify=tls,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             follow_redirects=False,
         )
