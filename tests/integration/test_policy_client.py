@@ -66,7 +66,8 @@ def test_errors_carry_the_whole_call(world: World) -> None:
         assert error.tenant == fabrikam
         assert error.method == "GET"
         assert error.path.endswith(f"/partners/{source}")
-        assert error.request_id and error.client_request_id
+        assert error.request_id
+        assert error.client_request_id
         assert error.client_request_id in str(error)
 
         await policy.create_partner(source)
