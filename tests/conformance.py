@@ -31,7 +31,10 @@ def types() -> dict[str, Any]:
 
 
 def _name(ref: str) -> str:
-    return ref.split(".", 1)[1] if ref.startswith(("graph.", "microsoft.graph.")) else ref
+    for prefix in ("microsoft.graph.", "graph."):
+        if ref.startswith(prefix):
+            return ref[len(prefix) :]
+    return ref
 
 
 def properties(type_name: str) -> dict[str, Any]:

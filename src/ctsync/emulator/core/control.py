@@ -12,6 +12,7 @@ from ctsync.emulator.core.http import EmuRequest, EmuResponse, json_response
 
 if TYPE_CHECKING:
     from ctsync.emulator._emulator import Emulator
+    from ctsync.emulator.state import Tenant
 
 __all__ = ["handle_control"]
 
@@ -71,6 +72,20 @@ def _iso(emulator: Emulator) -> str:
     return emulator.clock.now().isoformat().replace("+00:00", "Z")
 
 
+def _jobs(tenant: Tenant) -> list[dict[str, Any]]:
+    return [
+        {
+            "service_principal_id": sp_id,
+            "job_id": record.id,
+            "status": record.status_code,
+            "schedule": record.job["schedule"]["state"],
+            "full_sync_due": record.full_sync_due,
+        }
+        for sp_id, sync in tenant.synchronization.items()
+        for record in sync.jobs.values()
+    ]
+
+
 def state(emulator: Emulator) -> dict[str, Any]:
     """A summary of everything the emulator holds, for tests and for curious humans."""
     tenants = [
@@ -84,6 +99,10 @@ def state(emulator: Emulator) -> dict[str, Any]:
             "partners": sorted(t.access_policy.partners),
             "identity_synchronization": sorted(t.access_policy.identity_sync),
             "default_policy_customized": t.access_policy.default is not None,
+            "applications": len(t.applications),
+            "service_principals": len(t.service_principals),
+            "app_role_assignments": sum(len(a) for a in t.app_role_assignments.values()),
+            "synchronization_jobs": _jobs(t),
         }
         for t in emulator.tenants.values()
     ]

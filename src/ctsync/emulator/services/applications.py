@@ -1,0 +1,669 @@
+"""Application templates, applications, service principals and their app role assignments.
+
+Behaviour follows reference §1.2 (S6, S10), §2.2, §2.4, §3.11 and §10 items 6 and 15. Choices
+where Microsoft's documentation is silent are listed in ``docs/emulator.md`` (section
+"Applications and service principals").
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import uuid
+from typing import Any
+
+from ctsync.emulator.core.context import RequestContext
+from ctsync.emulator.core.errors import GraphFault, bad_request, forbidden, not_found
+from ctsync.emulator.core.http import EmuResponse
+from ctsync.emulator.core.odata import DIRECTORY_ADVANCED, FilterSpec, collection_response
+from ctsync.emulator.core.routing import Router
+from ctsync.emulator.core.schema import check_body
+from ctsync.emulator.services._shared import (
+    OWNED_BY,
+    caller_object_id,
+    object_key,
+    object_not_found,
+    require_owner_or,
+    shaped_collection,
+    shaped_entity,
+)
+from ctsync.emulator.services.azure2azure import CTS_TEMPLATE_ID
+from ctsync.emulator.services.directory import find_principal
+from ctsync.emulator.state import Tenant
+
+__all__ = [
+    "CTS_HOMEPAGE",
+    "NON_GALLERY_TEMPLATE_ID",
+    "delete_service_principal",
+    "find_service_principal",
+    "router",
+]
+
+router = Router()
+
+APP_READ = (
+    "Application.Read.All",
+    "Application.ReadWrite.All",
+    OWNED_BY,
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+)
+APP_WRITE = (OWNED_BY, "Application.ReadWrite.All", "Directory.ReadWrite.All")
+#: Writers that reach every application, not only the ones they own.
+APP_WRITE_ANY = ("Application.ReadWrite.All", "Directory.ReadWrite.All")
+ASSIGNMENT_READ = (
+    "Application.Read.All",
+    "Application.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+    "AppRoleAssignment.ReadWrite.All",
+)
+ASSIGNMENT_DELETE = ("AppRoleAssignment.ReadWrite.All", "Application.ReadWrite.All")
+
+NON_GALLERY_TEMPLATE_ID = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621"
+CTS_HOMEPAGE = (
+    "https://account.activedirectory.windowsazure.com:444/applications/default.aspx"
+    "?metadata=aad2aadsync|ISV9.1|primary|z"
+)
+_EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
+
+SP_TYPE = "servicePrincipal"
+APP_TYPE = "application"
+
+# -- templates -------------------------------------------------------------------------------
+
+_TEMPLATES: dict[str, dict[str, Any]] = {
+    CTS_TEMPLATE_ID: {
+        "id": CTS_TEMPLATE_ID,
+        "displayName": "Cross-tenant synchronization",
+        "homePageUrl": CTS_HOMEPAGE,
+        "supportedSingleSignOnModes": [],
+        "supportedProvisioningTypes": ["sync"],
+        "logoUrl": None,
+        "categories": ["identity"],
+        "publisher": "Microsoft Corporation",
+        "description": "Synchronize users from this tenant into another Microsoft Entra tenant.",
+    },
+    NON_GALLERY_TEMPLATE_ID: {
+        "id": NON_GALLERY_TEMPLATE_ID,
+        "displayName": "Custom",
+        "homePageUrl": None,
+        "supportedSingleSignOnModes": ["saml", "password", "notSupported"],
+        "supportedProvisioningTypes": [],
+        "logoUrl": None,
+        "categories": [],
+        "publisher": "Microsoft Corporation",
+        "description": "An application you are developing or that is not in the gallery.",
+    },
+}
+
+
+def _template(template_id: str) -> dict[str, Any]:
+    template = _TEMPLATES.get(template_id.lower())
+    if template is None:
+        raise object_not_found(template_id)
+    return template
+
+
+@router.route("GET", "/applicationTemplates")
+def list_templates(ctx: RequestContext) -> EmuResponse:
+    # Reading the gallery needs no permission beyond a valid token.
+    return collection_response(
+        ctx,
+        [copy.deepcopy(t) for t in _TEMPLATES.values()],
+        context="applicationTemplates",
+        count_requires_advanced=False,
+    )
+
+
+@router.route("GET", "/applicationTemplates/{id}")
+def get_template(ctx: RequestContext) -> EmuResponse:
+    return ctx.entity(
+        copy.deepcopy(_template(ctx.params["id"])), context="applicationTemplates/$entity"
+    )
+
+
+def _app_role() -> dict[str, Any]:
+    return {
+        "allowedMemberTypes": ["User"],
+        "description": "msiam_access",
+        "displayName": "msiam_access",
+        "id": "",
+        "isEnabled": True,
+        "origin": "Application",
+        "value": None,
+    }
+
+
+def _permission_scope(display_name: str, scope_id: str) -> dict[str, Any]:
+    return {
+        "adminConsentDescription": (
+            f"Allow the application to access {display_name} on behalf of the signed-in user."
+        ),
+        "adminConsentDisplayName": f"Access {display_name}",
+        "id": scope_id,
+        "isEnabled": True,
+        "origin": None,
+        "type": "User",
+        "userConsentDescription": f"Allow the application to access {display_name} on your behalf.",
+        "userConsentDisplayName": f"Access {display_name}",
+        "value": "user_impersonation",
+    }
+
+
+def _info() -> dict[str, Any]:
+    return {
+        "logoUrl": None,
+        "marketingUrl": None,
+        "privacyStatementUrl": None,
+        "supportUrl": None,
+        "termsOfServiceUrl": None,
+    }
+
+
+def _verified_publisher() -> dict[str, Any]:
+    return {"displayName": None, "verifiedPublisherId": None, "addedDateTime": None}
+
+
+def _new_pair(
+    ctx: RequestContext, template_id: str, display_name: str, reference: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The application and service principal an instantiation creates (S6 response)."""
+    ids = ctx.emulator.ids
+    app_object_id, sp_object_id, app_id = ids.guid(), ids.guid(), ids.guid()
+    role = {**_app_role(), "id": ids.guid()}
+    scope = _permission_scope(display_name, ids.guid())
+    is_cts = template_id == CTS_TEMPLATE_ID
+    homepage = CTS_HOMEPAGE if is_cts else None
+    tags = (
+        ["WindowsAzureActiveDirectoryIntegratedApp"]
+        if is_cts
+        else [
+            "WindowsAzureActiveDirectoryCustomSingleSignOnApplication",
+            "WindowsAzureActiveDirectoryIntegratedApp",
+        ]
+    )
+    created = ctx.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    application: dict[str, Any] = {
+        "id": app_object_id,
+        "appId": app_id,
+        "applicationTemplateId": template_id,
+        "createdDateTime": created,
+        "deletedDateTime": None,
+        "displayName": display_name,
+        "description": None,
+        "groupMembershipClaims": None,
+        "identifierUris": [],
+        "isFallbackPublicClient": False,
+        "notes": None,
+        "publisherDomain": ctx.tenant.domain,
+        "serviceManagementReference": reference,
+        "signInAudience": "AzureADMyOrg",
+        "tags": [],
+        "tokenEncryptionKeyId": None,
+        "defaultRedirectUri": None,
+        "optionalClaims": None,
+        "addIns": [],
+        "api": {
+            "acceptMappedClaims": None,
+            "knownClientApplications": [],
+            "requestedAccessTokenVersion": None,
+            "oauth2PermissionScopes": [scope],
+            "preAuthorizedApplications": [],
+        },
+        "appRoles": [role],
+        "info": _info(),
+        "keyCredentials": [],
+        "parentalControlSettings": {"countriesBlockedForMinors": [], "legalAgeGroupRule": "Allow"},
+        "passwordCredentials": [],
+        "publicClient": {"redirectUris": []},
+        "requiredResourceAccess": [],
+        "verifiedPublisher": _verified_publisher(),
+        "web": {
+            "homePageUrl": homepage,
+            "redirectUris": [],
+            "logoutUrl": None,
+            "implicitGrantSettings": {
+                "enableAccessTokenIssuance": False,
+                "enableIdTokenIssuance": False,
+            },
+            "redirectUriSettings": [],
+        },
+    }
+    service_principal: dict[str, Any] = {
+        "id": sp_object_id,
+        "deletedDateTime": None,
+        "accountEnabled": True,
+        "appId": app_id,
+        "applicationTemplateId": template_id,
+        "appDisplayName": display_name,
+        "alternativeNames": [],
+        "appDescription": None,
+        "appOwnerOrganizationId": ctx.tenant.id,
+        "description": None,
+        "disabledByMicrosoftStatus": None,
+        "displayName": display_name,
+        "appRoleAssignmentRequired": True,
+        "loginUrl": None,
+        "logoutUrl": None,
+        "homepage": homepage,
+        "notes": None,
+        "notificationEmailAddresses": [],
+        "preferredSingleSignOnMode": None,
+        "preferredTokenSigningKeyThumbprint": None,
+        "replyUrls": [],
+        "servicePrincipalNames": [app_id],
+        "servicePrincipalType": "Application",
+        "signInAudience": "AzureADMyOrg",
+        "tags": tags,
+        "tokenEncryptionKeyId": None,
+        "samlSingleSignOnSettings": None,
+        "addIns": [],
+        "appRoles": [copy.deepcopy(role)],
+        "info": _info(),
+        "keyCredentials": [],
+        "oauth2PermissionScopes": [copy.deepcopy(scope)],
+        "passwordCredentials": [],
+        "resourceSpecificApplicationPermissions": [],
+        "verifiedPublisher": _verified_publisher(),
+    }
+    return application, service_principal
+
+
+_INSTANTIATE_PARAMETERS = frozenset({"displayName", "serviceManagementReference"})
+
+
+@router.route("POST", "/applicationTemplates/{id}/instantiate", permissions=APP_WRITE)
+def instantiate(ctx: RequestContext) -> EmuResponse:
+    template = _template(ctx.params["id"])
+    body = ctx.body_object()
+    for key in body:
+        if key not in _INSTANTIATE_PARAMETERS and not key.startswith("@odata."):
+            raise GraphFault(
+                400,
+                "BadRequest",
+                f"The parameter '{key}' in the request payload is not a valid parameter for "
+                "the operation 'instantiate'.",
+            )
+    display_name = body.get("displayName")
+    if not isinstance(display_name, str) or not display_name.strip():
+        raise bad_request("The displayName parameter is required and must be a non-empty string.")
+    reference = body.get("serviceManagementReference")
+    if reference is not None and not isinstance(reference, str):
+        raise bad_request("The serviceManagementReference parameter must be a string.")
+    application, service_principal = _new_pair(ctx, template["id"], display_name, reference)
+    tenant = ctx.tenant
+    tenant.applications[application["id"]] = application
+    tenant.service_principals[service_principal["id"]] = service_principal
+    # The caller becomes owner of both, which is what lets Application.ReadWrite.OwnedBy
+    # manage them afterwards.
+    me = caller_object_id(ctx)
+    tenant.owners[application["id"]] = [me]
+    tenant.owners[service_principal["id"]] = [me]
+    ctx.mark_created(object_key(APP_TYPE, application["id"]))
+    ctx.mark_created(object_key(SP_TYPE, service_principal["id"]))
+    body_out = {
+        "@odata.context": f"{ctx.base_url}/$metadata#microsoft.graph.applicationServicePrincipal",
+        "application": copy.deepcopy(application),
+        "servicePrincipal": copy.deepcopy(service_principal),
+    }
+    return ctx.json(201, body_out)
+
+
+# -- service principals ----------------------------------------------------------------------
+
+
+def _by_app_id(objects: dict[str, dict[str, Any]], app_id: str) -> dict[str, Any] | None:
+    wanted = app_id.lower()
+    return next((o for o in objects.values() if str(o.get("appId")).lower() == wanted), None)
+
+
+def find_service_principal(ctx: RequestContext, sp_id: str) -> dict[str, Any]:
+    """A service principal of the caller's tenant by object id; 404 while replicating."""
+    wanted = sp_id.lower()
+    for oid, sp in ctx.tenant.service_principals.items():
+        if oid.lower() == wanted and ctx.visible(object_key(SP_TYPE, oid)):
+            return sp
+    raise object_not_found(sp_id)
+
+
+def _sp_from_params(ctx: RequestContext) -> dict[str, Any]:
+    if "appId" in ctx.params:
+        sp = _by_app_id(ctx.tenant.service_principals, ctx.params["appId"])
+        if sp is None or not ctx.visible(object_key(SP_TYPE, sp["id"])):
+            raise object_not_found(ctx.params["appId"])
+        return sp
+    return find_service_principal(ctx, ctx.params["id"])
+
+
+_SP_FILTER = FilterSpec(
+    resource="ServicePrincipal",
+    properties={
+        "id": "eq in ne not",
+        "displayName": "eq in startswith ne not endswith",
+        "appId": "eq in ne not",
+        "applicationTemplateId": "eq ne not",
+        "servicePrincipalType": "eq ne not",
+        "accountEnabled": "eq ne not",
+        "tags": "any eq",
+    },
+    advanced=DIRECTORY_ADVANCED,
+)
+
+
+def _visible(ctx: RequestContext, kind: str, objects: dict[str, dict[str, Any]]) -> list[Any]:
+    return [o for oid, o in objects.items() if ctx.visible(object_key(kind, oid))]
+
+
+@router.route("GET", "/servicePrincipals", permissions=APP_READ)
+def list_service_principals(ctx: RequestContext) -> EmuResponse:
+    return shaped_collection(
+        ctx,
+        _visible(ctx, SP_TYPE, ctx.tenant.service_principals),
+        context="servicePrincipals",
+        type_name=SP_TYPE,
+        filter_spec=_SP_FILTER,
+    )
+
+
+@router.route("GET", "/servicePrincipals/{id}", permissions=APP_READ)
+@router.route("GET", "/servicePrincipals(appId='{appId}')", permissions=APP_READ)
+def get_service_principal(ctx: RequestContext) -> EmuResponse:
+    sp = _sp_from_params(ctx)
+    return shaped_entity(ctx, sp, context="servicePrincipals/$entity", type_name=SP_TYPE)
+
+
+#: Properties a PATCH may change; the others are set by the directory.
+_SP_WRITABLE = frozenset(
+    {
+        "accountEnabled",
+        "alternativeNames",
+        "appDescription",
+        "appRoleAssignmentRequired",
+        "appRoles",
+        "description",
+        "displayName",
+        "homepage",
+        "info",
+        "keyCredentials",
+        "loginUrl",
+        "logoutUrl",
+        "notes",
+        "notificationEmailAddresses",
+        "oauth2PermissionScopes",
+        "preferredSingleSignOnMode",
+        "preferredTokenSigningKeyThumbprint",
+        "replyUrls",
+        "samlSingleSignOnSettings",
+        "servicePrincipalNames",
+        "tags",
+        "tokenEncryptionKeyId",
+    }
+)
+
+
+def _check_patch(type_name: str, body: dict[str, Any], writable: frozenset[str]) -> None:
+    check_body(type_name, body)
+    for key in body:
+        if key.startswith("@odata."):
+            continue
+        if key not in writable:
+            msg = f"Property '{key}' is read-only and cannot be set."
+            raise bad_request(msg)
+
+
+def _apply_patch(target: dict[str, Any], body: dict[str, Any]) -> None:
+    for key, value in body.items():
+        if not key.startswith("@odata."):
+            target[key] = copy.deepcopy(value)
+
+
+@router.route("PATCH", "/servicePrincipals/{id}", permissions=APP_WRITE)
+@router.route("PATCH", "/servicePrincipals(appId='{appId}')", permissions=APP_WRITE)
+def patch_service_principal(ctx: RequestContext) -> EmuResponse:
+    sp = _sp_from_params(ctx)
+    require_owner_or(ctx, [sp["id"]], APP_WRITE_ANY)
+    body = ctx.body_object()
+    _check_patch(SP_TYPE, body, _SP_WRITABLE)
+    _apply_patch(sp, body)
+    return ctx.no_content()
+
+
+def delete_service_principal(tenant: Tenant, sp_id: str) -> None:
+    """Remove a service principal with its synchronization (jobs, schema, secrets) and the
+    assignments granted on it. Users a job created in its target are left as they are."""
+    tenant.service_principals.pop(sp_id, None)
+    tenant.synchronization.pop(sp_id, None)
+    tenant.app_role_assignments.pop(sp_id, None)
+    tenant.owners.pop(sp_id, None)
+    tenant.created_at.pop(object_key(SP_TYPE, sp_id), None)
+
+
+@router.route("DELETE", "/servicePrincipals/{id}", permissions=APP_WRITE)
+@router.route("DELETE", "/servicePrincipals(appId='{appId}')", permissions=APP_WRITE)
+def remove_service_principal(ctx: RequestContext) -> EmuResponse:
+    sp = _sp_from_params(ctx)
+    require_owner_or(ctx, [sp["id"]], APP_WRITE_ANY)
+    delete_service_principal(ctx.tenant, sp["id"])
+    return ctx.no_content()
+
+
+# -- applications ----------------------------------------------------------------------------
+
+_APP_FILTER = FilterSpec(
+    resource="Application",
+    properties={
+        "id": "eq in ne not",
+        "displayName": "eq in startswith ne not endswith",
+        "appId": "eq in ne not",
+        "applicationTemplateId": "eq ne not",
+        "tags": "any eq",
+    },
+    advanced=DIRECTORY_ADVANCED,
+)
+
+_APP_WRITABLE = frozenset(
+    {
+        "api",
+        "appRoles",
+        "description",
+        "displayName",
+        "groupMembershipClaims",
+        "identifierUris",
+        "info",
+        "isFallbackPublicClient",
+        "notes",
+        "optionalClaims",
+        "parentalControlSettings",
+        "publicClient",
+        "requiredResourceAccess",
+        "serviceManagementReference",
+        "signInAudience",
+        "spa",
+        "tags",
+        "tokenEncryptionKeyId",
+        "web",
+    }
+)
+
+
+def _find_application(ctx: RequestContext) -> dict[str, Any]:
+    if "appId" in ctx.params:
+        app = _by_app_id(ctx.tenant.applications, ctx.params["appId"])
+        wanted = ctx.params["appId"]
+    else:
+        wanted = ctx.params["id"]
+        app = next(
+            (a for oid, a in ctx.tenant.applications.items() if oid.lower() == wanted.lower()),
+            None,
+        )
+    if app is None or not ctx.visible(object_key(APP_TYPE, app["id"])):
+        raise object_not_found(wanted)
+    return app
+
+
+@router.route("GET", "/applications", permissions=APP_READ, cost=2)
+def list_applications(ctx: RequestContext) -> EmuResponse:
+    return shaped_collection(
+        ctx,
+        _visible(ctx, APP_TYPE, ctx.tenant.applications),
+        context="applications",
+        type_name=APP_TYPE,
+        filter_spec=_APP_FILTER,
+    )
+
+
+@router.route("GET", "/applications/{id}", permissions=APP_READ)
+@router.route("GET", "/applications(appId='{appId}')", permissions=APP_READ)
+def get_application(ctx: RequestContext) -> EmuResponse:
+    app = _find_application(ctx)
+    return shaped_entity(ctx, app, context="applications/$entity", type_name=APP_TYPE)
+
+
+@router.route("PATCH", "/applications/{id}", permissions=APP_WRITE)
+@router.route("PATCH", "/applications(appId='{appId}')", permissions=APP_WRITE)
+def patch_application(ctx: RequestContext) -> EmuResponse:
+    app = _find_application(ctx)
+    require_owner_or(ctx, [app["id"]], APP_WRITE_ANY)
+    body = ctx.body_object()
+    _check_patch(APP_TYPE, body, _APP_WRITABLE)
+    _apply_patch(app, body)
+    return ctx.no_content()
+
+
+@router.route("DELETE", "/applications/{id}", permissions=APP_WRITE)
+@router.route("DELETE", "/applications(appId='{appId}')", permissions=APP_WRITE)
+def delete_application(ctx: RequestContext) -> EmuResponse:
+    app = _find_application(ctx)
+    require_owner_or(ctx, [app["id"]], APP_WRITE_ANY)
+    tenant = ctx.tenant
+    # Deleting an application deletes its service principal in the home tenant too.
+    sp = _by_app_id(tenant.service_principals, app["appId"])
+    if sp is not None:
+        delete_service_principal(tenant, sp["id"])
+    del tenant.applications[app["id"]]
+    tenant.owners.pop(app["id"], None)
+    tenant.created_at.pop(object_key(APP_TYPE, app["id"]), None)
+    return ctx.no_content()
+
+
+# -- appRoleAssignedTo -----------------------------------------------------------------------
+
+ASSIGNMENTS = "/servicePrincipals/{id}/appRoleAssignedTo"
+
+
+def _assignment_id(principal_id: str, rng_bytes: bytes) -> str:
+    # Graph's assignment ids are 43 base64url characters that begin with the principal's
+    # object id (as little-endian GUID bytes), so one principal's ids share a prefix.
+    raw = uuid.UUID(principal_id).bytes_le + rng_bytes
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _assignments(ctx: RequestContext, sp_id: str) -> dict[str, dict[str, Any]]:
+    return ctx.tenant.app_role_assignments.setdefault(sp_id, {})
+
+
+@router.route("GET", ASSIGNMENTS, permissions=ASSIGNMENT_READ)
+def list_assignments(ctx: RequestContext) -> EmuResponse:
+    sp = find_service_principal(ctx, ctx.params["id"])
+    items = [
+        a
+        for aid, a in ctx.tenant.app_role_assignments.get(sp["id"], {}).items()
+        if ctx.visible(object_key("appRoleAssignment", aid))
+    ]
+    return shaped_collection(
+        ctx,
+        items,
+        context=f"servicePrincipals('{sp['id']}')/appRoleAssignedTo",
+        type_name="appRoleAssignment",
+    )
+
+
+def _guid_member(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str):
+        msg = f"The {name} property is required."
+        raise bad_request(msg)
+    return value.lower()
+
+
+@router.route("POST", ASSIGNMENTS, permissions=("AppRoleAssignment.ReadWrite.All",))
+def create_assignment(ctx: RequestContext) -> EmuResponse:
+    # AppRoleAssignment.ReadWrite.All writes; reading the resource needs an application
+    # read permission as well (reference §2.4: the two are granted together).
+    if not ctx.roles & (set(APP_READ) - {OWNED_BY}):
+        raise forbidden()
+    sp = find_service_principal(ctx, ctx.params["id"])
+    body = ctx.body_object()
+    check_body("appRoleAssignment", body)
+    app_role_id = _guid_member(body, "appRoleId")
+    principal_id = _guid_member(body, "principalId")
+    resource_id = _guid_member(body, "resourceId")
+    if resource_id != sp["id"].lower():
+        raise bad_request(
+            "The resourceId in the request body must be the service principal in the URL."
+        )
+    roles = {str(r["id"]).lower() for r in sp.get("appRoles", []) if r.get("isEnabled")}
+    # The default-access role (the empty GUID) only exists for apps that define no roles.
+    if app_role_id not in roles and not (app_role_id == _EMPTY_GUID and not roles):
+        msg = f"Permission being assigned was not found on application '{sp['appId']}'."
+        raise bad_request(msg)
+    found = find_principal(ctx, principal_id)
+    if found is None:
+        raise object_not_found(principal_id)
+    principal_type, principal = found
+    existing = _assignments(ctx, sp["id"])
+    for other in existing.values():
+        if other["principalId"] == principal["id"] and other["appRoleId"] == app_role_id:
+            raise bad_request("Permission being assigned already exists on the object.")
+    assignment_id = _assignment_id(principal["id"], bytes.fromhex(ctx.emulator.ids.hex32()))
+    assignment = {
+        "id": assignment_id,
+        "deletedDateTime": None,
+        "appRoleId": app_role_id,
+        "createdDateTime": ctx.now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "principalDisplayName": principal.get("displayName"),
+        "principalId": principal["id"],
+        "principalType": principal_type,
+        "resourceDisplayName": sp.get("displayName"),
+        "resourceId": sp["id"],
+    }
+    existing[assignment_id] = assignment
+    ctx.mark_created(object_key("appRoleAssignment", assignment_id))
+    return ctx.entity(
+        copy.deepcopy(assignment),
+        context=f"servicePrincipals('{sp['id']}')/appRoleAssignedTo/$entity",
+        status=201,
+    )
+
+
+@router.route("GET", ASSIGNMENTS + "/{assignmentId}", permissions=ASSIGNMENT_READ)
+def get_assignment(ctx: RequestContext) -> EmuResponse:
+    sp = find_service_principal(ctx, ctx.params["id"])
+    assignment = _assignment(ctx, sp["id"], ctx.params["assignmentId"])
+    return shaped_entity(
+        ctx,
+        assignment,
+        context=f"servicePrincipals('{sp['id']}')/appRoleAssignedTo/$entity",
+        type_name="appRoleAssignment",
+    )
+
+
+def _assignment(ctx: RequestContext, sp_id: str, assignment_id: str) -> dict[str, Any]:
+    # Assignment ids are case-sensitive (base64url), unlike GUIDs.
+    assignment = ctx.tenant.app_role_assignments.get(sp_id, {}).get(assignment_id)
+    if assignment is None or not ctx.visible(object_key("appRoleAssignment", assignment_id)):
+        raise not_found(
+            f"Resource '{assignment_id}' does not exist or one of its queried "
+            "reference-property objects are not present."
+        )
+    return assignment
+
+
+@router.route("DELETE", ASSIGNMENTS + "/{assignmentId}", permissions=ASSIGNMENT_DELETE)
+def delete_assignment(ctx: RequestContext) -> EmuResponse:
+    sp = find_service_principal(ctx, ctx.params["id"])
+    assignment = _assignment(ctx, sp["id"], ctx.params["assignmentId"])
+    del ctx.tenant.app_role_assignments[sp["id"]][assignment["id"]]
+    ctx.tenant.created_at.pop(object_key("appRoleAssignment", assignment["id"]), None)
+    return ctx.no_content()

@@ -1,0 +1,298 @@
+"""The directory read side ctsync needs: users, groups, group members, the organization.
+
+Queries follow Graph's documented support for these resources (reference §7, graph-limits
+§1.2 for costs); choices where Microsoft's documentation is silent are listed in
+``docs/emulator.md`` (section "Directory").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ctsync.emulator.core.context import RequestContext
+from ctsync.emulator.core.http import EmuResponse
+from ctsync.emulator.core.odata import (
+    DIRECTORY_ADVANCED,
+    FilterSpec,
+    OrderbySpec,
+    collection_response,
+)
+from ctsync.emulator.core.routing import Router
+from ctsync.emulator.services._shared import (
+    object_key,
+    object_not_found,
+    shaped_collection,
+    shaped_entity,
+)
+from ctsync.emulator.state import Tenant
+
+__all__ = ["USER_DEFAULT_PROPERTIES", "find_principal", "router"]
+
+router = Router()
+
+USER_READ = ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
+GROUP_READ = (
+    "GroupMember.Read.All",
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+)
+ORGANIZATION_READ = (
+    "Organization.Read.All",
+    "Organization.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+)
+
+#: What ``GET /users`` returns without ``$select`` (Graph v1.0's default user properties).
+USER_DEFAULT_PROPERTIES = [
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+    "id",
+]
+
+_STRING = "eq in startswith ne not endswith"
+_ENUM_LIKE = "eq in ne not"
+
+_USER_FILTER = FilterSpec(
+    resource="User",
+    properties={
+        "id": _ENUM_LIKE,
+        "userPrincipalName": _STRING,
+        "mail": _STRING,
+        "displayName": _STRING,
+        "department": "eq in startswith ne not",
+        "userType": _ENUM_LIKE,
+        "externalUserState": _ENUM_LIKE,
+        "creationType": _ENUM_LIKE,
+        "accountEnabled": "eq ne not",
+    },
+    advanced=DIRECTORY_ADVANCED,
+)
+_USER_ORDERBY = OrderbySpec(resource="User", properties=("displayName", "userPrincipalName"))
+
+_GROUP_FILTER = FilterSpec(
+    resource="Group",
+    properties={
+        "id": _ENUM_LIKE,
+        "displayName": _STRING,
+        "mailEnabled": "eq ne not",
+        "securityEnabled": "eq ne not",
+    },
+    advanced=DIRECTORY_ADVANCED,
+)
+_GROUP_ORDERBY = OrderbySpec(resource="Group", properties=("displayName",))
+
+
+# -- lookups shared with other services --------------------------------------------------
+
+
+def _visible_users(ctx: RequestContext) -> list[dict[str, Any]]:
+    return [u for uid, u in ctx.tenant.users.items() if ctx.visible(object_key("user", uid))]
+
+
+def _find_user(ctx: RequestContext, key: str) -> dict[str, Any] | None:
+    """A user by object id or userPrincipalName (both case-insensitive)."""
+    wanted = key.lower()
+    for uid, user in ctx.tenant.users.items():
+        upn = str(user.get("userPrincipalName") or "").lower()
+        if (uid.lower() == wanted or upn == wanted) and ctx.visible(object_key("user", uid)):
+            return user
+    return None
+
+
+def _find_group(ctx: RequestContext, group_id: str) -> dict[str, Any] | None:
+    wanted = group_id.lower()
+    for gid, group in ctx.tenant.groups.items():
+        if gid.lower() == wanted and ctx.visible(object_key("group", gid)):
+            return group
+    return None
+
+
+def find_principal(ctx: RequestContext, object_id: str) -> tuple[str, dict[str, Any]] | None:
+    """A user or group of the caller's tenant by object id: ``("User"|"Group", object)``."""
+    user = _find_user(ctx, object_id)
+    if user is not None and str(user["id"]).lower() == object_id.lower():
+        return "User", user
+    group = _find_group(ctx, object_id)
+    if group is not None:
+        return "Group", group
+    return None
+
+
+# -- users -------------------------------------------------------------------------------
+
+
+@router.route("GET", "/users", permissions=USER_READ, cost=2)
+def list_users(ctx: RequestContext) -> EmuResponse:
+    return shaped_collection(
+        ctx,
+        _visible_users(ctx),
+        context="users",
+        type_name="user",
+        default_select=USER_DEFAULT_PROPERTIES,
+        filter_spec=_USER_FILTER,
+        orderby=_USER_ORDERBY,
+    )
+
+
+@router.route("GET", "/users/{id}", permissions=USER_READ)
+def get_user(ctx: RequestContext) -> EmuResponse:
+    user = _find_user(ctx, ctx.params["id"])
+    if user is None:
+        raise object_not_found(ctx.params["id"])
+    return shaped_entity(
+        ctx,
+        user,
+        context="users/$entity",
+        type_name="user",
+        default_select=USER_DEFAULT_PROPERTIES,
+    )
+
+
+# -- groups ------------------------------------------------------------------------------
+
+
+def _visible_groups(ctx: RequestContext) -> list[dict[str, Any]]:
+    return [g for gid, g in ctx.tenant.groups.items() if ctx.visible(object_key("group", gid))]
+
+
+@router.route("GET", "/groups", permissions=GROUP_READ)
+def list_groups(ctx: RequestContext) -> EmuResponse:
+    return shaped_collection(
+        ctx,
+        _visible_groups(ctx),
+        context="groups",
+        type_name="group",
+        filter_spec=_GROUP_FILTER,
+        orderby=_GROUP_ORDERBY,
+    )
+
+
+@router.route("GET", "/groups/{id}", permissions=GROUP_READ)
+def get_group(ctx: RequestContext) -> EmuResponse:
+    group = _find_group(ctx, ctx.params["id"])
+    if group is None:
+        raise object_not_found(ctx.params["id"])
+    return shaped_entity(ctx, group, context="groups/$entity", type_name="group")
+
+
+def _member(ctx: RequestContext, tenant: Tenant, member_id: str) -> dict[str, Any] | None:
+    """One direct member as a ``directoryObject`` with its ``@odata.type``.
+
+    A caller that may read groups but not users still sees a user member, but only its type
+    and id, as Graph does for inaccessible members of a ``directoryObject`` collection.
+    """
+    if member_id in tenant.users and ctx.visible(object_key("user", member_id)):
+        if not ctx.roles & set(USER_READ):
+            return {"@odata.type": "#microsoft.graph.user", "id": member_id}
+        user = tenant.users[member_id]
+        return {
+            "@odata.type": "#microsoft.graph.user",
+            **{k: user.get(k) for k in USER_DEFAULT_PROPERTIES},
+        }
+    if member_id in tenant.groups and ctx.visible(object_key("group", member_id)):
+        return {"@odata.type": "#microsoft.graph.group", **tenant.groups[member_id]}
+    return None
+
+
+@router.route("GET", "/groups/{id}/members", permissions=GROUP_READ, cost=3)
+def list_members(ctx: RequestContext) -> EmuResponse:
+    group = _find_group(ctx, ctx.params["id"])
+    if group is None:
+        raise object_not_found(ctx.params["id"])
+    # Direct members only: a nested group is listed as a group, never expanded.
+    members = [
+        shown
+        for mid in ctx.tenant.group_members.get(group["id"], [])
+        if (shown := _member(ctx, ctx.tenant, mid)) is not None
+    ]
+    # Members are of several types, so $select is not checked against one of them.
+    return collection_response(ctx, members, context="directoryObjects")
+
+
+# -- organization ------------------------------------------------------------------------
+
+
+def organization(tenant: Tenant, created: str) -> dict[str, Any]:
+    """The tenant's ``organization`` object in Graph's wire shape."""
+    default = tenant.verified_domains[0] if tenant.verified_domains else tenant.domain
+    domains = [
+        {
+            "capabilities": "Email, OfficeCommunicationsOnline",
+            "isDefault": tenant.domain == default,
+            "isInitial": True,
+            "name": tenant.domain,
+            "type": "Managed",
+        }
+    ]
+    domains.extend(
+        {
+            "capabilities": "Email, OfficeCommunicationsOnline",
+            "isDefault": name == default,
+            "isInitial": False,
+            "name": name,
+            "type": "Managed",
+        }
+        for name in tenant.verified_domains
+    )
+    return {
+        "id": tenant.id,
+        "deletedDateTime": None,
+        "businessPhones": [],
+        "city": None,
+        "country": None,
+        "countryLetterCode": "US",
+        "createdDateTime": created,
+        "defaultUsageLocation": None,
+        "displayName": tenant.display_name,
+        "marketingNotificationEmails": [],
+        "onPremisesLastSyncDateTime": None,
+        "onPremisesSyncEnabled": None,
+        "postalCode": None,
+        "preferredLanguage": "en",
+        "privacyProfile": None,
+        "securityComplianceNotificationMails": [],
+        "securityComplianceNotificationPhones": [],
+        "state": None,
+        "street": None,
+        "technicalNotificationMails": [],
+        "tenantType": "AAD",
+        "assignedPlans": [],
+        "provisionedPlans": [],
+        "verifiedDomains": domains,
+    }
+
+
+def _organization(ctx: RequestContext) -> dict[str, Any]:
+    # A fixed date before anything the emulator creates, so answers stay reproducible.
+    return organization(ctx.tenant, "2020-01-01T00:00:00Z")
+
+
+@router.route("GET", "/organization", permissions=ORGANIZATION_READ)
+def list_organization(ctx: RequestContext) -> EmuResponse:
+    return shaped_collection(
+        ctx,
+        [_organization(ctx)],
+        context="organization",
+        type_name="organization",
+        count_requires_advanced=False,
+    )
+
+
+@router.route("GET", "/organization/{id}", permissions=ORGANIZATION_READ)
+def get_organization(ctx: RequestContext) -> EmuResponse:
+    if ctx.params["id"].lower() != ctx.tenant.id:
+        raise object_not_found(ctx.params["id"])
+    return shaped_entity(
+        ctx, _organization(ctx), context="organization/$entity", type_name="organization"
+    )
