@@ -7,7 +7,9 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["ctsync", "ctsync.graph", "ctsync.emulator", "ctsync.errors"])
+@pytest.mark.parametrize(
+    "module", ["ctsync", "ctsync.audit", "ctsync.emulator", "ctsync.errors", "ctsync.graph"]
+)
 def test_all_is_sorted_and_complete(module: str) -> None:
     mod = importlib.import_module(module)
     names = mod.__all__

@@ -1,0 +1,602 @@
+"""The audit trail: one sqlite3 file, append-only, every record chained to the one before.
+
+Each record's ``hash`` is the SHA-256 of the canonical JSON of all its other fields, its
+``prev_hash`` included, so changing, removing or reordering a record breaks the chain. The
+``head`` table holds the last seq and hash, updated in the same transaction as the insert, so
+cutting records off the end breaks the agreement between ``head`` and the last record.
+Triggers refuse UPDATE and DELETE on records; they stop accidents and casual edits, not someone
+who drops them, which is why :meth:`AuditTrail.verify` never trusts them.
+
+What this cannot catch: someone who rewrites the whole chain *and* the head consistently (the
+hash is unkeyed, anyone can recompute it). Keep :meth:`AuditTrail.export_head` somewhere the
+database's owner cannot rewrite (CI logs, a ticket) and pass it back to ``verify``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+from ctsync.errors import CtsyncError
+from ctsync.graph.redaction import redact
+
+__all__ = [
+    "DEFAULT_AUDIT_DB",
+    "GENESIS_HASH",
+    "SCHEMA_VERSION",
+    "AuditError",
+    "AuditRecord",
+    "AuditTrail",
+    "VerifyResult",
+    "default_audit_path",
+    "record_hash",
+]
+
+SCHEMA_VERSION: Final = 1
+"""Stored in ``PRAGMA user_version``; a newer file is refused rather than misread."""
+
+GENESIS_HASH: Final = "0" * 64
+"""The ``prev_hash`` of the first record."""
+
+DEFAULT_AUDIT_DB: Final = Path(".ctsync") / "audit.sqlite"
+"""Where the trail lives, relative to the directory of the config file."""
+
+BUSY_TIMEOUT: Final = 30.0
+"""Seconds a writer waits for another process's transaction before giving up."""
+
+MAX_PROBLEMS: Final = 100
+"""verify() stops listing after this many; a rewritten file would otherwise list every row."""
+
+# Column order of the records table; the hash covers every one of them but ``hash``.
+FIELDS: Final = (
+    "seq",
+    "time",
+    "actor_tenant",
+    "actor_client_id",
+    "actor_object_id",
+    "link",
+    "step",
+    "method",
+    "path",
+    "body",
+    "status",
+    "request_id",
+    "client_request_id",
+    "error_code",
+    "plan_id",
+    "config_hash",
+    "prev_hash",
+)
+
+TRIGGERS: Final = (
+    "records_no_update",
+    "records_no_delete",
+    "records_extend_head",
+    "head_no_insert",
+    "head_no_delete",
+    "head_forward_only",
+)
+
+_SCHEMA: Final = """
+CREATE TABLE records (
+    seq               INTEGER PRIMARY KEY,
+    time              TEXT NOT NULL,
+    actor_tenant      TEXT NOT NULL,
+    actor_client_id   TEXT,
+    actor_object_id   TEXT,
+    link              TEXT,
+    step              TEXT,
+    method            TEXT NOT NULL,
+    path              TEXT NOT NULL,
+    body              TEXT,
+    status            INTEGER,
+    request_id        TEXT,
+    client_request_id TEXT,
+    error_code        TEXT,
+    plan_id           TEXT,
+    config_hash       TEXT,
+    prev_hash         TEXT NOT NULL,
+    hash              TEXT NOT NULL
+);
+CREATE INDEX records_link ON records (link, seq);
+CREATE INDEX records_time ON records (time);
+
+-- One row: the last seq and hash. A truncated tail no longer matches it.
+CREATE TABLE head (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    seq  INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+
+CREATE TRIGGER records_no_update BEFORE UPDATE ON records
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: records cannot be changed'); END;
+
+CREATE TRIGGER records_no_delete BEFORE DELETE ON records
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: records cannot be deleted'); END;
+
+-- Also blocks INSERT OR REPLACE over an existing seq: only head.seq + 1 may be inserted.
+CREATE TRIGGER records_extend_head BEFORE INSERT ON records
+WHEN NEW.seq IS NOT (SELECT seq + 1 FROM head) OR NEW.prev_hash IS NOT (SELECT hash FROM head)
+BEGIN SELECT RAISE(ABORT, 'an audit record must extend the head of the chain'); END;
+
+-- Fires before conflict resolution, so INSERT OR REPLACE cannot reset the head either.
+CREATE TRIGGER head_no_insert BEFORE INSERT ON head
+WHEN EXISTS (SELECT 1 FROM head)
+BEGIN SELECT RAISE(ABORT, 'the audit head cannot be replaced'); END;
+
+CREATE TRIGGER head_no_delete BEFORE DELETE ON head
+BEGIN SELECT RAISE(ABORT, 'the audit head cannot be deleted'); END;
+
+CREATE TRIGGER head_forward_only BEFORE UPDATE ON head
+WHEN NEW.id IS NOT OLD.id OR NEW.seq IS NOT OLD.seq + 1
+  OR NEW.hash IS NOT (SELECT hash FROM records WHERE seq = NEW.seq)
+BEGIN SELECT RAISE(ABORT, 'the audit head only moves forward, onto the newest record'); END;
+"""
+
+_INSERT: Final = """
+INSERT INTO records (
+    seq, time, actor_tenant, actor_client_id, actor_object_id, link, step, method, path, body,
+    status, request_id, client_request_id, error_code, plan_id, config_hash, prev_hash, hash
+) VALUES (
+    :seq, :time, :actor_tenant, :actor_client_id, :actor_object_id, :link, :step, :method,
+    :path, :body, :status, :request_id, :client_request_id, :error_code, :plan_id,
+    :config_hash, :prev_hash, :hash
+)
+"""
+
+_SELECT: Final = """
+SELECT seq, time, actor_tenant, actor_client_id, actor_object_id, link, step, method, path,
+       body, status, request_id, client_request_id, error_code, plan_id, config_hash,
+       prev_hash, hash
+FROM records
+"""
+
+
+class AuditError(CtsyncError):
+    """The audit trail could not be opened or written."""
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One Graph write as recorded. ``body`` is the redacted request body, decoded."""
+
+    seq: int
+    time: str
+    """ISO 8601 UTC with microseconds, e.g. ``2026-01-05T09:00:00.000000Z``."""
+    actor_tenant: str
+    actor_client_id: str | None
+    actor_object_id: str | None
+    link: str | None
+    step: str | None
+    method: str
+    path: str
+    body: Any
+    status: int | None
+    """None: no HTTP answer came, so whether the write happened is unknown."""
+    request_id: str | None
+    client_request_id: str | None
+    error_code: str | None
+    plan_id: str | None
+    config_hash: str | None
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description, for ``--output json``."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What :meth:`AuditTrail.verify` found. ``problems`` is empty exactly when ``ok``."""
+
+    ok: bool
+    count: int
+    problems: list[str] = field(default_factory=list)
+    last_seq: int = 0
+    """The head's seq: worth keeping outside the database (see the module docstring)."""
+    last_hash: str = GENESIS_HASH
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "count": self.count,
+            "last_seq": self.last_seq,
+            "last_hash": self.last_hash,
+            "problems": list(self.problems),
+        }
+
+
+def default_audit_path(config_path: Path) -> Path:
+    """The default database for a config file: ``.ctsync/audit.sqlite`` beside it."""
+    return config_path.parent / DEFAULT_AUDIT_DB
+
+
+def record_hash(fields: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of every field in :data:`FIELDS`.
+
+    Canonical: keys sorted, no whitespace, ASCII only, ``body`` as the JSON *text* stored in the
+    database. Anyone can recompute it with ``json.dumps(row, sort_keys=True,
+    separators=(",", ":"))``. A value of a type the schema never stores (someone wrote a blob
+    into the file) hashes as its repr, so it can only ever mismatch.
+    """
+    canonical = json.dumps(
+        {name: fields.get(name) for name in FIELDS},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+        default=repr,
+    )
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _utc_text(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        msg = "audit times must be timezone-aware"
+        raise ValueError(msg)
+    # Fixed width, so text order is time order and `since` can compare strings in SQL.
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _body_text(body: Any, *, path: str) -> str | None:
+    if body is None:
+        return None
+    # The client redacts before its observers see the body; this is the second line, for
+    # callers that append directly or a future observer path that forgets to.
+    safe = redact(body, path=path)
+    try:
+        return json.dumps(safe, separators=(",", ":"), ensure_ascii=True)
+    except (TypeError, ValueError) as exc:
+        msg = f"the body of {path} is not JSON: {exc}"
+        raise AuditError(msg) from None
+
+
+def _record(row: sqlite3.Row) -> AuditRecord:
+    values = dict(row)
+    body = values["body"]
+    try:
+        values["body"] = None if body is None else json.loads(body)
+    except (TypeError, ValueError):
+        # Only a hand-edited file holds non-JSON here; show it rather than fail the listing.
+        values["body"] = body
+    return AuditRecord(**values)
+
+
+class AuditTrail:
+    """An append-only, hash-chained audit trail in one sqlite3 file.
+
+    Safe to share between threads of one process (a lock serialises its connection) and between
+    processes appending to the same file (each append is one ``BEGIN IMMEDIATE`` transaction
+    that reads the head inside it). ``now`` supplies record times; inject one in tests.
+    """
+
+    def __init__(self, path: Path, *, now: Callable[[], datetime] | None = None) -> None:
+        self.path = Path(path)
+        self._now = now or (lambda: datetime.now(UTC))
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            msg = f"cannot open the audit trail {self.path}: {exc}"
+            raise AuditError(msg) from None
+        self._db.row_factory = sqlite3.Row
+        try:
+            self._setup()
+        except sqlite3.Error as exc:
+            self._db.close()
+            msg = f"cannot open the audit trail {self.path}: {exc}"
+            raise AuditError(msg) from None
+        except AuditError:
+            self._db.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"AuditTrail({str(self.path)!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _setup(self) -> None:
+        # WAL lets readers (audit show, verify) run while an apply appends; FULL sync because a
+        # record of a write that happened must survive a power cut, not only a crash.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        with self._transaction(immediate=True):
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                if tables:
+                    msg = f"{self.path} is a sqlite database but not a ctsync audit trail"
+                    raise AuditError(msg)
+                self._create()
+            elif version > SCHEMA_VERSION:
+                msg = (
+                    f"{self.path} has audit schema version {version}; this ctsync reads up to "
+                    f"{SCHEMA_VERSION}: upgrade ctsync"
+                )
+                raise AuditError(msg)
+
+    def _create(self) -> None:
+        # executescript() would COMMIT the open transaction; run statements one by one instead
+        # so a second process creating the same file at the same moment waits, then sees it.
+        for statement in _split_sql(_SCHEMA):
+            self._db.execute(statement)
+        self._db.execute("INSERT INTO head (id, seq, hash) VALUES (1, 0, ?)", (GENESIS_HASH,))
+        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def _transaction(self, *, immediate: bool = False) -> Iterator[None]:
+        # IMMEDIATE takes the write lock up front, so two appenders never both read the same
+        # head; a plain BEGIN gives readers one consistent snapshot of records and head.
+        self._db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            msg = f"could not {doing} the audit trail {self.path}: {exc}"
+            raise AuditError(msg) from None
+
+    # -- writing --------------------------------------------------------------------------
+
+    def append(
+        self,
+        *,
+        actor_tenant: str,
+        method: str,
+        path: str,
+        actor_client_id: str | None = None,
+        actor_object_id: str | None = None,
+        link: str | None = None,
+        step: str | None = None,
+        body: Any = None,
+        status: int | None = None,
+        request_id: str | None = None,
+        client_request_id: str | None = None,
+        error_code: str | None = None,
+        plan_id: str | None = None,
+        config_hash: str | None = None,
+    ) -> AuditRecord:
+        """Record one write and return it as stored. ``body`` is redacted again here."""
+        fields: dict[str, Any] = {
+            "actor_tenant": actor_tenant,
+            "actor_client_id": actor_client_id,
+            "actor_object_id": actor_object_id,
+            "link": link,
+            "step": step,
+            "method": method.upper(),
+            "path": path,
+            "body": _body_text(body, path=path),
+            "status": None if status is None else int(status),
+            "request_id": request_id,
+            "client_request_id": client_request_id or None,
+            "error_code": error_code,
+            "plan_id": plan_id,
+            "config_hash": config_hash,
+        }
+        with self._lock:
+            try:
+                with self._transaction(immediate=True):
+                    head = self._db.execute("SELECT seq, hash FROM head").fetchone()
+                    if head is None:
+                        # Only a tampered file lacks its head; extend the records so the
+                        # write is still recorded, and let verify() report the missing head.
+                        head = self._db.execute(
+                            "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"
+                        ).fetchone() or (0, GENESIS_HASH)
+                    # The head, not the last row, decides what comes next: after a truncated
+                    # tail the gap stays visible instead of being papered over.
+                    fields["seq"] = int(head[0]) + 1
+                    fields["prev_hash"] = str(head[1])
+                    # Taken inside the lock so time order follows seq order across processes.
+                    fields["time"] = _utc_text(self._now())
+                    fields["hash"] = record_hash(fields)
+                    self._db.execute(_INSERT, fields)
+                    self._db.execute(
+                        "UPDATE head SET seq = :seq, hash = :hash WHERE id = 1", fields
+                    )
+            except sqlite3.Error as exc:
+                msg = f"could not record {method.upper()} {path} in {self.path}: {exc}"
+                raise AuditError(msg) from None
+        body_text = fields["body"]
+        return AuditRecord(
+            **{**fields, "body": None if body_text is None else json.loads(body_text)}
+        )
+
+    # -- reading --------------------------------------------------------------------------
+
+    def records(
+        self,
+        *,
+        link: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[AuditRecord]:
+        """Records in seq order, optionally of one ``link`` and at or after ``since``.
+
+        ``limit`` keeps the most recent ``limit`` matching records (still oldest first), which
+        is what ``audit show`` wants.
+        """
+        where: list[str] = []
+        params: dict[str, Any] = {}
+        if link is not None:
+            where.append("link = :link")
+            params["link"] = link
+        if since is not None:
+            where.append("time >= :since")
+            params["since"] = _utc_text(since)
+        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        if limit is not None:
+            sql += " ORDER BY seq DESC LIMIT :limit"
+            params["limit"] = max(0, int(limit))
+        else:
+            sql += " ORDER BY seq"
+        with self._lock, self._errors("read"):
+            rows = self._db.execute(sql, params).fetchall()
+        found = [_record(row) for row in rows]
+        return found[::-1] if limit is not None else found
+
+    def export_head(self) -> dict[str, Any]:
+        """``{"count", "last_seq", "last_hash"}``: keep it outside the database, pass it to
+        :meth:`verify` later to prove nothing up to that point was rewritten."""
+        with self._lock, self._errors("read"), self._transaction():
+            count = self._db.execute("SELECT count(*) FROM records").fetchone()[0]
+            head = self._db.execute("SELECT seq, hash FROM head").fetchone()
+        seq, last = (int(head[0]), str(head[1])) if head else (0, GENESIS_HASH)
+        return {"count": int(count), "last_seq": seq, "last_hash": last}
+
+    def verify(self, *, expected_head: Mapping[str, Any] | None = None) -> VerifyResult:
+        """Check the whole chain, the head and the append-only triggers.
+
+        ``expected_head`` is an earlier :meth:`export_head`: the record it names must still
+        be there with the same hash, which also catches a chain rewritten consistently after
+        that export (up to that record).
+        """
+        problems: list[str] = []
+        count, last_seq, last_hash = 0, 0, GENESIS_HASH
+        with self._lock:
+            try:
+                with self._transaction():
+                    count, last_seq, last_hash = self._check_chain(problems)
+                    self._check_head(problems, last_seq, last_hash)
+                    self._check_triggers(problems)
+                    if expected_head is not None:
+                        self._check_expected(problems, expected_head)
+            except sqlite3.Error as exc:
+                problems.append(f"the database could not be read: {exc}")
+        if len(problems) > MAX_PROBLEMS:
+            more = len(problems) - MAX_PROBLEMS
+            problems = [*problems[:MAX_PROBLEMS], f"... and {more} more problems"]
+        return VerifyResult(
+            ok=not problems,
+            count=count,
+            problems=problems,
+            last_seq=last_seq,
+            last_hash=last_hash,
+        )
+
+    def _check_chain(self, problems: list[str]) -> tuple[int, int, str]:
+        count = 0
+        expected_seq, prev_hash = 1, GENESIS_HASH
+        last_seq = 0
+        for row in self._db.execute(_SELECT + " ORDER BY seq"):
+            count += 1
+            values = dict(row)
+            seq = values["seq"]
+            stored = values["hash"]
+            if record_hash(values) != stored:
+                problems.append(
+                    f"seq {seq}: hash mismatch, the record was changed after it was written"
+                )
+            if seq != expected_seq:
+                missing = (
+                    f"seq {expected_seq}"
+                    if seq == expected_seq + 1
+                    else f"seqs {expected_seq}-{seq - 1}"
+                )
+                problems.append(f"seq {seq}: {missing} missing, records were deleted")
+            elif values["prev_hash"] != prev_hash:
+                # A gap already explains a broken link; report this only when seqs are
+                # contiguous, where it means rows were reordered, replaced or re-chained.
+                problems.append(
+                    f"seq {seq}: prev_hash does not match the hash of seq {seq - 1}, "
+                    "records were reordered or replaced"
+                )
+            # Chain on from the stored hash: one edited record is one problem, not a cascade.
+            expected_seq, prev_hash, last_seq = seq + 1, stored, seq
+        return count, last_seq, prev_hash
+
+    def _check_head(self, problems: list[str], last_seq: int, last_hash: str) -> None:
+        heads = self._db.execute("SELECT seq, hash FROM head").fetchall()
+        if len(heads) != 1:
+            problems.append(f"the head table holds {len(heads)} rows instead of 1")
+            return
+        seq, hash_ = int(heads[0][0]), str(heads[0][1])
+        if seq > last_seq:
+            problems.append(
+                f"the head is at seq {seq} but the last record is seq {last_seq}: "
+                "records were deleted from the end"
+            )
+        elif seq < last_seq:
+            problems.append(
+                f"the head is at seq {seq} but records go up to seq {last_seq}: "
+                "records were added outside ctsync"
+            )
+        elif hash_ != last_hash:
+            problems.append(f"the head's hash does not match seq {seq}: the head was changed")
+
+    def _check_triggers(self, problems: list[str]) -> None:
+        present = {
+            row[0]
+            for row in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type = ?", ("trigger",)
+            )
+        }
+        # The chain does not depend on them, but nobody removes them by accident.
+        problems.extend(
+            f"the append-only trigger {name} is missing: the schema was tampered with"
+            for name in TRIGGERS
+            if name not in present
+        )
+
+    def _check_expected(self, problems: list[str], expected: Mapping[str, Any]) -> None:
+        try:
+            seq, hash_ = int(expected["last_seq"]), str(expected["last_hash"])
+        except (KeyError, TypeError, ValueError):
+            problems.append("the expected head needs last_seq and last_hash")
+            return
+        if seq == 0:
+            return
+        row = self._db.execute("SELECT hash FROM records WHERE seq = ?", (seq,)).fetchone()
+        if row is None:
+            problems.append(f"seq {seq}, the exported head, is no longer in the trail")
+        elif row[0] != hash_:
+            problems.append(
+                f"seq {seq}: its hash differs from the exported head, the chain was rewritten"
+            )
+
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of :data:`_SCHEMA`; trigger bodies end in ``END;`` and hold ``;`` inside."""
+    statements: list[str] = []
+    current: list[str] = []
+    for line in script.splitlines():
+        if not line.strip() or line.lstrip().startswith("--"):
+            continue
+        current.append(line)
+        text = "\n".join(current)
+        if sqlite3.complete_statement(text):
+            statements.append(text)
+            current = []
+    return statements

@@ -1,0 +1,89 @@
+"""Synchronization jobs, secrets, schema (graph-cts-api §2.3, §3.6–3.9).
+
+Every path hangs off ``/servicePrincipals/{spId}/synchronization``; ``spId`` is the service
+principal's object id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+from urllib.parse import quote
+
+from .client import GraphClient
+
+__all__ = ["AZURE2AZURE", "SynchronizationApi"]
+
+#: The synchronization template of cross-tenant synchronization.
+AZURE2AZURE: Final = "Azure2Azure"
+
+
+def _root(sp_id: str) -> str:
+    return f"/servicePrincipals/{quote(sp_id)}/synchronization"
+
+
+def _job(sp_id: str, job_id: str) -> str:
+    return f"{_root(sp_id)}/jobs/{quote(job_id, safe='')}"
+
+
+class SynchronizationApi:
+    def __init__(self, client: GraphClient) -> None:
+        self.client = client
+
+    async def list_jobs(self, sp_id: str) -> list[dict[str, Any]]:
+        return await self.client.list_all(f"{_root(sp_id)}/jobs")
+
+    async def create_job(self, sp_id: str, *, template_id: str = AZURE2AZURE) -> dict[str, Any]:
+        response = await self.client.post(f"{_root(sp_id)}/jobs", json={"templateId": template_id})
+        return response.json_object()
+
+    async def get_job(self, sp_id: str, job_id: str) -> dict[str, Any]:
+        return (await self.client.get(_job(sp_id, job_id))).json_object()
+
+    async def delete_job(self, sp_id: str, job_id: str) -> None:
+        await self.client.delete(_job(sp_id, job_id))
+
+    async def start(self, sp_id: str, job_id: str) -> None:
+        await self.client.post(f"{_job(sp_id, job_id)}/start")
+
+    async def pause(self, sp_id: str, job_id: str) -> None:
+        await self.client.post(f"{_job(sp_id, job_id)}/pause")
+
+    async def restart(self, sp_id: str, job_id: str, *, reset_scope: str) -> None:
+        """``reset_scope``: flags of ``synchronizationJobRestartScope``, e.g.
+        ``"Watermark, Escrows, QuarantineState"``."""
+        body = {"criteria": {"resetScope": reset_scope}}
+        await self.client.post(f"{_job(sp_id, job_id)}/restart", json=body)
+
+    async def put_secrets(self, sp_id: str, secrets: Mapping[str, str]) -> None:
+        """Replace the whole set of saved credentials and settings."""
+        body = {"value": [{"key": k, "value": v} for k, v in secrets.items()]}
+        await self.client.put(f"{_root(sp_id)}/secrets", json=body)
+
+    async def validate_credentials(
+        self,
+        sp_id: str,
+        *,
+        job_id: str | None = None,
+        credentials: Mapping[str, str] | None = None,
+        template_id: str = AZURE2AZURE,
+    ) -> None:
+        """ "Test connection". With ``credentials`` None the saved secrets are validated."""
+        path = f"{_job(sp_id, job_id)}/validateCredentials" if job_id else None
+        body: dict[str, Any] = {
+            "useSavedCredentials": credentials is None,
+            "templateId": template_id,
+            "credentials": [{"key": k, "value": v} for k, v in (credentials or {}).items()],
+        }
+        await self.client.post(path or f"{_root(sp_id)}/jobs/validateCredentials", json=body)
+
+    async def get_schema(self, sp_id: str, job_id: str) -> dict[str, Any]:
+        return (await self.client.get(f"{_job(sp_id, job_id)}/schema")).json_object()
+
+    async def put_schema(self, sp_id: str, job_id: str, schema: Mapping[str, Any]) -> None:
+        """Replace the whole schema (mappings and scoping)."""
+        body = {k: v for k, v in schema.items() if not k.startswith("@odata.")}
+        await self.client.put(f"{_job(sp_id, job_id)}/schema", json=body)
+
+    async def filter_operators(self, sp_id: str, job_id: str) -> list[dict[str, Any]]:
+        return await self.client.list_all(f"{_job(sp_id, job_id)}/schema/filterOperators")
