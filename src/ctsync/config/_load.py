@@ -1,0 +1,720 @@
+"""``load``: a config file in, a :class:`DesiredState` out, or a ConfigError at ``file:line:col``.
+
+The steps, each failing before anything else happens:
+
+1. YAML 1.2 → plain data, remembering every node's line and column (``_yaml``).
+2. The whole file against the pydantic models (``_schema``); their error ``loc`` is walked
+   through the data to find the node, so each message points at the key or value at fault.
+3. Meaning: tenants and clouds resolve, links and topologies name defined tenants and
+   templates, no link is defined twice, every source tenant is managed.
+4. Per link, the template's ``access``/``sync`` and the link's ``overrides`` are merged on the
+   plain data, remembering where each merged node came from, validated again (for rules that
+   span both, e.g. ``all_members`` with ``assigned``) and turned into dataclasses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ctsync.errors import ConfigError
+from ctsync.graph.clouds import Cloud, resolve_cloud
+
+from ._expression import parse_expression, quote
+from ._schema import (
+    GUID_PATTERN,
+    PARTIAL,
+    Access,
+    AssignedPrincipal,
+    AzureCliAuth,
+    CertificateAuth,
+    ClientSecretAuth,
+    CloudEndpoints,
+    ConfigFile,
+    DeviceCodeAuth,
+    HubTopology,
+    Link,
+    LinkSettings,
+    ManagedIdentityAuth,
+    MappingDetail,
+    MeshTopology,
+    Sync,
+    Tenant,
+    UserTypeSetting,
+    WorkloadIdentityAuth,
+    _Linkish,
+    closest,
+    filter_groups,
+    suggest,
+)
+from ._state import (
+    AccessSettings,
+    AccessType,
+    AttributeSource,
+    AuthRef,
+    DesiredState,
+    InboundTrust,
+    LinkSpec,
+    MappingSpec,
+    Principal,
+    SecretRef,
+    SyncSettings,
+    TenantSpec,
+    canonical_content,
+)
+from ._yaml import DataPath, Document, read_yaml, walk
+
+__all__ = ["load", "loads"]
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+Placer = Callable[[DataPath], DataPath]
+
+_B2B_ACCESS: dict[str, AccessType] = {"allow_all": "allowed", "block_all": "blocked"}
+AnyAuth = (
+    ClientSecretAuth
+    | CertificateAuth
+    | WorkloadIdentityAuth
+    | ManagedIdentityAuth
+    | AzureCliAuth
+    | DeviceCodeAuth
+)
+_MAX_REPORTED = 20
+
+
+def load(path: str | os.PathLike[str]) -> DesiredState:
+    """Read, validate and resolve the config file at ``path``."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        msg = f"config file {file} does not exist (create one with `ctsync init`)"
+        raise ConfigError(msg, location=str(file)) from None
+    except UnicodeDecodeError as exc:
+        msg = f"config file is not UTF-8 text (byte {exc.start})"
+        raise ConfigError(msg, location=str(file)) from None
+    except OSError as exc:
+        msg = f"cannot read config file {file}: {exc.strerror or type(exc).__name__}"
+        raise ConfigError(msg, location=str(file)) from None
+    return loads(text, path=file)
+
+
+def loads(
+    text: str, *, path: str | os.PathLike[str] = "ctsync.yaml", base_dir: Path | None = None
+) -> DesiredState:
+    """Like :func:`load`, for text already read. ``path`` names it in messages; relative paths
+    inside resolve against ``base_dir`` (default: the directory of ``path``)."""
+    file = Path(path)
+    document = read_yaml(text, name=str(path))
+    base = base_dir if base_dir is not None else file.absolute().parent
+    return _Loader(document, path=file, base_dir=base).run()
+
+
+class _Loader:
+    def __init__(self, document: Document, *, path: Path, base_dir: Path) -> None:
+        self.data = document.data
+        self.where = document.locator
+        self.path = path
+        self.base_dir = base_dir
+        self.tenants: dict[str, TenantSpec] = {}
+        self.links: list[LinkSpec] = []
+        self.link_locations: dict[str, str] = {}
+
+    def run(self) -> DesiredState:
+        if not isinstance(self.data, dict):
+            msg = "the top level must be a mapping with version, tenants, templates, links..."
+            raise ConfigError(msg, location=self.where.value(()))
+        config = self.validate(ConfigFile, self.data, partial=True)
+        for name, tenant in config.tenants.items():
+            self.add_tenant(name, tenant)
+        for index, link in enumerate(config.links):
+            self.add_link(config, index, link)
+        for index, topology in enumerate(config.topologies):
+            if isinstance(topology, MeshTopology):
+                self.add_mesh(config, index, topology)
+            else:
+                self.add_hub(config, index, topology)
+        links = tuple(self.links)
+        content = canonical_content(self.tenants, links, base_dir=self.base_dir)
+        digest = hashlib.sha256(
+            json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
+        return DesiredState(
+            path=self.path,
+            tenants=MappingProxyType(dict(self.tenants)),
+            links=links,
+            config_hash=digest,
+            base_dir=self.base_dir,
+        )
+
+    # -- validation and its messages ------------------------------------------------------
+
+    def validate(
+        self,
+        model: type[ModelT],
+        data: Any,
+        *,
+        place: Placer = lambda path: path,
+        context: str = "",
+        partial: bool = False,
+    ) -> ModelT:
+        try:
+            return model.model_validate(data, context=PARTIAL if partial else None)
+        except ValidationError as exc:
+            problems = sorted(
+                (self.problem(error, data, place, context) for error in exc.errors()),
+                key=lambda problem: _sort_key(problem[0]),
+            )
+        first_where, first_msg = problems[0]
+        lines = [first_msg]
+        lines += [f"{where}: {msg}" for where, msg in problems[1:_MAX_REPORTED]]
+        if len(problems) > _MAX_REPORTED:
+            lines.append(f"... and {len(problems) - _MAX_REPORTED} more problems")
+        raise ConfigError("\n".join(lines), location=first_where) from None
+
+    def problem(
+        self, error: Mapping[str, Any], data: Any, place: Placer, context: str
+    ) -> tuple[str, str]:
+        rel, node, names_key = _follow(data, error["loc"])
+        ctx = error.get("ctx") or {}
+        path = place(rel)
+        if "key" in ctx:
+            where = self.where.key(place((*rel, ctx["key"])))
+        elif error["type"] in {"missing", "union_tag_not_found"} or ctx.get("at_key") or names_key:
+            where = self.where.key(path)
+        elif "offset" in ctx and isinstance(node, str):
+            where = self.where.inside(path, int(ctx["offset"]), node)
+        else:
+            where = self.where.value(path)
+        label = _dotted(path)
+        prefix = f"{context}: " if context else ""
+        return where, f"{prefix}{label}: {_message(error)}" if label else prefix + _message(error)
+
+    def fail(self, message: str, where: str) -> ConfigError:
+        return ConfigError(message, location=where)
+
+    # -- tenants --------------------------------------------------------------------------
+
+    def add_tenant(self, name: str, tenant: Tenant) -> None:
+        path: DataPath = ("tenants", name)
+        for other in self.tenants.values():
+            if other.tenant_id == tenant.tenant_id:
+                msg = (
+                    f"tenants.{name}.tenant_id: tenant {name} has the same tenant_id as "
+                    f"{other.name} ({other.location}); give each tenant one name"
+                )
+                raise self.fail(msg, self.where.value((*path, "tenant_id")))
+        self.tenants[name] = TenantSpec(
+            name=name,
+            tenant_id=tenant.tenant_id,
+            cloud=self.cloud(tenant.cloud, (*path, "cloud")),
+            auth=self.auth(tenant.auth, (*path, "auth")),
+            managed=tenant.managed,
+            size_class=tenant.size,
+            location=self.where.key(path),
+        )
+
+    def cloud(self, setting: str | CloudEndpoints, path: DataPath) -> Cloud:
+        if isinstance(setting, str):
+            return resolve_cloud(setting)
+        endpoints: dict[str, Any] = {
+            "graph_url": setting.graph_url,
+            "authority": setting.authority,
+        }
+        if setting.name is not None:
+            endpoints["name"] = setting.name
+        if setting.ca_bundle is not None:
+            bundle = Path(setting.ca_bundle).expanduser()
+            endpoints["ca_bundle"] = str(bundle if bundle.is_absolute() else self.base_dir / bundle)
+        try:
+            return resolve_cloud(endpoints)
+        except ConfigError as exc:
+            key = next(
+                (k for k in ("graph_url", "authority", "ca_bundle") if k in exc.message), None
+            )
+            where = self.where.value((*path, key)) if key else self.where.key(path)
+            raise self.fail(f"{_dotted(path)}: {exc.message}", where) from None
+
+    def auth(self, auth: AnyAuth, path: DataPath) -> AuthRef:
+        def secret(stem: str, env: str | None, file: str | None) -> SecretRef | None:
+            if env is None and file is None:
+                return None
+            key = f"{stem}_env" if env is not None else f"{stem}_file"
+            return SecretRef(env=env, file=file, location=self.where.value((*path, key)))
+
+        match auth:
+            case ClientSecretAuth():
+                return AuthRef(
+                    method=auth.method,
+                    client_id=auth.client_id,
+                    secret=secret("client_secret", auth.client_secret_env, auth.client_secret_file),
+                )
+            case CertificateAuth():
+                return AuthRef(
+                    method=auth.method,
+                    client_id=auth.client_id,
+                    certificate_path=auth.certificate_path,
+                    certificate_password=secret(
+                        "certificate_password",
+                        auth.certificate_password_env,
+                        auth.certificate_password_file,
+                    ),
+                )
+            case WorkloadIdentityAuth():
+                return AuthRef(
+                    method=auth.method, client_id=auth.client_id, token_file=auth.token_file
+                )
+            case ManagedIdentityAuth():
+                return AuthRef(method=auth.method, managed_identity_client_id=auth.client_id)
+            case DeviceCodeAuth():
+                return AuthRef(method=auth.method, client_id=auth.client_id)
+            case AzureCliAuth():
+                return AuthRef(method=auth.method)
+        msg = f"unsupported auth {type(auth).__name__}"  # pragma: no cover - the union is closed
+        raise TypeError(msg)
+
+    # -- links and topologies -------------------------------------------------------------
+
+    def add_link(self, config: ConfigFile, index: int, link: Link) -> None:
+        path: DataPath = ("links", index)
+        self.tenant_ref(link.source, (*path, "source"))
+        self.tenant_ref(link.target, (*path, "target"))
+        if link.source == link.target:
+            msg = (
+                f"links[{index}]: source and target are both {link.source}; "
+                "a link joins two different tenants"
+            )
+            raise self.fail(msg, self.where.value((*path, "target")))
+        self.source_managed(link.source, (*path, "source"))
+        access, sync = self.settings(config, link, path, f"link {link.source}:{link.target}")
+        self.add(
+            LinkSpec(
+                source=link.source,
+                target=link.target,
+                template=link.template,
+                access=access,
+                sync=sync,
+                location=self.where.value(path),
+            )
+        )
+
+    def add_mesh(self, config: ConfigFile, index: int, mesh: MeshTopology) -> None:
+        path: DataPath = ("topologies", index)
+        members = self.member_list(mesh.mesh, (*path, "mesh"), exclude=None)
+        for position, name in members:
+            self.source_managed(name, (*path, "mesh", position))
+        access, sync = self.settings(config, mesh, path, f"topologies[{index}] (mesh)")
+        for position, source in members:
+            for _, target in members:
+                if source != target:
+                    where = self.where.value((*path, "mesh", position))
+                    self.add_topology_link(
+                        source=source,
+                        target=target,
+                        template=mesh.template,
+                        access=access,
+                        sync=sync,
+                        where=where,
+                    )
+
+    def add_hub(self, config: ConfigFile, index: int, hub: HubTopology) -> None:
+        path: DataPath = ("topologies", index)
+        self.tenant_ref(hub.hub, (*path, "hub"))
+        spokes = self.member_list(hub.spokes, (*path, "spokes"), exclude=hub.hub)
+        if hub.direction in {"out", "both"}:
+            self.source_managed(hub.hub, (*path, "hub"))
+        if hub.direction in {"in", "both"}:
+            for position, name in spokes:
+                self.source_managed(name, (*path, "spokes", position))
+        access, sync = self.settings(config, hub, path, f"topologies[{index}] (hub {hub.hub})")
+        for position, spoke in spokes:
+            where = self.where.value((*path, "spokes", position))
+            pairs = {"out": [(hub.hub, spoke)], "in": [(spoke, hub.hub)]}.get(
+                hub.direction, [(hub.hub, spoke), (spoke, hub.hub)]
+            )
+            for source, target in pairs:
+                self.add_topology_link(
+                    source=source,
+                    target=target,
+                    template=hub.template,
+                    access=access,
+                    sync=sync,
+                    where=where,
+                )
+
+    def add_topology_link(
+        self,
+        *,
+        source: str,
+        target: str,
+        template: str | None,
+        access: AccessSettings,
+        sync: SyncSettings,
+        where: str,
+    ) -> None:
+        link = LinkSpec(
+            source=source,
+            target=target,
+            template=template,
+            access=access,
+            sync=sync,
+            location=where,
+        )
+        self.add(link)
+
+    def member_list(
+        self, names: list[str], path: DataPath, *, exclude: str | None
+    ) -> list[tuple[int, str]]:
+        seen: dict[str, int] = {}
+        for position, name in enumerate(names):
+            item = (*path, position)
+            self.tenant_ref(name, item)
+            if name == exclude:
+                msg = f"{_dotted(item)}: {name} is the hub; it can't also be a spoke"
+                raise self.fail(msg, self.where.value(item))
+            if name in seen:
+                first = self.where.value((*path, seen[name]))
+                msg = f"{_dotted(item)}: {name} is listed twice (first at {first})"
+                raise self.fail(msg, self.where.value(item))
+            seen[name] = position
+        return list(enumerate(names))
+
+    def add(self, link: LinkSpec) -> None:
+        first = self.link_locations.get(link.key)
+        if first is not None:
+            msg = f"link {link.key} is defined twice: here and at {first}"
+            raise self.fail(msg, link.location)
+        self.link_locations[link.key] = link.location
+        self.links.append(link)
+
+    def tenant_ref(self, name: str, path: DataPath) -> None:
+        if name not in self.tenants:
+            known = list(self.tenants)
+            msg = (
+                f"{_dotted(path)}: no tenant named {name!r}{suggest(name, known)} "
+                f"(tenants: {', '.join(known)})"
+            )
+            raise self.fail(msg, self.where.value(path))
+
+    def source_managed(self, name: str, path: DataPath) -> None:
+        tenant = self.tenants[name]
+        if not tenant.managed:
+            msg = (
+                f"{_dotted(path)}: {name} is managed: false ({tenant.location}), but the source "
+                "of a link must be managed: ctsync creates the link's sync job in the source "
+                "tenant"
+            )
+            raise self.fail(msg, self.where.value(path))
+
+    # -- settings: template + overrides -------------------------------------------------------
+
+    def settings(
+        self, config: ConfigFile, link: _Linkish, path: DataPath, label: str
+    ) -> tuple[AccessSettings, SyncSettings]:
+        raw = _at(self.data, path)
+        layers: list[tuple[dict[str, Any], DataPath]] = []
+        if link.template is not None:
+            if link.template not in config.templates:
+                known = list(config.templates)
+                listing = f"templates: {', '.join(known)}" if known else "no templates are defined"
+                msg = (
+                    f"{_dotted((*path, 'template'))}: unknown template {link.template!r}"
+                    f"{suggest(link.template, known)} ({listing})"
+                )
+                raise self.fail(msg, self.where.value((*path, "template")))
+            template_path: DataPath = ("templates", link.template)
+            layers.append((_pick(_at(self.data, template_path)), template_path))
+            if isinstance(raw.get("overrides"), dict):
+                layers.append((_pick(raw["overrides"]), (*path, "overrides")))
+        else:
+            layers.append((_pick(raw), path))
+        layers = [(_long_form(layer), where) for layer, where in layers]
+        merged, origins = merge_layers(layers)
+        context = label + (f" (template {link.template})" if link.template else "")
+        settings = self.validate(
+            LinkSettings, merged, place=_placer(origins, path), context=context
+        )
+        return _access(settings.access), _sync(settings.sync)
+
+
+# -- merging ------------------------------------------------------------------------------------
+
+
+#: Keys that say the same thing in different ways: the last layer naming any of them wins
+#: for the whole group (a constant in overrides replaces a template's expression).
+_EXCLUSIVE: tuple[frozenset[str], ...] = (frozenset({"expression", "constant"}),)
+
+
+def merge_layers(
+    layers: list[tuple[Any, DataPath]],
+) -> tuple[Any, dict[DataPath, DataPath]]:
+    """Deep-merge plain data, later layers winning; and where each merged node came from.
+
+    Mappings merge key by key at every depth; anything else (lists, text, numbers, null) is
+    replaced whole by the last layer that has it.
+    """
+    origins: dict[DataPath, DataPath] = {}
+
+    def merge(values: list[tuple[Any, DataPath]], rel: DataPath) -> Any:
+        last, last_path = values[-1]
+        if isinstance(last, dict) and all(isinstance(value, dict) for value, _ in values):
+            origins[rel] = last_path
+            keys = list(dict.fromkeys(key for value, _ in values for key in value))
+            for group in _EXCLUSIVE:
+                owners = [value for value, _ in values if group & value.keys()]
+                if owners:
+                    keys = [k for k in keys if k not in group or k in owners[-1]]
+            return {
+                key: merge([(v[key], (*p, key)) for v, p in values if key in v], (*rel, key))
+                for key in keys
+            }
+        for sub, _ in walk(last):
+            origins[(*rel, *sub)] = (*last_path, *sub)
+        return last
+
+    return merge(layers, ()), origins
+
+
+def _long_form(layer: dict[str, Any]) -> dict[str, Any]:
+    """Shorthands spelled out, so that they merge key by key with the long forms.
+
+    ``user_type: Guest`` becomes ``{value: Guest}`` and ``jobTitle: '[x]'`` becomes
+    ``{expression: '[x]'}``: an override ``{apply: always}`` then keeps the template's value.
+    """
+    sync = layer.get("sync")
+    if not isinstance(sync, dict):
+        return layer
+    sync = dict(sync)
+    if isinstance(sync.get("user_type"), str):
+        sync["user_type"] = {"value": sync["user_type"]}
+    if isinstance(sync.get("mappings"), dict):
+        sync["mappings"] = {
+            target: {"expression": value} if isinstance(value, str) else value
+            for target, value in sync["mappings"].items()
+        }
+    return {**layer, "sync": sync}
+
+
+def _placer(origins: Mapping[DataPath, DataPath], fallback: DataPath) -> Placer:
+    def place(rel: DataPath) -> DataPath:
+        for cut in range(len(rel), -1, -1):
+            origin = origins.get(rel[:cut])
+            if origin is not None:
+                return (*origin, *rel[cut:])
+        return fallback
+
+    return place
+
+
+def _pick(section: Any) -> dict[str, Any]:
+    if not isinstance(section, dict):
+        return {}
+    return {key: section[key] for key in ("access", "sync") if key in section}
+
+
+def _at(data: Any, path: DataPath) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+# -- from validated sections to dataclasses ------------------------------------------------------
+
+
+def _access(access: Access | None) -> AccessSettings:
+    if access is None:
+        return AccessSettings()
+    trust = access.inbound_trust
+    b2b = access.b2b_collaboration
+    return AccessSettings(
+        inbound_trust=None
+        if trust is None
+        else InboundTrust(
+            mfa=bool(trust.mfa),
+            compliant_device=bool(trust.compliant_device),
+            hybrid_joined_device=bool(trust.hybrid_joined_device),
+        ),
+        b2b_collaboration_inbound=_b2b(b2b.inbound if b2b else None),
+        b2b_collaboration_outbound=_b2b(b2b.outbound if b2b else None),
+        automatic_redemption=access.automatic_redemption is not False,
+    )
+
+
+def _b2b(value: str | None) -> AccessType | None:
+    return None if value is None else _B2B_ACCESS[value]
+
+
+def _sync(sync: Sync | None) -> SyncSettings:
+    if sync is None:
+        return SyncSettings()
+    defaults = SyncSettings()
+    user_type, user_type_apply = defaults.user_type, defaults.user_type_apply
+    if isinstance(sync.user_type, UserTypeSetting):
+        user_type, user_type_apply = sync.user_type.value, sync.user_type.apply
+    elif sync.user_type is not None:
+        user_type = sync.user_type
+    scope = sync.scope
+    return SyncSettings(
+        user_type=user_type,
+        user_type_apply=user_type_apply,
+        all_members=bool(scope and scope.all_members),
+        assigned=tuple(_principal(p) for p in (scope.assigned or [])) if scope else (),
+        scope=tuple(filter_groups(scope.filter_)) if scope and scope.filter_ else (),
+        actions=frozenset(sync.actions) if sync.actions is not None else defaults.actions,
+        show_in_address_list=sync.show_in_address_list is not False,
+        mappings=tuple(_mapping(target, value) for target, value in (sync.mappings or {}).items()),
+        deletion_threshold=(
+            sync.deletion_threshold
+            if "deletion_threshold" in sync.model_fields_set
+            else defaults.deletion_threshold
+        ),
+        start=sync.start is not False,
+        app_display_name=sync.app_display_name,
+    )
+
+
+def _principal(principal: AssignedPrincipal) -> Principal:
+    if principal.group is not None:
+        return Principal(kind="group", ref=_guid_or_name(principal.group))
+    return Principal(kind="user", ref=_guid_or_name(principal.user or ""))
+
+
+def _guid_or_name(ref: str) -> str:
+    # An object id is compared case-insensitively by Graph; keep one spelling.
+    return ref.lower() if re.fullmatch(GUID_PATTERN, ref) else ref
+
+
+def _mapping(target: str, value: str | MappingDetail | None) -> MappingSpec:
+    if value is None:
+        return MappingSpec(target=target, source=None)
+    if isinstance(value, str):
+        return MappingSpec(target=target, source=parse_expression(value))
+    if value.constant is not None:
+        source = AttributeSource(
+            type="Constant", name=value.constant, expression=quote(value.constant)
+        )
+    else:
+        source = parse_expression(value.expression or "")
+    return MappingSpec(target=target, source=source, apply=value.apply)
+
+
+# -- messages -----------------------------------------------------------------------------------
+
+_EXPECTED = {
+    "string_type": "text",
+    "bool_type": "true or false",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "dict_type": "a mapping (key: value)",
+    "model_type": "a mapping (key: value)",
+    "model_attributes_type": "a mapping (key: value)",
+    "list_type": "a list",
+}
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    given = error.get("input")
+    if "message" in ctx:
+        return str(ctx["message"])
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {_kind_of(given)}"
+    if kind == "missing":
+        return f"missing key {error['loc'][-1]!r}"
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", ""))
+        choices = re.findall(r"'([^']*)'", expected)
+        close = closest(given, choices) if isinstance(given, str) else None
+        hint = f" (did you mean {close!r}?)" if close else ""
+        return f"{_show(given)} is not valid here; use {expected}{hint}"
+    if kind == "union_tag_not_found":
+        return f"missing key {ctx.get('discriminator', '')}"
+    if kind == "union_tag_invalid":
+        discriminator = str(ctx.get("discriminator", "")).strip("'")
+        expected = str(ctx.get("expected_tags", ""))
+        choices = re.findall(r"'([^']*)'", expected)
+        close = closest(str(ctx.get("tag")), choices)
+        hint = f" (did you mean {close!r}?)" if close else ""
+        return f"unknown {discriminator} {ctx.get('tag')!r}; use one of {expected}{hint}"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx.get('ge')} (got {_show(given)})"
+    if kind == "too_short":
+        count = ctx.get("min_length")
+        return f"needs at least {count} {'entry' if count == 1 else 'entries'}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
+    return str(error.get("msg", "is not valid"))
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, int | float):
+        return f"{value} (a number)"
+    if isinstance(value, str):
+        return f"text {_show(value)}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} (quote it to make it text)"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _follow(data: Any, loc: tuple[Any, ...]) -> tuple[DataPath, Any, bool]:
+    """The document path a pydantic ``loc`` names, the node there, and whether it names a key.
+
+    ``loc`` also holds union tags and the name of a missing key; those are no nodes, so they
+    are skipped.
+    """
+    path: DataPath = ()
+    node = data
+    names_key = False
+    for part in loc:
+        if part == "[key]":
+            names_key = True
+            continue
+        found, child = _child(node, part)
+        if found:
+            path, node = (*path, part), child
+    return path, node, names_key
+
+
+def _child(node: Any, part: Any) -> tuple[bool, Any]:
+    if isinstance(node, dict) and isinstance(part, str) and part in node:
+        return True, node[part]
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return True, node[part]
+    return False, None
+
+
+def _dotted(path: DataPath) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def _sort_key(where: str) -> tuple[int, int]:
+    parts = where.rsplit(":", 2)
+    try:
+        return int(parts[-2]), int(parts[-1])
+    except (ValueError, IndexError):
+        return 0, 0

@@ -1,0 +1,781 @@
+"""The config file's shape, as pydantic models: validation and the JSON Schema for editors.
+
+Every model forbids unknown keys (and says which key it meant), validates strictly (YAML's
+``"true"`` is text, not a boolean) and carries descriptions that become the JSON Schema's help
+text. ``access`` and ``sync`` sections are *partial*: an omitted key is "not set here", so a
+template and a link's overrides can be merged key by key before defaults are applied.
+
+Errors raised here carry a ``ctx`` the loader uses to point at the right place:
+``key`` (point at that child key), ``offset`` (a character inside a string), ``at_key`` (point
+at the key naming this node rather than at its value).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from ._expression import ExpressionError, parse_expression
+from ._scope import OPERATORS, FilterError, parse_filter
+from ._state import ScopeGroup
+
+__all__ = [
+    "FORBIDDEN_TARGETS",
+    "PARTIAL",
+    "ConfigFile",
+    "LinkSettings",
+    "Sync",
+    "closest",
+    "filter_groups",
+    "json_schema",
+    "suggest",
+]
+
+GUID_PATTERN: Final = (
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+ENV_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]*$"
+TARGET_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
+
+#: Target attributes a mapping may not name, lower-cased, with the reason.
+FORBIDDEN_TARGETS: Final = {
+    "alternativesecurityids": (
+        "alternativeSecurityIds is the matching attribute of cross-tenant sync; Entra does not "
+        "let it be changed, removed or joined by another (schemaInvalid)"
+    ),
+    "othermails": (
+        "otherMails is computed by the target tenant and must not be a mapping target in "
+        "cross-tenant sync"
+    ),
+    "proxyaddresses": (
+        "proxyAddresses is read-only in the target tenant (it can only be a source attribute)"
+    ),
+    "usertype": "userType is set with sync.user_type (e.g. {value: Member, apply: always})",
+    "showinaddresslist": "showInAddressList is set with sync.show_in_address_list",
+}
+
+
+def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """``; did you mean 'x'?`` for the closest choice, or nothing."""
+    close = closest(word, choices)
+    return f"; did you mean {close!r}?" if close else ""
+
+
+def closest(word: str, choices: list[str] | tuple[str, ...]) -> str | None:
+    """The choice ``word`` was most likely meant to be, if any is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _fail(kind: str, message: str, **ctx: Any) -> PydanticCustomError:
+    return PydanticCustomError(kind, "{message}", {"message": message, **ctx})
+
+
+# -- scalar types -------------------------------------------------------------------------------
+
+
+def _guid(value: str) -> str:
+    if not re.fullmatch(GUID_PATTERN, value):
+        msg = f"{value!r} is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
+        raise _fail("guid", msg)
+    return value.lower()
+
+
+def _name(value: str) -> str:
+    if not re.fullmatch(NAME_PATTERN, value):
+        msg = (
+            f"{value!r} is not a valid name: use letters, digits, '-', '_' or '.', "
+            "start with a letter or digit, at most 64 characters"
+        )
+        raise _fail("name", msg)
+    return value
+
+
+def _env(value: str) -> str:
+    if not re.fullmatch(ENV_PATTERN, value):
+        msg = f"{value!r} is not an environment variable name (letters, digits and '_')"
+        raise _fail("env_name", msg)
+    return value
+
+
+def _text(value: str) -> str:
+    if not value.strip():
+        raise _fail("empty", "must not be empty")
+    return value
+
+
+def _expression(value: str) -> str:
+    try:
+        parse_expression(value)
+    except ExpressionError as exc:
+        raise _fail("expression", exc.message, offset=exc.offset) from None
+    return value
+
+
+def _filter(value: str) -> str:
+    try:
+        parse_filter(value)
+    except FilterError as exc:
+        raise _fail("filter", exc.message, offset=exc.offset) from None
+    return value
+
+
+def _version(value: Any) -> Any:
+    # Literal[1] alone would take YAML's `true` (True == 1).
+    if type(value) is not int or value != 1:
+        msg = f"version must be 1, the only config format this ctsync reads (got {value!r})"
+        raise _fail("version", msg)
+    return value
+
+
+Guid = Annotated[str, AfterValidator(_guid), Field(json_schema_extra={"pattern": GUID_PATTERN})]
+Name = Annotated[str, AfterValidator(_name), Field(json_schema_extra={"pattern": NAME_PATTERN})]
+EnvName = Annotated[str, AfterValidator(_env), Field(json_schema_extra={"pattern": ENV_PATTERN})]
+Text = Annotated[str, AfterValidator(_text), Field(min_length=1)]
+FilePath = Annotated[str, AfterValidator(_text), Field(min_length=1)]
+Expression = Annotated[str, AfterValidator(_expression), Field(min_length=1)]
+FilterText = Annotated[str, AfterValidator(_filter), Field(min_length=1)]
+
+
+def _partial(info: ValidationInfo) -> bool:
+    """True while validating sections on their own, before templates and overrides merge."""
+    return bool(isinstance(info.context, dict) and info.context.get("partial"))
+
+
+def _by_shape(**tags: type | tuple[type, ...]) -> Callable[[Any], str | None]:
+    """A union discriminator choosing a member by the input's Python type (YAML node kind)."""
+
+    def choose(value: Any) -> str | None:
+        for tag, kinds in tags.items():
+            if isinstance(value, kinds):
+                return tag
+        return None
+
+    return choose
+
+
+# -- the base of every section ------------------------------------------------------------------
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    noun: ClassVar[str] = "this section"
+    """How messages name this section: "unknown key 'x' in <noun>"."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        # pydantic's own extra_forbidden error cannot suggest the key that was meant.
+        if isinstance(data, dict):
+            allowed = [field.alias or name for name, field in cls.model_fields.items()]
+            for key in data:
+                if key not in allowed:
+                    msg = (
+                        f"unknown key {key!r} in {cls.noun}{suggest(str(key), allowed)} "
+                        f"(valid keys: {', '.join(allowed)})"
+                    )
+                    raise _fail("unknown_key", msg, key=key)
+        return data
+
+
+# -- tenants ------------------------------------------------------------------------------------
+
+
+class CloudEndpoints(_Section):
+    """Explicit endpoints: the emulator, a proxy, or a cloud without a name here."""
+
+    noun: ClassVar[str] = "cloud"
+    graph_url: str = Field(
+        description="Graph version root, ending in /v1.0 or /beta, e.g. "
+        "https://127.0.0.1:8443/v1.0. https, except on 127.0.0.1, localhost or ::1."
+    )
+    authority: str = Field(description="Token authority host URL, e.g. https://127.0.0.1:8443.")
+    ca_bundle: FilePath | None = Field(
+        None,
+        description="PEM file of the CA to trust instead of the system store; relative to "
+        "the config file.",
+    )
+    name: Text | None = Field(None, description="A label for messages (default: custom).")
+
+
+CloudName = Literal["global", "usgov", "usgovdod", "china"]
+
+CloudSetting = Annotated[
+    Annotated[CloudName, Tag("name")] | Annotated[CloudEndpoints, Tag("endpoints")],
+    Discriminator(
+        _by_shape(name=str, endpoints=(dict, CloudEndpoints)),
+        custom_error_type="cloud_shape",
+        custom_error_message="cloud is a name (global, usgov, usgovdod, china) or a mapping "
+        "{graph_url, authority, ca_bundle}",
+    ),
+]
+
+
+class ClientSecretAuth(_Section):
+    """An app registration's client secret, read from an environment variable or a file."""
+
+    noun: ClassVar[str] = "auth (method client_secret)"
+    method: Literal["client_secret"]
+    client_id: Guid = Field(description="Application (client) id of the app registration.")
+    client_secret_env: EnvName | None = Field(
+        None, description="Environment variable holding the client secret."
+    )
+    client_secret_file: FilePath | None = Field(
+        None,
+        description="File holding the client secret (relative to the config file); keep it "
+        "mode 0600.",
+    )
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> ClientSecretAuth:
+        _exactly_one_secret(self, "client_secret", method="client_secret", required=True)
+        return self
+
+
+class CertificateAuth(_Section):
+    """An app registration's certificate (PEM or PKCS#12 with the private key)."""
+
+    noun: ClassVar[str] = "auth (method certificate)"
+    method: Literal["certificate"]
+    client_id: Guid = Field(description="Application (client) id of the app registration.")
+    certificate_path: FilePath = Field(
+        description="Certificate file with its private key, relative to the config file."
+    )
+    certificate_password_env: EnvName | None = Field(
+        None, description="Environment variable holding the certificate's password, if any."
+    )
+    certificate_password_file: FilePath | None = Field(
+        None, description="File holding the certificate's password, if any."
+    )
+
+    @model_validator(mode="after")
+    def _one_password(self) -> CertificateAuth:
+        _exactly_one_secret(self, "certificate_password", method="certificate", required=False)
+        return self
+
+
+class WorkloadIdentityAuth(_Section):
+    """A federated token file (Kubernetes workload identity, GitHub OIDC...)."""
+
+    noun: ClassVar[str] = "auth (method workload_identity)"
+    method: Literal["workload_identity"]
+    client_id: Guid | None = Field(None, description="Client id (default: $AZURE_CLIENT_ID).")
+    token_file: FilePath | None = Field(
+        None, description="Federated token file (default: $AZURE_FEDERATED_TOKEN_FILE)."
+    )
+
+
+class ManagedIdentityAuth(_Section):
+    """The Azure managed identity of the machine ctsync runs on."""
+
+    noun: ClassVar[str] = "auth (method managed_identity)"
+    method: Literal["managed_identity"]
+    client_id: Guid | None = Field(
+        None, description="Client id of a user-assigned identity (default: system-assigned)."
+    )
+
+
+class AzureCliAuth(_Section):
+    """Whoever is signed in with `az login`."""
+
+    noun: ClassVar[str] = "auth (method azure_cli)"
+    method: Literal["azure_cli"]
+
+
+class DeviceCodeAuth(_Section):
+    """Interactive sign-in with a device code."""
+
+    noun: ClassVar[str] = "auth (method device_code)"
+    method: Literal["device_code"]
+    client_id: Guid | None = Field(
+        None, description="Public client app to sign in with (default: azure-identity's)."
+    )
+
+
+def _exactly_one_secret(model: _Section, stem: str, *, method: str, required: bool) -> None:
+    env = getattr(model, f"{stem}_env")
+    file = getattr(model, f"{stem}_file")
+    if env is not None and file is not None:
+        msg = f"give {stem}_env or {stem}_file, not both"
+        raise _fail("secret_source", msg, key=f"{stem}_file")
+    if required and env is None and file is None:
+        msg = (
+            f"auth method {method} needs {stem}_env (an environment variable) "
+            f"or {stem}_file (a file)"
+        )
+        raise _fail("secret_source", msg, at_key=True)
+
+
+Auth = Annotated[
+    ClientSecretAuth
+    | CertificateAuth
+    | WorkloadIdentityAuth
+    | ManagedIdentityAuth
+    | AzureCliAuth
+    | DeviceCodeAuth,
+    Field(discriminator="method"),
+]
+
+
+class Tenant(_Section):
+    """One Entra tenant and how ctsync signs in to it."""
+
+    noun: ClassVar[str] = "a tenant"
+    tenant_id: Guid = Field(description="The tenant id (a GUID).")
+    cloud: CloudSetting = Field(
+        "global",
+        description="global, usgov, usgovdod, china, or explicit endpoints "
+        "{graph_url, authority, ca_bundle}.",
+    )
+    auth: Auth = Field(
+        description="How to get tokens: method client_secret, certificate, "
+        "workload_identity, managed_identity, azure_cli or device_code. Secrets come from "
+        "environment variables or files, never from this file."
+    )
+    managed: bool = Field(
+        True,
+        description="false: a partner manages this tenant; ctsync only reads it and shows "
+        "what it lacks. A link's source must be managed (its sync job lives there).",
+    )
+    size: Literal["S", "M", "L"] | None = Field(
+        None, description="Pacing hint for Graph's per-tenant quotas: S, M or L."
+    )
+
+
+# -- access settings ----------------------------------------------------------------------------
+
+
+class InboundTrust(_Section):
+    """Which claims from the source tenant the target trusts (unset flags are false)."""
+
+    noun: ClassVar[str] = "inbound_trust"
+    mfa: bool | None = Field(None, description="Trust MFA done in the source tenant.")
+    compliant_device: bool | None = Field(
+        None, description="Trust the source tenant's compliant-device claim."
+    )
+    hybrid_joined_device: bool | None = Field(
+        None, description="Trust the source tenant's hybrid Entra joined-device claim."
+    )
+
+
+B2BAccess = Literal["allow_all", "block_all"]
+
+
+class B2BCollaboration(_Section):
+    """B2B collaboration for all users and applications; an omitted direction is left alone."""
+
+    noun: ClassVar[str] = "b2b_collaboration"
+    inbound: B2BAccess | None = Field(None, description="allow_all or block_all.")
+    outbound: B2BAccess | None = Field(None, description="allow_all or block_all.")
+
+
+class Access(_Section):
+    """Cross-tenant access (partner) settings of a link. Omitted settings are left alone."""
+
+    noun: ClassVar[str] = "access"
+    inbound_trust: InboundTrust | None = Field(
+        None, description="Inbound trust on the target's partner entry for the source."
+    )
+    b2b_collaboration: B2BCollaboration | None = Field(
+        None, description="B2B collaboration on the partner entries of the link."
+    )
+    automatic_redemption: bool | None = Field(
+        None,
+        description="Suppress consent prompts: inbound on the target, outbound on the "
+        "source. Cross-tenant sync needs it (default true).",
+    )
+
+
+# -- sync settings ------------------------------------------------------------------------------
+
+
+class UserTypeSetting(_Section):
+    """The userType of synced users, and when to apply it."""
+
+    noun: ClassVar[str] = "user_type"
+    value: Literal["Member", "Guest"] = Field("Member", description="Member or Guest.")
+    apply: Literal["on_create", "always"] = Field(
+        "on_create",
+        description="on_create (Entra's default) or always: always also turns existing B2B "
+        "users into the chosen type.",
+    )
+
+
+UserTypeField = Annotated[
+    Annotated[Literal["Member", "Guest"], Tag("value")]
+    | Annotated[UserTypeSetting, Tag("setting")],
+    Discriminator(
+        _by_shape(value=str, setting=(dict, UserTypeSetting)),
+        custom_error_type="user_type_shape",
+        custom_error_message="user_type is Member, Guest or {value: Member, apply: always}",
+    ),
+]
+
+
+class AssignedPrincipal(_Section):
+    """A group or a user assigned to the sync app: {group: name-or-id} or {user: upn-or-id}."""
+
+    noun: ClassVar[str] = "an assigned principal"
+    group: Text | None = Field(None, description="Group display name or object id.")
+    user: Text | None = Field(None, description="User principal name or object id.")
+
+    @field_validator("user")
+    @classmethod
+    def _upn_or_id(cls, user: str | None) -> str | None:
+        if user is not None and "@" not in user and not re.fullmatch(GUID_PATTERN, user):
+            msg = f"user {user!r} is neither a user principal name (x@y) nor an object id"
+            raise _fail("principal", msg)
+        return user
+
+    @model_validator(mode="after")
+    def _one_principal(self) -> AssignedPrincipal:
+        if (self.group is None) == (self.user is None):
+            msg = "an assigned principal is either {group: name-or-id} or {user: upn-or-id}"
+            raise _fail("principal", msg)
+        return self
+
+
+class NamedFilter(_Section):
+    """A scoping filter with the name Entra shows in provisioning logs."""
+
+    noun: ClassVar[str] = "a named filter"
+    name: Text = Field(description="Name of the filter group.")
+    filter_: FilterText = Field(
+        alias="filter", description="Clauses joined by AND (OR starts another group)."
+    )
+
+
+FilterItem = Annotated[
+    Annotated[FilterText, Tag("text")] | Annotated[NamedFilter, Tag("named")],
+    Discriminator(
+        _by_shape(text=str, named=(dict, NamedFilter)),
+        custom_error_type="filter_shape",
+        custom_error_message="a filter is text (\"department EQUALS 'Sales'\") or {name, filter}",
+    ),
+]
+
+FilterSetting = Annotated[
+    Annotated[FilterText, Tag("text")] | Annotated[list[FilterItem], Tag("list")],
+    Discriminator(
+        _by_shape(text=str, list=list),
+        custom_error_type="filter_shape",
+        custom_error_message="filter is text or a list of filters (any of which may match)",
+    ),
+]
+
+
+def filter_groups(setting: str | list[str | NamedFilter]) -> list[ScopeGroup]:
+    """The scope groups a ``filter`` setting describes, in order, with unique-ish names.
+
+    Unnamed filters are called ``ctsync filter 1``, ``ctsync filter 2``... (the name shows in
+    provisioning logs); an OR inside a named filter yields ``name``, ``name (2)``...
+    """
+    items = [setting] if isinstance(setting, str) else setting
+    groups: list[ScopeGroup] = []
+    counter = 0
+    for item in items:
+        text = item if isinstance(item, str) else item.filter_
+        for index, clauses in enumerate(parse_filter(text)):
+            if isinstance(item, str):
+                counter += 1
+                name = f"ctsync filter {counter}"
+            else:
+                name = item.name if index == 0 else f"{item.name} ({index + 1})"
+            groups.append(ScopeGroup(name=name, clauses=tuple(clauses)))
+    return groups
+
+
+class Scope(_Section):
+    """Who is synced: assigned users and groups and/or every user, narrowed by filters."""
+
+    noun: ClassVar[str] = "scope"
+    assigned: list[AssignedPrincipal] | None = Field(
+        None,
+        description="Users and groups assigned to the sync app (Entra's recommended scope). "
+        "A list replaces a template's list.",
+    )
+    filter_: FilterSetting | None = Field(
+        None,
+        alias="filter",
+        description="Attribute filter: clauses joined by AND, groups by OR (or a list of "
+        f"filters). Operators: {', '.join(OPERATORS)}.",
+    )
+    all_members: bool | None = Field(
+        None, description="true: every user is in scope (SyncAll), not only assigned ones."
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Scope:
+        if self.all_members and self.assigned:
+            msg = (
+                "all_members: true puts every user in scope, so assigned would be ignored; "
+                "remove one (with a template, assigned: [] clears its list)"
+            )
+            raise _fail("scope", msg, key="all_members")
+        if self.filter_ is not None:
+            names = [group.name for group in filter_groups(self.filter_)]
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                msg = f"filter names must be unique; {', '.join(map(repr, duplicates))} repeats"
+                raise _fail("scope", msg, key="filter")
+        return self
+
+
+class MappingDetail(_Section):
+    """A mapping with options: an expression or a constant, and when to apply it."""
+
+    noun: ClassVar[str] = "a mapping"
+    expression: Expression | None = Field(
+        None, description='Entra expression: [attribute], "constant" or Function(...).'
+    )
+    constant: str | None = Field(None, description="A constant value, no quoting needed.")
+    apply: Literal["always", "on_create"] = Field(
+        "always", description="always, or on_create (only when the user is created)."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self, info: ValidationInfo) -> MappingDetail:
+        if self.expression is not None and self.constant is not None:
+            msg = "a mapping has an expression or a constant, not both"
+            raise _fail("mapping", msg, key="constant")
+        # In a template or overrides, {apply: always} alone is fine: it is merged over a
+        # mapping that has the source. Once merged, the source must be there.
+        if self.expression is None and self.constant is None and not _partial(info):
+            msg = "a mapping needs an expression or a constant"
+            raise _fail("mapping", msg, at_key=True)
+        return self
+
+
+MappingValue = (
+    Annotated[
+        Annotated[Expression, Tag("text")] | Annotated[MappingDetail, Tag("detail")],
+        Discriminator(
+            _by_shape(text=str, detail=(dict, MappingDetail)),
+            custom_error_type="mapping_shape",
+            custom_error_message="a mapping is an expression, null (remove the default "
+            "mapping) or {expression | constant, apply}",
+        ),
+    ]
+    | None
+)
+
+Action = Literal["create", "update", "delete"]
+
+
+class Sync(_Section):
+    """The sync job of a link (it lives in the source tenant)."""
+
+    noun: ClassVar[str] = "sync"
+    user_type: UserTypeField | None = Field(
+        None,
+        description="Member (default) or Guest, or {value, apply}; applied on_create unless "
+        "apply: always.",
+    )
+    scope: Scope | None = Field(None, description="Who is synced.")
+    actions: list[Action] | None = Field(
+        None,
+        min_length=1,
+        description="What the job may do in the target: create, update, delete "
+        "(default [create, update]).",
+    )
+    show_in_address_list: bool | None = Field(
+        None, description="Show synced users in the target's global address list (default true)."
+    )
+    mappings: dict[str, MappingValue] | None = Field(
+        None,
+        description="Target attribute: source expression. Merged by key over the defaults "
+        "Entra creates; null removes a default mapping.",
+    )
+    deletion_threshold: int | None = Field(
+        None,
+        ge=1,
+        description="Accidental-deletion threshold (default 500); null turns it off.",
+    )
+    start: bool | None = Field(None, description="Start the job after apply (default true).")
+    app_display_name: Text | None = Field(
+        None,
+        max_length=256,
+        description="Display name of the sync app in the source tenant (default: chosen by "
+        "ctsync).",
+    )
+
+    @field_validator("mappings")
+    @classmethod
+    def _targets(cls, mappings: dict[str, Any] | None) -> dict[str, Any] | None:
+        for target in mappings or {}:
+            if not re.fullmatch(TARGET_PATTERN, target):
+                msg = f"{target!r} is not an attribute name"
+                raise _fail("mapping_target", msg, key=target)
+            reason = FORBIDDEN_TARGETS.get(target.lower())
+            if reason:
+                raise _fail("mapping_target", f"can't map {target}: {reason}", key=target)
+        return mappings
+
+
+class LinkSettings(_Section):
+    """``access`` and ``sync`` of one link after templates and overrides are merged."""
+
+    noun: ClassVar[str] = "link settings"
+    access: Access | None = None
+    sync: Sync | None = None
+
+
+# -- templates, links, topologies ---------------------------------------------------------------
+
+
+class Template(_Section):
+    """Reusable access and sync settings for links."""
+
+    noun: ClassVar[str] = "a template"
+    description: str | None = Field(None, description="What this template is for.")
+    access: Access | None = Field(None, description="Cross-tenant access settings.")
+    sync: Sync | None = Field(None, description="Sync job settings.")
+
+
+class Overrides(_Section):
+    """Settings merged over the template: mappings by key, other mappings key by key, lists
+    and scalars replaced."""
+
+    noun: ClassVar[str] = "overrides"
+    access: Access | None = Field(None, description="Merged over the template's access.")
+    sync: Sync | None = Field(None, description="Merged over the template's sync.")
+
+
+_TEMPLATE = "Template to use (a key of templates)."
+_OVERRIDES = "Changes merged over the template (only with template)."
+_ACCESS = "Access settings (only without template; with one, use overrides)."
+_SYNC = "Sync settings (only without template; with one, use overrides)."
+
+
+class _Linkish(_Section):
+    """What links and topologies share: a template with overrides, or inline settings."""
+
+    if TYPE_CHECKING:
+        # Declared by each subclass, so that their own keys come first in messages and schema.
+        template: str | None
+        overrides: Overrides | None
+        access: Access | None
+        sync: Sync | None
+
+    @model_validator(mode="after")
+    def _template_or_inline(self) -> _Linkish:
+        if self.template is None and self.overrides is not None:
+            msg = "overrides needs a template; without one, write access and sync directly"
+            raise _fail("link_settings", msg, key="overrides")
+        if self.template is not None:
+            for key in ("access", "sync"):
+                if getattr(self, key) is not None:
+                    msg = f"with a template, put {key} under overrides (it is merged over it)"
+                    raise _fail("link_settings", msg, key=key)
+        return self
+
+
+class Link(_Linkish):
+    """Users of source are synchronized into target."""
+
+    noun: ClassVar[str] = "a link"
+    source: Name = Field(description="Tenant whose users are synced (runs the sync job).")
+    target: Name = Field(description="Tenant the users are synced into.")
+    template: Name | None = Field(None, description=_TEMPLATE)
+    overrides: Overrides | None = Field(None, description=_OVERRIDES)
+    access: Access | None = Field(None, description=_ACCESS)
+    sync: Sync | None = Field(None, description=_SYNC)
+
+
+class MeshTopology(_Linkish):
+    """A link in both directions between every two tenants listed."""
+
+    noun: ClassVar[str] = "a mesh topology"
+    mesh: list[Name] = Field(min_length=2, description="Tenants to link with each other.")
+    template: Name | None = Field(None, description=_TEMPLATE)
+    overrides: Overrides | None = Field(None, description=_OVERRIDES)
+    access: Access | None = Field(None, description=_ACCESS)
+    sync: Sync | None = Field(None, description=_SYNC)
+
+
+class HubTopology(_Linkish):
+    """Links between one hub tenant and each spoke."""
+
+    noun: ClassVar[str] = "a hub topology"
+    hub: Name = Field(description="The hub tenant.")
+    spokes: list[Name] = Field(min_length=1, description="The spoke tenants.")
+    direction: Literal["out", "in", "both"] = Field(
+        "out", description="out: hub → spokes (default); in: spokes → hub; both."
+    )
+    template: Name | None = Field(None, description=_TEMPLATE)
+    overrides: Overrides | None = Field(None, description=_OVERRIDES)
+    access: Access | None = Field(None, description=_ACCESS)
+    sync: Sync | None = Field(None, description=_SYNC)
+
+
+def _topology_kind(value: Any) -> str | None:
+    if isinstance(value, MeshTopology):
+        return "mesh-topology"
+    if isinstance(value, HubTopology):
+        return "hub-topology"
+    if isinstance(value, dict) and ("mesh" in value) != ("hub" in value):
+        return "mesh-topology" if "mesh" in value else "hub-topology"
+    return None
+
+
+Topology = Annotated[
+    Annotated[MeshTopology, Tag("mesh-topology")] | Annotated[HubTopology, Tag("hub-topology")],
+    Discriminator(
+        _topology_kind,
+        custom_error_type="topology_shape",
+        custom_error_message="a topology is {mesh: [tenants...]} or "
+        "{hub: tenant, spokes: [tenants...]} (exactly one of mesh and hub)",
+    ),
+]
+
+
+#: Validation context for sections read on their own (see MappingDetail).
+PARTIAL: Final = {"partial": True}
+
+
+class ConfigFile(_Section):
+    """A ctsync config: tenants, and the cross-tenant synchronization links between them."""
+
+    model_config = ConfigDict(title="ctsync configuration")
+    noun: ClassVar[str] = "the top level"
+    version: Annotated[Literal[1], BeforeValidator(_version)] = Field(
+        description="Config format version: 1."
+    )
+    tenants: dict[Name, Tenant] = Field(
+        min_length=1, description="Tenants by the name links use for them."
+    )
+    templates: dict[Name, Template] = Field(
+        default_factory=dict, description="Reusable link settings by name."
+    )
+    links: list[Link] = Field(default_factory=list, description="Links, one by one.")
+    topologies: list[Topology] = Field(
+        default_factory=list, description="Shapes that expand into links: mesh, hub and spokes."
+    )
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the config file, with help text for editors.
+
+    docs/ctsync.schema.json is this, written with ``json.dumps(..., indent=2)``; point an
+    editor's YAML extension at it (``# yaml-language-server: $schema=...``).
+    """
+    schema = ConfigFile.model_json_schema(by_alias=True)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
