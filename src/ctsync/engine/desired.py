@@ -1,0 +1,190 @@
+"""What each tenant should hold, derived from the config's links.
+
+A partner configuration is one object per (tenant, partner) pair, but it can serve two links: in
+a pair configured both ways, Contoso's partner entry for Fabrikam carries the *outbound* settings
+of the link Contoso → Fabrikam and the *inbound* settings of the link Fabrikam → Contoso. So
+partner settings are gathered per object, each member owned by exactly one link; everything on
+the source side (the configuration app, its job, secrets, schema and assignments) belongs to one
+link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ctsync.config import DesiredState, LinkSpec, Principal, TenantSpec
+
+__all__ = [
+    "LINK_TAG_PREFIX",
+    "MANAGED_TAG",
+    "LinkWant",
+    "PartnerWant",
+    "Wants",
+    "b2b_setting",
+    "desired_secrets",
+    "link_tag",
+    "secrets_tag",
+    "wants",
+]
+
+#: Every service principal ctsync manages carries this tag (one filter finds them all) ...
+MANAGED_TAG = "ctsync:managed"
+#: ... and one naming its link by tenant ids, the stable identity a re-run finds it by.
+LINK_TAG_PREFIX = "ctsync:link:"
+#: Fingerprint of the synchronization secrets last saved: Graph does not document reading
+#: secrets back, so ctsync compares this tag instead.
+SECRETS_TAG_PREFIX = "ctsync:secrets:"
+
+
+def link_tag(source_id: str, target_id: str) -> str:
+    return f"{LINK_TAG_PREFIX}{source_id.lower()}:{target_id.lower()}"
+
+
+def b2b_setting(access: str) -> dict[str, Any]:
+    """A whole B2B collaboration setting: everyone and every application allowed or blocked."""
+    return {
+        "usersAndGroups": {
+            "accessType": access,
+            "targets": [{"target": "AllUsers", "targetType": "user"}],
+        },
+        "applications": {
+            "accessType": access,
+            "targets": [{"target": "AllApplications", "targetType": "application"}],
+        },
+    }
+
+
+def desired_secrets(link: LinkSpec, target: TenantSpec) -> dict[str, str]:
+    """The job's saved credentials and settings (reference §1.2 S9)."""
+    threshold = link.sync.deletion_threshold
+    notifications: dict[str, Any] = {
+        "Enabled": False,
+        "DeleteThresholdEnabled": threshold is not None,
+        "HumanResourcesLookaheadQueryEnabled": False,
+    }
+    if threshold is not None:
+        notifications["DeleteThresholdValue"] = threshold
+    return {
+        "AuthenticationType": "SyncPolicy",
+        "CompanyId": target.tenant_id,
+        "SyncNotificationSettings": json.dumps(notifications, separators=(",", ":")),
+        "SyncAll": "true" if link.sync.all_members else "false",
+    }
+
+
+def secrets_tag(secrets: dict[str, str]) -> str:
+    digest = hashlib.sha256(json.dumps(secrets, sort_keys=True).encode()).hexdigest()
+    return SECRETS_TAG_PREFIX + digest[:16]
+
+
+@dataclass
+class PartnerWant:
+    """What ``tenant``'s partner configuration for ``partner`` must hold.
+
+    ``members`` maps dotted member paths (``automaticUserConsentSettings.inboundAllowed``,
+    ``inboundTrust``) to wanted values; ``owners`` names the link that wants each member.
+    """
+
+    tenant: str
+    partner: str
+    partner_id: str
+    members: dict[str, Any] = field(default_factory=dict)
+    owners: dict[str, str] = field(default_factory=dict)
+    #: The link (partner → tenant) that needs inbound user sync allowed, if any.
+    sync_link: str | None = None
+
+    @property
+    def links(self) -> tuple[str, ...]:
+        found = set(self.owners.values())
+        if self.sync_link:
+            found.add(self.sync_link)
+        return tuple(sorted(found))
+
+    def want(self, path: str, value: Any, link: str) -> None:
+        self.members[path] = value
+        self.owners[path] = link
+
+
+@dataclass(frozen=True)
+class LinkWant:
+    """The source-side objects of one link."""
+
+    link: LinkSpec
+    source: TenantSpec
+    target: TenantSpec
+    app_name: str
+    tag: str
+    secrets: dict[str, str]
+    principals: tuple[Principal, ...]
+
+    @property
+    def key(self) -> str:
+        return self.link.key
+
+
+@dataclass
+class Wants:
+    partners: dict[tuple[str, str], PartnerWant]
+    links: dict[str, LinkWant]
+
+
+def _partner(
+    out: dict[tuple[str, str], PartnerWant], tenant: str, partner: TenantSpec
+) -> PartnerWant:
+    key = (tenant, partner.name)
+    if key not in out:
+        out[key] = PartnerWant(tenant=tenant, partner=partner.name, partner_id=partner.tenant_id)
+    return out[key]
+
+
+def wants(desired: DesiredState, *, links: tuple[LinkSpec, ...] | None = None) -> Wants:
+    """Everything the given links (default: all) need in both tenants."""
+    partners: dict[tuple[str, str], PartnerWant] = {}
+    link_wants: dict[str, LinkWant] = {}
+    for link in links if links is not None else desired.links:
+        source, target = desired.tenants[link.source], desired.tenants[link.target]
+        access = link.access
+        inbound = _partner(partners, target.name, source)
+        outbound = _partner(partners, source.name, target)
+        inbound.want(
+            "automaticUserConsentSettings.inboundAllowed", access.automatic_redemption, link.key
+        )
+        inbound.sync_link = link.key
+        outbound.want(
+            "automaticUserConsentSettings.outboundAllowed", access.automatic_redemption, link.key
+        )
+        if access.inbound_trust is not None:
+            trust = access.inbound_trust
+            inbound.want(
+                "inboundTrust",
+                {
+                    "isMfaAccepted": trust.mfa,
+                    "isCompliantDeviceAccepted": trust.compliant_device,
+                    "isHybridAzureADJoinedDeviceAccepted": trust.hybrid_joined_device,
+                },
+                link.key,
+            )
+        if access.b2b_collaboration_inbound is not None:
+            inbound.want(
+                "b2bCollaborationInbound", b2b_setting(access.b2b_collaboration_inbound), link.key
+            )
+        if access.b2b_collaboration_outbound is not None:
+            outbound.want(
+                "b2bCollaborationOutbound",
+                b2b_setting(access.b2b_collaboration_outbound),
+                link.key,
+            )
+        secrets = desired_secrets(link, target)
+        link_wants[link.key] = LinkWant(
+            link=link,
+            source=source,
+            target=target,
+            app_name=link.sync.app_display_name or f"{target.name} (ctsync)",
+            tag=link_tag(source.tenant_id, target.tenant_id),
+            secrets=secrets,
+            principals=() if link.sync.all_members else link.sync.assigned,
+        )
+    return Wants(partners=partners, links=link_wants)

@@ -1,0 +1,422 @@
+"""Run a plan: steps in dependency order, concurrently across links and tenants.
+
+A step starts when every step it depends on is done; a failed step skips its dependants and
+nothing else. Concurrency is bounded per tenant and overall, and the session's shared pacer
+keeps each tenant under Graph's quotas. Every step is idempotent against the state a killed run
+leaves behind (a create that finds the object answers 409 and turns into an update), so a re-run
+of ``plan``/``apply`` converges without duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from ctsync.engine.desired import LINK_TAG_PREFIX, MANAGED_TAG, SECRETS_TAG_PREFIX
+from ctsync.engine.model import ApplyReport, Plan, Step, StepOutcome
+from ctsync.engine.schema import edit_schema
+from ctsync.engine.session import Session
+from ctsync.errors import BadRequestError, ConflictError, CtsyncError, GraphError, NotFoundError
+from ctsync.graph import GraphClient
+from ctsync.graph.apps import ApplicationsApi
+from ctsync.graph.sync import SynchronizationApi
+
+__all__ = ["Event", "ExecuteOptions", "execute"]
+
+T = TypeVar("T")
+
+#: Called when a step starts and when it ends (with its outcome).
+Event = Callable[[str, Step, StepOutcome | None], None]
+#: Wraps each step so every Graph write inside it can be attributed (the audit trail's hook).
+StepScope = Callable[[Step], AbstractContextManager[Any]]
+
+POLICY_CHECK_CODES = frozenset(
+    {
+        "AzureDirectoryB2BManagementPolicyCheckFailure",
+        "AzureActiveDirectoryCrossTenantSyncPolicyCheckFailure",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ExecuteOptions:
+    #: Steps running at once, overall and per tenant.
+    concurrency: int = 32
+    per_tenant: int = 8
+    #: How long to wait for a just-created object to become readable (replication lag).
+    ready_timeout: float = 180.0
+    #: How long `destroy` waits for a provisioning cycle to deprovision unassigned users.
+    deprovision_timeout: float = 3 * 3600.0
+    deprovision_poll: float = 300.0
+
+
+@dataclass
+class _LinkContext:
+    sp_id: str | None = None
+    app_id: str | None = None
+    app_role_id: str | None = None
+    job_id: str | None = None
+
+
+@dataclass
+class _Run:
+    plan: Plan
+    session: Session
+    options: ExecuteOptions
+    scope: StepScope
+    on_event: Event | None
+    links: dict[str, _LinkContext] = field(default_factory=dict)
+    outcomes: dict[str, StepOutcome] = field(default_factory=dict)
+    done: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def link(self, step: Step) -> _LinkContext:
+        key = str(step.params.get("link") or (step.links[0] if step.links else ""))
+        ctx = self.links.setdefault(key, _LinkContext())
+        for name in ("sp_id", "app_id", "app_role_id", "job_id"):
+            if getattr(ctx, name) is None and step.params.get(name):
+                setattr(ctx, name, step.params[name])
+        return ctx
+
+
+@contextlib.contextmanager
+def _no_scope(step: Step) -> Iterator[None]:
+    del step
+    yield
+
+
+async def execute(
+    plan: Plan,
+    session: Session,
+    *,
+    options: ExecuteOptions | None = None,
+    scope: StepScope | None = None,
+    on_event: Event | None = None,
+) -> ApplyReport:
+    """Run ``plan``; never raises for a failed step — the report says what was done."""
+    started = time.perf_counter()
+    requests_before = session.requests
+    run = _Run(plan, session, options or ExecuteOptions(), scope or _no_scope, on_event)
+    run.done = {s.id: asyncio.Event() for s in plan.steps}
+    overall = asyncio.Semaphore(run.options.concurrency)
+    tenants = {s.tenant: asyncio.Semaphore(run.options.per_tenant) for s in plan.steps}
+
+    async def one(step: Step) -> None:
+        try:
+            for dep in step.depends_on:
+                if dep in run.done:
+                    await run.done[dep].wait()
+            blocked = [
+                d for d in step.depends_on if d in run.outcomes and run.outcomes[d].status != "done"
+            ]
+            if blocked:
+                run.outcomes[step.id] = StepOutcome(
+                    step.id, "skipped", error=f"not run: {', '.join(blocked)} did not complete"
+                )
+                return
+            async with overall, tenants[step.tenant]:
+                if run.on_event:
+                    run.on_event("start", step, None)
+                begin = time.perf_counter()
+                try:
+                    with run.scope(step):
+                        await _HANDLERS[(step.resource, step.action)](run, step)
+                    outcome = StepOutcome(step.id, "done")
+                except GraphError as exc:
+                    outcome = StepOutcome(
+                        step.id, "failed", error=_explain(exc), graph_error=exc.to_dict()
+                    )
+                except CtsyncError as exc:
+                    outcome = StepOutcome(step.id, "failed", error=str(exc))
+                outcome.seconds = time.perf_counter() - begin
+                run.outcomes[step.id] = outcome
+        finally:
+            run.done[step.id].set()
+            if run.on_event and step.id in run.outcomes:
+                run.on_event("end", step, run.outcomes[step.id])
+
+    await asyncio.gather(*(one(s) for s in plan.steps))
+    report = ApplyReport(plan=plan, outcomes=[run.outcomes[s.id] for s in plan.steps])
+    report.seconds = time.perf_counter() - started
+    report.requests = session.requests - requests_before
+    return report
+
+
+def _explain(exc: GraphError) -> str:
+    if exc.code in POLICY_CHECK_CODES:
+        return (
+            f"{exc.code}: the connection test failed — automatic redemption must be allowed "
+            "inbound in the target and outbound in the source, and the target must allow user "
+            f"sync in from the source ({exc.message})"
+        )
+    return str(exc)
+
+
+async def _eventually(
+    run: _Run, client: GraphClient, call: Callable[[], Awaitable[T]], what: str
+) -> T:
+    """Retry ``call`` while it answers 404: a just-created object replicates (graph-limits §5)."""
+    deadline = client.clock.monotonic() + run.options.ready_timeout
+    wait = 1.0
+    while True:
+        try:
+            return await call()
+        except NotFoundError:
+            if client.clock.monotonic() + wait > deadline:
+                msg = f"{what} was still not readable after {run.options.ready_timeout:.0f} s"
+                raise CtsyncError(msg) from None
+            await client.clock.sleep(wait)
+            wait = min(wait * 2, 30.0)
+
+
+# -- policy steps ------------------------------------------------------------------------
+
+
+async def _partner_create(run: _Run, step: Step) -> None:
+    client = run.session.client(step.tenant)
+    try:
+        await client.post(step.params["path"], json=step.params["body"])
+    except ConflictError:
+        # Created by a run that died before recording it: make it match instead.
+        await client.patch(step.params["patch_path"], json=step.params["patch"])
+
+
+async def _patch(run: _Run, step: Step) -> None:
+    client = run.session.client(step.tenant)
+    await _eventually(
+        run,
+        client,
+        lambda: client.patch(step.params["path"], json=step.params["patch"]),
+        step.summary,
+    )
+
+
+async def _delete_path(run: _Run, step: Step) -> None:
+    with contextlib.suppress(NotFoundError):
+        await run.session.client(step.tenant).delete(step.params["path"])
+
+
+async def _sync_create(run: _Run, step: Step) -> None:
+    client = run.session.client(step.tenant)
+
+    async def put() -> None:
+        try:
+            await client.put(step.params["path"], json=step.params["body"])
+        except ConflictError:
+            patch = {"userSyncInbound": step.params["body"]["userSyncInbound"]}
+            await client.patch(step.params["path"], json=patch)
+
+    # The partner configuration it hangs off may have been created a moment ago.
+    await _eventually(run, client, put, step.summary)
+
+
+# -- source-side steps -------------------------------------------------------------------
+
+
+async def _app_create(run: _Run, step: Step) -> None:
+    ctx = run.link(step)
+    created = await ApplicationsApi(run.session.client(step.tenant)).instantiate(
+        step.params["display_name"]
+    )
+    sp = created.get("servicePrincipal") or {}
+    ctx.sp_id = sp.get("id")
+    ctx.app_id = sp.get("appId")
+    roles = sp.get("appRoles") or []
+    ctx.app_role_id = next(
+        (r["id"] for r in roles if r.get("displayName") == "msiam_access"),
+        roles[0]["id"] if roles else None,
+    )
+    if not ctx.sp_id:
+        msg = "instantiate answered without a service principal"
+        raise CtsyncError(msg)
+
+
+async def _app_ready(run: _Run, step: Step) -> None:
+    ctx = run.link(step)
+    apps = ApplicationsApi(run.session.client(step.tenant))
+    sp_id = _need(ctx.sp_id, "service principal")
+    sp = await _eventually(
+        run,
+        run.session.client(step.tenant),
+        lambda: apps.get_service_principal(sp_id, select=["id", "appId", "tags", "appRoles"]),
+        "the configuration app's service principal",
+    )
+    ctx.app_id = ctx.app_id or sp.get("appId")
+    if ctx.app_role_id is None:
+        roles = sp.get("appRoles") or []
+        ctx.app_role_id = roles[0]["id"] if roles else None
+    tags = [t for t in sp.get("tags") or [] if not t.startswith(LINK_TAG_PREFIX)]
+    wanted = [t for t in step.params["tags"] if t not in tags]
+    await apps.update_service_principal(sp_id, {"tags": tags + wanted})
+
+
+async def _job_create(run: _Run, step: Step) -> None:
+    ctx = run.link(step)
+    client = run.session.client(step.tenant)
+    sync = SynchronizationApi(client)
+    sp_id = _need(ctx.sp_id, "service principal")
+
+    async def create() -> dict[str, Any]:
+        try:
+            return await sync.create_job(sp_id)
+        except ConflictError:
+            jobs = await sync.list_jobs(sp_id)
+            return next(j for j in jobs if j.get("templateId") == "Azure2Azure")
+
+    job = await _eventually(run, client, create, "the configuration app")
+    ctx.job_id = job["id"]
+
+
+async def _secrets(run: _Run, step: Step) -> None:
+    ctx = run.link(step)
+    client = run.session.client(step.tenant)
+    sp_id = _need(ctx.sp_id, "service principal")
+    sync = SynchronizationApi(client)
+    await _eventually(
+        run, client, lambda: sync.put_secrets(sp_id, step.params["secrets"]), "the app"
+    )
+    apps = ApplicationsApi(client)
+    sp = await apps.get_service_principal(sp_id, select=["id", "tags"])
+    tags = [t for t in sp.get("tags") or [] if not t.startswith(SECRETS_TAG_PREFIX)]
+    if MANAGED_TAG not in tags:
+        tags.append(MANAGED_TAG)
+    await apps.update_service_principal(sp_id, {"tags": [*tags, step.params["secrets_tag"]]})
+
+
+async def _schema(run: _Run, step: Step) -> None:
+    ctx = run.link(step)
+    client = run.session.client(step.tenant)
+    sync = SynchronizationApi(client)
+    sp_id, job_id = _need(ctx.sp_id, "service principal"), _need(ctx.job_id, "job")
+    live = await _eventually(run, client, lambda: sync.get_schema(sp_id, job_id), "the job")
+    wanted = edit_schema(live, step.params["edits"])
+    if wanted != live:
+        await sync.put_schema(sp_id, job_id, wanted)
+
+
+async def _assign(run: _Run, step: Step) -> None:
+    ctx = run.link(step)
+    client = run.session.client(step.tenant)
+    apps = ApplicationsApi(client)
+    sp_id, role = _need(ctx.sp_id, "service principal"), _need(ctx.app_role_id, "app role")
+    for principal in step.params["principals"]:
+
+        async def one(principal_id: str = principal) -> None:
+            try:
+                await apps.assign(sp_id, principal_id=principal_id, app_role_id=role)
+            except (ConflictError, BadRequestError) as exc:
+                # Graph answers "Permission being assigned already exists" (400) for a repeat.
+                if "already exists" not in exc.message:
+                    raise
+
+        await _eventually(run, client, one, "the configuration app")
+
+
+async def _unassign(run: _Run, step: Step) -> None:
+    ctx = run.link(step)
+    client = run.session.client(step.tenant)
+    apps = ApplicationsApi(client)
+    sp_id = _need(ctx.sp_id, "service principal")
+    began = client.clock.wall()
+    for assignment in step.params["assignments"]:
+        with contextlib.suppress(NotFoundError):
+            await apps.unassign(sp_id, assignment)
+    if step.params.get("wait_for_cycle") and ctx.job_id:
+        await _wait_for_cycle(run, client, sp_id, ctx.job_id, began)
+
+
+async def _wait_for_cycle(
+    run: _Run, client: GraphClient, sp_id: str, job_id: str, after: datetime
+) -> None:
+    """Wait until a provisioning cycle has run since ``after`` (it deprovisions the unassigned)."""
+    sync = SynchronizationApi(client)
+    deadline = client.clock.monotonic() + run.options.deprovision_timeout
+    while True:
+        job = await sync.get_job(sp_id, job_id)
+        ended = ((job.get("status") or {}).get("lastExecution") or {}).get("timeEnded")
+        if ended and _parse_time(ended) > after:
+            return
+        if client.clock.monotonic() + run.options.deprovision_poll > deadline:
+            msg = (
+                f"no provisioning cycle ran within {run.options.deprovision_timeout / 60:.0f} "
+                "minutes to deprovision the unassigned users; run destroy again later, or "
+                "use --keep-users to leave them in the target"
+            )
+            raise CtsyncError(msg)
+        await client.clock.sleep(run.options.deprovision_poll)
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+async def _validate(run: _Run, step: Step) -> None:
+    ctx = run.link(step)
+    client = run.session.client(step.tenant)
+    sync = SynchronizationApi(client)
+    sp_id, job_id = _need(ctx.sp_id, "service principal"), _need(ctx.job_id, "job")
+    await _eventually(
+        run, client, lambda: sync.validate_credentials(sp_id, job_id=job_id), "the job"
+    )
+
+
+async def _start(run: _Run, step: Step) -> None:
+    ctx = run.link(step)
+    sync = SynchronizationApi(run.session.client(step.tenant))
+    await sync.start(_need(ctx.sp_id, "service principal"), _need(ctx.job_id, "job"))
+
+
+async def _job_delete(run: _Run, step: Step) -> None:
+    ctx = run.link(step)
+    sync = SynchronizationApi(run.session.client(step.tenant))
+    with contextlib.suppress(NotFoundError):
+        await sync.delete_job(_need(ctx.sp_id, "service principal"), step.params["job_id"])
+
+
+async def _app_delete(run: _Run, step: Step) -> None:
+    ctx = run.link(step)
+    client = run.session.client(step.tenant)
+    with contextlib.suppress(NotFoundError):
+        if ctx.app_id:
+            # Deleting the application takes its service principal with it.
+            await client.delete(f"/applications(appId='{quote(ctx.app_id)}')")
+        else:
+            await ApplicationsApi(client).delete_service_principal(
+                _need(ctx.sp_id, "service principal")
+            )
+
+
+def _need(value: str | None, what: str) -> str:
+    if not value:
+        msg = f"the {what} this step needs is unknown (an earlier step did not record it)"
+        raise CtsyncError(msg)
+    return value
+
+
+_HANDLERS: dict[tuple[str, str], Callable[[_Run, Step], Awaitable[None]]] = {
+    ("partner", "create"): _partner_create,
+    ("partner", "update"): _patch,
+    ("partner", "delete"): _delete_path,
+    ("identitySynchronization", "create"): _sync_create,
+    ("identitySynchronization", "update"): _patch,
+    ("identitySynchronization", "delete"): _delete_path,
+    ("application", "create"): _app_create,
+    ("application", "delete"): _app_delete,
+    ("servicePrincipal", "wait"): _app_ready,
+    ("servicePrincipal", "update"): _app_ready,
+    ("synchronizationJob", "create"): _job_create,
+    ("credentials", "action"): _validate,
+    ("synchronizationJob", "action"): _start,
+    ("synchronizationJob", "delete"): _job_delete,
+    ("synchronizationSecrets", "create"): _secrets,
+    ("synchronizationSecrets", "update"): _secrets,
+    ("synchronizationSchema", "update"): _schema,
+    ("appRoleAssignments", "create"): _assign,
+    ("appRoleAssignments", "delete"): _unassign,
+}

@@ -1,0 +1,282 @@
+"""Read what both tenants of every link hold now, with as few round trips as Graph allows.
+
+Per tenant: one paged list of partner configurations, one paged list of the service principals
+ctsync manages (found by tag), then ``$batch`` rounds of GETs for what hangs off them
+(identitySynchronization, jobs, assignments, schemas) and for the principals a link assigns.
+Tenants are read concurrently; the shared pacer keeps each under Graph's quotas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from ctsync.config import Principal
+from ctsync.engine.desired import LINK_TAG_PREFIX, MANAGED_TAG, SECRETS_TAG_PREFIX, Wants
+from ctsync.engine.session import Session
+from ctsync.errors import ConfigError
+from ctsync.graph import BatchRequest, GraphClient, raise_for_item
+from ctsync.graph.apps import CTS_TEMPLATE_ID, odata_string
+
+__all__ = ["LiveLink", "LiveState", "LiveTenant", "read_live"]
+
+POLICY = "/policies/crossTenantAccessPolicy"
+SP_SELECT = "id,appId,displayName,tags,appRoles,applicationTemplateId"
+
+
+@dataclass
+class LiveTenant:
+    name: str
+    #: Partner configurations by partner tenant id (lower case).
+    partners: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: identitySynchronization by partner tenant id; absent when none exists.
+    identity_sync: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Managed service principals by link tag.
+    service_principals: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class LiveLink:
+    key: str
+    service_principal: dict[str, Any] | None = None
+    #: True when the service principal was found by name, not by its tag (adopt it).
+    untagged: bool = False
+    job: dict[str, Any] | None = None
+    schema: dict[str, Any] | None = None
+    assignments: list[dict[str, Any]] = field(default_factory=list)
+    #: Resolved principals: (kind, ref) → object id.
+    principals: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def sp_id(self) -> str | None:
+        return self.service_principal["id"] if self.service_principal else None
+
+    @property
+    def app_role_id(self) -> str | None:
+        if not self.service_principal:
+            return None
+        roles = self.service_principal.get("appRoles") or []
+        for role in roles:
+            if role.get("displayName") == "msiam_access" or role.get("value") == "msiam_access":
+                return str(role["id"])
+        return str(roles[0]["id"]) if roles else None
+
+    @property
+    def secrets_tag(self) -> str | None:
+        tags = (self.service_principal or {}).get("tags") or []
+        return next((t for t in tags if t.startswith(SECRETS_TAG_PREFIX)), None)
+
+
+@dataclass
+class LiveState:
+    tenants: dict[str, LiveTenant]
+    links: dict[str, LiveLink]
+
+    def fingerprint(self) -> str:
+        """A hash of every object read, minus fields that move on their own (job status)."""
+        view: dict[str, Any] = {
+            "tenants": {
+                name: {
+                    "partners": t.partners,
+                    "identity_sync": t.identity_sync,
+                    "sps": {k: _sp_view(v) for k, v in t.service_principals.items()},
+                }
+                for name, t in sorted(self.tenants.items())
+            },
+            "links": {
+                key: {
+                    "sp": _sp_view(link.service_principal),
+                    "job": (link.job or {}).get("id"),
+                    "schedule": ((link.job or {}).get("schedule") or {}).get("state"),
+                    "schema": link.schema,
+                    "assignments": sorted(a.get("principalId", "") for a in link.assignments),
+                    "principals": {f"{k[0]}:{k[1]}": v for k, v in sorted(link.principals.items())},
+                }
+                for key, link in sorted(self.links.items())
+            },
+        }
+        text = json.dumps(view, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _sp_view(sp: dict[str, Any] | None) -> dict[str, Any] | None:
+    if sp is None:
+        return None
+    return {"id": sp.get("id"), "tags": sorted(sp.get("tags") or [])}
+
+
+def _clean(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if not k.startswith("@odata.")}
+
+
+async def _batch_get(client: GraphClient, urls: dict[str, str]) -> dict[str, dict[str, Any] | None]:
+    """GET many URLs through ``$batch``: body per key, ``None`` for a 404."""
+    if not urls:
+        return {}
+    keys = list(urls)
+    requests = [BatchRequest(id=str(i), method="GET", url=urls[k]) for i, k in enumerate(keys)]
+    results = await client.batch(requests)
+    out: dict[str, dict[str, Any] | None] = {}
+    for i, key in enumerate(keys):
+        result = results[str(i)]
+        if result.status == 404:
+            out[key] = None
+            continue
+        raise_for_item(result)
+        out[key] = _clean(result.body) if isinstance(result.body, dict) else {}
+    return out
+
+
+async def read_live(session: Session, wants: Wants) -> LiveState:
+    """Read everything ``wants`` touches, in every tenant concerned, concurrently."""
+    tenants = {w.tenant for w in wants.partners.values()}
+    tenants |= {w.source.name for w in wants.links.values()}
+    live = LiveState(
+        tenants={name: LiveTenant(name) for name in tenants},
+        links={key: LiveLink(key) for key in wants.links},
+    )
+    await asyncio.gather(*(_read_tenant(session, wants, live, name) for name in sorted(tenants)))
+    return live
+
+
+async def _read_tenant(session: Session, wants: Wants, live: LiveState, name: str) -> None:
+    client = session.client(name)
+    tenant = live.tenants[name]
+    my_partners = [w for w in wants.partners.values() if w.tenant == name]
+    my_links = [w for w in wants.links.values() if w.source.name == name]
+
+    async def partners() -> None:
+        if not my_partners:
+            return
+        items = await client.list_all(f"{POLICY}/partners")
+        tenant.partners = {str(p["tenantId"]).lower(): _clean(p) for p in items}
+        sync_urls = {
+            w.partner_id: f"{POLICY}/partners/{w.partner_id}/identitySynchronization"
+            for w in my_partners
+            if w.sync_link and w.partner_id in tenant.partners
+        }
+        for partner_id, body in (await _batch_get(client, sync_urls)).items():
+            if body is not None:
+                tenant.identity_sync[partner_id] = body
+
+    async def apps() -> None:
+        if not my_links:
+            return
+        tagged = await client.list_all(
+            "/servicePrincipals",
+            filter=f"tags/any(t:t eq {odata_string(MANAGED_TAG)})",
+            select=SP_SELECT.split(","),
+            top=999,
+        )
+        for sp in tagged:
+            for tag in sp.get("tags") or []:
+                if tag.startswith(LINK_TAG_PREFIX):
+                    tenant.service_principals[tag] = _clean(sp)
+        # A run killed between instantiating the app and tagging it leaves an untagged app:
+        # find it by its exact name and template, so a re-run adopts it instead of duplicating.
+        missing = [w for w in my_links if w.tag not in tenant.service_principals]
+        by_name_urls = {
+            w.key: "/servicePrincipals?$select="
+            + SP_SELECT
+            + "&$filter="
+            + quote(f"displayName eq {odata_string(w.app_name)}", safe="")
+            for w in missing
+        }
+        found = await _batch_get(client, by_name_urls)
+        for want in my_links:
+            link = live.links[want.key]
+            if want.tag in tenant.service_principals:
+                link.service_principal = tenant.service_principals[want.tag]
+                continue
+            candidates = [
+                sp
+                for sp in ((found.get(want.key) or {}).get("value") or [])
+                if (sp.get("applicationTemplateId") or "").lower() == CTS_TEMPLATE_ID
+                and not any(t.startswith(LINK_TAG_PREFIX) for t in sp.get("tags") or [])
+            ]
+            if len(candidates) == 1:
+                link.service_principal = _clean(candidates[0])
+                link.untagged = True
+        await _read_link_objects(client, [live.links[w.key] for w in my_links])
+        await _resolve_principals(client, name, my_links, live)
+
+    await asyncio.gather(partners(), apps())
+
+
+async def _read_link_objects(client: GraphClient, links: list[LiveLink]) -> None:
+    with_sp = [link for link in links if link.sp_id]
+    urls: dict[str, str] = {}
+    for link in with_sp:
+        sp = quote(str(link.sp_id))
+        urls[f"{link.key}|jobs"] = f"/servicePrincipals/{sp}/synchronization/jobs"
+        urls[f"{link.key}|assignments"] = f"/servicePrincipals/{sp}/appRoleAssignedTo?$top=999"
+    answers = await _batch_get(client, urls)
+    schema_urls: dict[str, str] = {}
+    for link in with_sp:
+        jobs = (answers.get(f"{link.key}|jobs") or {}).get("value") or []
+        cts_jobs = [j for j in jobs if j.get("templateId") == "Azure2Azure"]
+        link.job = _clean(cts_jobs[0]) if cts_jobs else None
+        assigned = answers.get(f"{link.key}|assignments") or {}
+        link.assignments = [_clean(a) for a in assigned.get("value") or []]
+        if assigned.get("@odata.nextLink"):
+            link.assignments = await client.list_all(
+                f"/servicePrincipals/{quote(str(link.sp_id))}/appRoleAssignedTo", top=999
+            )
+        if link.job:
+            job_id = quote(str(link.job["id"]), safe="")
+            schema_urls[link.key] = (
+                f"/servicePrincipals/{quote(str(link.sp_id))}/synchronization/jobs/{job_id}/schema"
+            )
+    for key, schema in (await _batch_get(client, schema_urls)).items():
+        next(link for link in with_sp if link.key == key).schema = schema
+
+
+async def _resolve_principals(
+    client: GraphClient, tenant: str, wants: Iterable[Any], live: LiveState
+) -> None:
+    wanted: set[tuple[str, str]] = {(p.kind, p.ref) for w in wants for p in w.principals}
+    if not wanted:
+        return
+    urls: dict[str, str] = {}
+    for kind, ref in sorted(wanted):
+        if kind == "user":
+            urls[f"{kind}|{ref}"] = f"/users/{quote(ref)}?$select=id,userPrincipalName"
+        elif _is_guid(ref):
+            urls[f"{kind}|{ref}"] = f"/groups/{ref}?$select=id,displayName"
+        else:
+            flt = quote(f"displayName eq {odata_string(ref)}", safe="")
+            urls[f"{kind}|{ref}"] = f"/groups?$select=id,displayName&$filter={flt}"
+    answers = await _batch_get(client, urls)
+    resolved: dict[tuple[str, str], str] = {}
+    for kind, ref in wanted:
+        body = answers.get(f"{kind}|{ref}")
+        matches = (
+            (body or {}).get("value") if body and "value" in body else ([body] if body else [])
+        )
+        if not matches:
+            msg = f"{kind} {ref!r} assigned by the config does not exist in tenant {tenant!r}"
+            raise ConfigError(msg)
+        if len(matches) > 1:
+            msg = (
+                f"{len(matches)} groups in tenant {tenant!r} are named {ref!r}; "
+                "assign it by object id instead"
+            )
+            raise ConfigError(msg)
+        resolved[(kind, ref)] = str(matches[0]["id"])
+    for want in wants:
+        link = live.links[want.key]
+        link.principals = {(p.kind, p.ref): resolved[(p.kind, p.ref)] for p in want.principals}
+
+
+def _is_guid(value: str) -> bool:
+    parts = value.split("-")
+    return len(value) == 36 and [len(p) for p in parts] == [8, 4, 4, 4, 12]
+
+
+def principal_key(p: Principal) -> tuple[str, str]:
+    return (p.kind, p.ref)

@@ -1,0 +1,186 @@
+"""A plan: the steps that make both tenants of every link match the config.
+
+Each :class:`Step` is one create, update, delete or action on one object in one tenant, with
+its field-level changes and the steps it waits for. Steps form a DAG; the executor runs them in
+dependency order with bounded concurrency. Plans are plain data: they render to text, JSON or
+PowerShell, and a saved plan is re-checked against live state before it is applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "ApplyReport",
+    "FieldChange",
+    "Plan",
+    "Step",
+    "StepOutcome",
+]
+
+Action = Literal["create", "update", "delete", "action", "wait"]
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field that changes: ``old`` is the live value (None when absent)."""
+
+    field: str
+    old: Any
+    new: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "old": self.old, "new": self.new}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One change in one tenant.
+
+    ``id`` is stable across runs for the same config (``fabrikam/partner/contoso``,
+    ``contoso:fabrikam/job``); ``links`` names every link the object serves (a partner
+    configuration can serve the links in both directions of a pair). ``params`` carries what
+    the executor needs (ids known at plan time, bodies); ``destructive`` steps need approval.
+    """
+
+    id: str
+    tenant: str
+    resource: str
+    action: Action
+    summary: str
+    links: tuple[str, ...] = ()
+    changes: tuple[FieldChange, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    destructive: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "tenant": self.tenant,
+            "resource": self.resource,
+            "action": self.action,
+            "summary": self.summary,
+            "links": list(self.links),
+            "changes": [c.to_dict() for c in self.changes],
+            "depends_on": list(self.depends_on),
+            "destructive": self.destructive,
+            "params": self.params,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Step:
+        return cls(
+            id=data["id"],
+            tenant=data["tenant"],
+            resource=data["resource"],
+            action=data["action"],
+            summary=data["summary"],
+            links=tuple(data.get("links", ())),
+            changes=tuple(
+                FieldChange(c["field"], c["old"], c["new"]) for c in data.get("changes", ())
+            ),
+            depends_on=tuple(data.get("depends_on", ())),
+            destructive=bool(data.get("destructive", False)),
+            params=dict(data.get("params", {})),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything ``apply`` would do, and what it was computed from."""
+
+    kind: Literal["apply", "destroy"]
+    config_path: str
+    config_hash: str
+    #: Hash of the live objects the plan was computed from: a saved plan is refused when
+    #: live state has moved since.
+    live_hash: str
+    steps: tuple[Step, ...]
+    #: Things worth knowing that are not changes (e.g. a read-only tenant that drifted).
+    notes: tuple[str, ...] = ()
+    version: int = 1
+
+    @property
+    def empty(self) -> bool:
+        return not self.steps
+
+    @property
+    def destructive(self) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.destructive)
+
+    def counts(self) -> dict[str, int]:
+        out = {"create": 0, "update": 0, "delete": 0, "action": 0, "wait": 0}
+        for step in self.steps:
+            out[step.action] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "kind": self.kind,
+            "config_path": self.config_path,
+            "config_hash": self.config_hash,
+            "live_hash": self.live_hash,
+            "summary": self.counts(),
+            "steps": [s.to_dict() for s in self.steps],
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        return cls(
+            kind=data["kind"],
+            config_path=data["config_path"],
+            config_hash=data["config_hash"],
+            live_hash=data["live_hash"],
+            steps=tuple(Step.from_dict(s) for s in data["steps"]),
+            notes=tuple(data.get("notes", ())),
+            version=int(data.get("version", 1)),
+        )
+
+
+@dataclass
+class StepOutcome:
+    step_id: str
+    status: Literal["done", "failed", "skipped"]
+    error: str | None = None
+    #: Graph error details when the step failed on a Graph answer.
+    graph_error: dict[str, Any] | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step_id,
+            "status": self.status,
+            "error": self.error,
+            "graph_error": self.graph_error,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class ApplyReport:
+    plan: Plan
+    outcomes: list[StepOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+    requests: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status == "done" for o in self.outcomes)
+
+    def by_status(self, status: str) -> list[StepOutcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "done": len(self.by_status("done")),
+            "failed": len(self.by_status("failed")),
+            "skipped": len(self.by_status("skipped")),
+            "seconds": round(self.seconds, 3),
+            "requests": self.requests,
+            "outcomes": [o.to_dict() for o in self.outcomes],
+        }

@@ -1,0 +1,516 @@
+"""Desired versus live → a :class:`Plan` (a DAG of steps across both tenants).
+
+Order follows Microsoft's walkthrough (graph-cts-api §1), cut to its real dependencies
+(graph-limits §6.2): the target's partner before its identitySynchronization; the source's
+configuration app before its job, secrets and assignments; the job before its schema; the test
+of the connection after every policy change it checks; start last.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ctsync.config import DesiredState, LinkSpec
+from ctsync.engine.desired import (
+    MANAGED_TAG,
+    LinkWant,
+    PartnerWant,
+    Wants,
+    secrets_tag,
+    wants,
+)
+from ctsync.engine.live import LiveLink, LiveState, LiveTenant
+from ctsync.engine.model import FieldChange, Plan, Step
+from ctsync.engine.schema import schema_changes, schema_edits
+
+__all__ = ["destroy_plan", "nested", "partner_step_id", "plan_changes"]
+
+POLICY = "/policies/crossTenantAccessPolicy"
+
+
+def partner_step_id(tenant: str, partner: str) -> str:
+    return f"{tenant}/partner/{partner}"
+
+
+def sync_step_id(tenant: str, partner: str) -> str:
+    return f"{tenant}/identitySynchronization/{partner}"
+
+
+def nested(members: dict[str, Any]) -> dict[str, Any]:
+    """``{"a.b": 1, "c": 2}`` → ``{"a": {"b": 1}, "c": 2}``: a PATCH body from member paths."""
+    out: dict[str, Any] = {}
+    for path, value in members.items():
+        node = out
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def _get(obj: dict[str, Any] | None, path: str) -> Any:
+    node: Any = obj
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _same(live: Any, wanted: Any) -> bool:
+    return json.dumps(live, sort_keys=True) == json.dumps(wanted, sort_keys=True)
+
+
+def _partner_steps(
+    want: PartnerWant, live: LiveTenant, managed: bool
+) -> tuple[list[Step], list[str]]:
+    steps: list[Step] = []
+    notes: list[str] = []
+    current = live.partners.get(want.partner_id)
+    pid = partner_step_id(want.tenant, want.partner)
+    changes = tuple(
+        FieldChange(path, _get(current, path), value)
+        for path, value in sorted(want.members.items())
+        if current is None or not _same(_get(current, path), value)
+    )
+    if not managed:
+        if current is None or changes:
+            notes.append(
+                f"{want.tenant} is read-only in the config: its partner settings for "
+                f"{want.partner} differ from what the links need "
+                f"({', '.join(c.field for c in changes) or 'no partner configuration'})"
+            )
+        return steps, notes
+    path = f"{POLICY}/partners/{want.partner_id}"
+    if current is None:
+        steps.append(
+            Step(
+                id=pid,
+                tenant=want.tenant,
+                resource="partner",
+                action="create",
+                summary=f"create partner configuration for {want.partner}",
+                links=want.links,
+                changes=changes,
+                params={
+                    "path": f"{POLICY}/partners",
+                    "body": {"tenantId": want.partner_id, **nested(want.members)},
+                    "patch_path": path,
+                    "patch": nested(want.members),
+                },
+            )
+        )
+    elif changes:
+        steps.append(
+            Step(
+                id=pid,
+                tenant=want.tenant,
+                resource="partner",
+                action="update",
+                summary=f"update partner configuration for {want.partner}",
+                links=want.links,
+                changes=changes,
+                params={"path": path, "patch": nested({c.field: c.new for c in changes})},
+            )
+        )
+    if want.sync_link:
+        sync = live.identity_sync.get(want.partner_id)
+        allowed = _get(sync, "userSyncInbound.isSyncAllowed")
+        sync_path = f"{path}/identitySynchronization"
+        body = {"displayName": want.partner, "userSyncInbound": {"isSyncAllowed": True}}
+        depends = (pid,) if current is None else ()
+        if sync is None:
+            steps.append(
+                Step(
+                    id=sync_step_id(want.tenant, want.partner),
+                    tenant=want.tenant,
+                    resource="identitySynchronization",
+                    action="create",
+                    summary=f"allow user sync in from {want.partner}",
+                    links=(want.sync_link,),
+                    changes=(FieldChange("userSyncInbound.isSyncAllowed", None, True),),
+                    depends_on=depends,
+                    params={"path": sync_path, "body": body},
+                )
+            )
+        elif allowed is not True:
+            steps.append(
+                Step(
+                    id=sync_step_id(want.tenant, want.partner),
+                    tenant=want.tenant,
+                    resource="identitySynchronization",
+                    action="update",
+                    summary=f"allow user sync in from {want.partner}",
+                    links=(want.sync_link,),
+                    changes=(FieldChange("userSyncInbound.isSyncAllowed", allowed, True),),
+                    params={
+                        "path": sync_path,
+                        "patch": {"userSyncInbound": {"isSyncAllowed": True}},
+                    },
+                )
+            )
+    return steps, notes
+
+
+def _link_steps(link: LinkSpec, want: LinkWant, live: LiveLink, planned: set[str]) -> list[Step]:
+    key = link.key
+    source = link.source
+    sync = link.sync
+    steps: list[Step] = []
+    ids = {
+        "app": f"{key}/app",
+        "wait": f"{key}/app/ready",
+        "job": f"{key}/job",
+        "secrets": f"{key}/secrets",
+        "schema": f"{key}/schema",
+        "assign": f"{key}/assignments",
+        "unassign": f"{key}/assignments/remove",
+        "validate": f"{key}/validate",
+        "start": f"{key}/start",
+    }
+    base = {"link": key, "sp_id": live.sp_id, "app_role_id": live.app_role_id}
+    if live.job:
+        base["job_id"] = live.job["id"]
+    new_app = live.service_principal is None
+
+    def step(name: str, **kwargs: Any) -> Step:
+        params = {**base, **kwargs.pop("params", {})}
+        return Step(id=ids[name], tenant=source, links=(key,), params=params, **kwargs)
+
+    wanted_tags = [MANAGED_TAG, want.tag, secrets_tag(want.secrets)]
+    if new_app:
+        steps.append(
+            step(
+                "app",
+                resource="application",
+                action="create",
+                summary=f"create the CTS configuration app {want.app_name!r} from template",
+                changes=(FieldChange("displayName", None, want.app_name),),
+                params={"display_name": want.app_name},
+            )
+        )
+        steps.append(
+            step(
+                "wait",
+                resource="servicePrincipal",
+                action="wait",
+                summary="wait for its service principal, then tag it for this link",
+                changes=(FieldChange("tags", None, [MANAGED_TAG, want.tag]),),
+                depends_on=(ids["app"],),
+                params={"tags": [MANAGED_TAG, want.tag]},
+            )
+        )
+    elif live.untagged:
+        steps.append(
+            step(
+                "wait",
+                resource="servicePrincipal",
+                action="update",
+                summary=f"adopt the untagged configuration app {want.app_name!r}",
+                changes=(FieldChange("tags", None, [MANAGED_TAG, want.tag]),),
+                params={"tags": [MANAGED_TAG, want.tag]},
+            )
+        )
+    app_ready = (ids["wait"],) if ids["wait"] in {s.id for s in steps} else ()
+
+    if live.job is None:
+        steps.append(
+            step(
+                "job",
+                resource="synchronizationJob",
+                action="create",
+                summary="create the synchronization job (Azure2Azure)",
+                changes=(FieldChange("templateId", None, "Azure2Azure"),),
+                depends_on=app_ready,
+            )
+        )
+    if live.secrets_tag != wanted_tags[2]:
+        shown = dict(want.secrets)
+        steps.append(
+            step(
+                "secrets",
+                resource="synchronizationSecrets",
+                action="update" if live.service_principal else "create",
+                summary="save the job's credentials and settings",
+                changes=tuple(FieldChange(k, None, v) for k, v in shown.items()),
+                depends_on=app_ready,
+                params={"secrets": want.secrets, "secrets_tag": wanted_tags[2]},
+            )
+        )
+    edits = schema_edits(sync)
+    changes = schema_changes(live.schema, edits)
+    if changes:
+        job_dep = (ids["job"],) if live.job is None else ()
+        steps.append(
+            step(
+                "schema",
+                resource="synchronizationSchema",
+                action="update",
+                summary="set attribute mappings and scoping (full schema PUT)",
+                changes=changes,
+                depends_on=job_dep,
+                params={"edits": edits},
+            )
+        )
+    assigned = {a.get("principalId"): a for a in live.assignments}
+    wanted_ids = {v: k for k, v in live.principals.items()}
+    missing = [
+        (kind, ref, oid)
+        for (kind, ref), oid in sorted(live.principals.items())
+        if oid not in assigned
+    ]
+    if missing:
+        steps.append(
+            step(
+                "assign",
+                resource="appRoleAssignments",
+                action="create",
+                summary=f"assign {len(missing)} principal(s) to the configuration app",
+                changes=tuple(
+                    FieldChange(f"{kind} {ref}", None, oid) for kind, ref, oid in missing
+                ),
+                depends_on=app_ready,
+                params={"principals": [oid for _, _, oid in missing]},
+            )
+        )
+    extra = [a for oid, a in assigned.items() if oid not in wanted_ids]
+    if extra:
+        steps.append(
+            step(
+                "unassign",
+                resource="appRoleAssignments",
+                action="delete",
+                summary=(
+                    f"unassign {len(extra)} principal(s): their users leave scope and are "
+                    "soft-deleted in the target when delete is enabled"
+                ),
+                changes=tuple(
+                    FieldChange(
+                        f"{a.get('principalType', 'principal').lower()} "
+                        f"{a.get('principalDisplayName') or a.get('principalId')}",
+                        a.get("principalId"),
+                        None,
+                    )
+                    for a in extra
+                ),
+                destructive=True,
+                params={"assignments": [a["id"] for a in extra]},
+            )
+        )
+    schedule = ((live.job or {}).get("schedule") or {}).get("state")
+    if sync.start and schedule != "Active":
+        target = link.target
+        policy_deps = [
+            s
+            for s in (
+                partner_step_id(target, source),
+                sync_step_id(target, source),
+                partner_step_id(source, target),
+            )
+            if s in planned
+        ]
+        link_deps = [ids[n] for n in ("secrets", "job") if ids[n] in {s.id for s in steps}]
+        steps.append(
+            step(
+                "validate",
+                resource="credentials",
+                action="action",
+                summary="test the connection (validateCredentials) with the saved credentials",
+                depends_on=tuple(policy_deps + link_deps),
+            )
+        )
+        later = [ids[n] for n in ("schema", "assign") if ids[n] in {s.id for s in steps}]
+        steps.append(
+            step(
+                "start",
+                resource="synchronizationJob",
+                action="action",
+                summary="start the synchronization job",
+                changes=(FieldChange("schedule.state", schedule, "Active"),),
+                depends_on=(ids["validate"], *later),
+            )
+        )
+    return steps
+
+
+def plan_changes(desired: DesiredState, live: LiveState, wanted: Wants | None = None) -> Plan:
+    """Every step that makes the live state match ``desired``."""
+    wanted = wanted or wants(desired)
+    steps: list[Step] = []
+    notes: list[str] = []
+    for pkey in sorted(wanted.partners):
+        pw = wanted.partners[pkey]
+        managed = desired.tenants[pw.tenant].managed
+        more, why = _partner_steps(pw, live.tenants[pw.tenant], managed)
+        steps.extend(more)
+        notes.extend(why)
+    planned = {s.id for s in steps}
+    for key in sorted(wanted.links):
+        want = wanted.links[key]
+        steps.extend(_link_steps(want.link, want, live.links[key], planned))
+    return Plan(
+        kind="apply",
+        config_path=str(desired.path),
+        config_hash=desired.config_hash,
+        live_hash=live.fingerprint(),
+        steps=tuple(steps),
+        notes=tuple(notes),
+    )
+
+
+def destroy_plan(
+    desired: DesiredState,
+    live: LiveState,
+    wanted: Wants,
+    *,
+    keep_users: bool,
+    remaining: Wants,
+) -> Plan:
+    """Tear the links of ``wanted`` down in the documented order (reference §1.4).
+
+    ``remaining`` holds what the links that stay need: a partner configuration shared with a
+    link that stays is trimmed of the destroyed link's settings instead of deleted.
+    """
+    steps: list[Step] = []
+    for key in sorted(wanted.links):
+        want = wanted.links[key]
+        link = live.links[key]
+        if link.service_principal is None:
+            continue
+        source = want.source.name
+        base = {"link": key, "sp_id": link.sp_id, "app_id": link.service_principal.get("appId")}
+        previous: tuple[str, ...] = ()
+        if link.assignments and not keep_users:
+            steps.append(
+                Step(
+                    id=f"{key}/assignments/remove",
+                    tenant=source,
+                    resource="appRoleAssignments",
+                    action="delete",
+                    summary=(
+                        f"unassign {len(link.assignments)} principal(s) and wait for a cycle "
+                        "to deprovision their users in the target"
+                    ),
+                    links=(key,),
+                    changes=tuple(
+                        FieldChange(
+                            f"assignment {a.get('principalDisplayName') or a.get('principalId')}",
+                            a.get("principalId"),
+                            None,
+                        )
+                        for a in link.assignments
+                    ),
+                    destructive=True,
+                    params={
+                        **base,
+                        "assignments": [a["id"] for a in link.assignments],
+                        "job_id": (link.job or {}).get("id"),
+                        "wait_for_cycle": True,
+                    },
+                )
+            )
+            previous = (f"{key}/assignments/remove",)
+        if link.job:
+            steps.append(
+                Step(
+                    id=f"{key}/job/delete",
+                    tenant=source,
+                    resource="synchronizationJob",
+                    action="delete",
+                    summary="stop and delete the synchronization job (synced users stay)",
+                    links=(key,),
+                    changes=(FieldChange("job", link.job["id"], None),),
+                    depends_on=previous,
+                    destructive=True,
+                    params={**base, "job_id": link.job["id"]},
+                )
+            )
+            previous = (f"{key}/job/delete",)
+        steps.append(
+            Step(
+                id=f"{key}/app/delete",
+                tenant=source,
+                resource="application",
+                action="delete",
+                summary="delete the configuration app "
+                + repr(link.service_principal.get("displayName")),
+                links=(key,),
+                changes=(FieldChange("servicePrincipal", link.sp_id, None),),
+                depends_on=previous,
+                destructive=True,
+                params=base,
+            )
+        )
+    app_steps = {s.links[0]: s.id for s in steps if s.resource == "application"}
+    for pkey in sorted(wanted.partners):
+        pw = wanted.partners[pkey]
+        if not desired.tenants[pw.tenant].managed:
+            continue
+        tenant = live.tenants[pw.tenant]
+        current = tenant.partners.get(pw.partner_id)
+        path = f"{POLICY}/partners/{pw.partner_id}"
+        keep = remaining.partners.get(pkey)
+        after_apps = tuple(app_steps[k] for k in pw.links if k in app_steps)
+        sync_gone: tuple[str, ...] = ()
+        if pw.sync_link and pw.partner_id in tenant.identity_sync and not (keep and keep.sync_link):
+            sid = f"{sync_step_id(pw.tenant, pw.partner)}/delete"
+            steps.append(
+                Step(
+                    id=sid,
+                    tenant=pw.tenant,
+                    resource="identitySynchronization",
+                    action="delete",
+                    summary=f"stop allowing user sync in from {pw.partner}",
+                    links=(pw.sync_link,),
+                    changes=(FieldChange("identitySynchronization", "present", None),),
+                    depends_on=after_apps,
+                    destructive=True,
+                    params={"path": f"{path}/identitySynchronization"},
+                )
+            )
+            sync_gone = (sid,)
+        if current is None:
+            continue
+        if keep is None or not keep.members:
+            steps.append(
+                Step(
+                    id=f"{partner_step_id(pw.tenant, pw.partner)}/delete",
+                    tenant=pw.tenant,
+                    resource="partner",
+                    action="delete",
+                    summary=f"delete the partner configuration for {pw.partner}",
+                    links=pw.links,
+                    changes=(FieldChange("partner", pw.partner_id, None),),
+                    depends_on=after_apps + sync_gone,
+                    destructive=True,
+                    params={"path": path},
+                )
+            )
+        else:
+            gone = {p: None for p in pw.members if p not in keep.members}
+            if gone:
+                steps.append(
+                    Step(
+                        id=f"{partner_step_id(pw.tenant, pw.partner)}/trim",
+                        tenant=pw.tenant,
+                        resource="partner",
+                        action="update",
+                        summary=(
+                            f"remove the destroyed link's settings from the partner "
+                            f"configuration for {pw.partner} (another link still uses it)"
+                        ),
+                        links=pw.links,
+                        changes=tuple(FieldChange(p, _get(current, p), None) for p in gone),
+                        depends_on=after_apps + sync_gone,
+                        destructive=True,
+                        params={"path": path, "patch": nested(gone)},
+                    )
+                )
+    return Plan(
+        kind="destroy",
+        config_path=str(desired.path),
+        config_hash=desired.config_hash,
+        live_hash=live.fingerprint(),
+        steps=tuple(steps),
+    )

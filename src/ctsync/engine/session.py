@@ -1,0 +1,87 @@
+"""One Graph client per tenant of a config, sharing one pacer (one app, one set of quotas)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ctsync.config import DesiredState, TenantSpec
+from ctsync.graph import (
+    Clock,
+    GraphClient,
+    Pacer,
+    RetryPolicy,
+    WriteRecord,
+    build_credential,
+)
+
+__all__ = ["CredentialFactory", "Session"]
+
+#: Builds the credential of a tenant; the default resolves the config's auth settings.
+CredentialFactory = Callable[[TenantSpec], Any]
+
+
+class Session:
+    """The clients of one run. ``transport`` and ``credentials`` let tests and the demo plug
+    in the in-process emulator; ``observers`` see every write (the audit trail)."""
+
+    def __init__(
+        self,
+        desired: DesiredState,
+        *,
+        transport: Any = None,
+        credentials: CredentialFactory | None = None,
+        clock: Clock | None = None,
+        pacer: Pacer | None = None,
+        retry: RetryPolicy | None = None,
+        observers: Sequence[Callable[[WriteRecord], None]] = (),
+    ) -> None:
+        self.desired = desired
+        self._transport = transport
+        self._credentials = credentials or self._from_config
+        self.pacer = pacer or Pacer(clock=clock)
+        self.clock = clock or self.pacer.clock
+        self._retry = retry
+        self._observers = list(observers)
+        self._clients: dict[str, GraphClient] = {}
+
+    def _from_config(self, tenant: TenantSpec) -> Any:
+        spec = tenant.auth.resolve(base_dir=self.desired.base_dir)
+        return build_credential(spec, tenant_id=tenant.tenant_id, cloud=tenant.cloud)
+
+    def client(self, tenant_name: str) -> GraphClient:
+        """The client of a tenant of the config (built on first use)."""
+        client = self._clients.get(tenant_name)
+        if client is None:
+            tenant = self.desired.tenants[tenant_name]
+            if tenant.size_class:
+                self.pacer.set_size_class(tenant.tenant_id, tenant.size_class)
+            client = GraphClient(
+                tenant_id=tenant.tenant_id,
+                credential=self._credentials(tenant),
+                cloud=tenant.cloud,
+                transport=self._transport,
+                pacer=self.pacer,
+                retry=self._retry,
+                clock=self.clock,
+            )
+            for observer in self._observers:
+                client.add_observer(observer)
+            self._clients[tenant_name] = client
+        return client
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent so far by every client of the session."""
+        return sum(c.stats.attempts for c in self._clients.values())
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
