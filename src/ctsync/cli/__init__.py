@@ -17,8 +17,14 @@ __all__ = ["main"]
 
 #: command name -> (module, attribute, one-line help shown by `ctsync --help`)
 _COMMANDS: dict[str, tuple[str, str, str]] = {
+    "apply": ("ctsync.cli.reconcile", "apply", "Make both tenants of every link match the config."),
+    "audit": ("ctsync.cli.audit", "audit", "Show or verify the audit trail of every write."),
     "demo": ("ctsync.cli.demo", "demo", "Run the demo on a built-in emulator."),
+    "destroy": ("ctsync.cli.reconcile", "destroy", "Tear links down in the documented order."),
     "emulator": ("ctsync.cli.emulator", "emulator", "Run the Graph/Entra emulator."),
+    "init": ("ctsync.cli.configure", "init", "Write a starting config."),
+    "plan": ("ctsync.cli.reconcile", "plan", "Show what apply would change. Writes nothing."),
+    "validate": ("ctsync.cli.configure", "validate", "Check a config without touching tenants."),
 }
 
 

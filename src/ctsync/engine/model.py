@@ -8,6 +8,8 @@ PowerShell, and a saved plan is re-checked against live state before it is appli
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -105,6 +107,12 @@ class Plan:
     @property
     def empty(self) -> bool:
         return not self.steps
+
+    @property
+    def id(self) -> str:
+        """A short fingerprint of the plan, recorded beside every write it makes."""
+        text = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def destructive(self) -> tuple[Step, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,6 +36,7 @@ class Session:
         pacer: Pacer | None = None,
         retry: RetryPolicy | None = None,
         observers: Sequence[Callable[[WriteRecord], None]] = (),
+        on_token: Callable[[str], None] | None = None,
     ) -> None:
         self.desired = desired
         self._transport = transport
@@ -43,6 +45,7 @@ class Session:
         self.clock = clock or self.pacer.clock
         self._retry = retry
         self._observers = list(observers)
+        self._on_token = on_token
         self._clients: dict[str, GraphClient] = {}
 
     def _from_config(self, tenant: TenantSpec) -> Any:
@@ -56,9 +59,15 @@ class Session:
             tenant = self.desired.tenants[tenant_name]
             if tenant.size_class:
                 self.pacer.set_size_class(tenant.tenant_id, tenant.size_class)
+            credential = self._credentials(tenant)
+            sync_credential = not inspect.iscoroutinefunction(
+                getattr(credential, "get_token", None)
+            )
+            if self._on_token is not None and sync_credential:
+                credential = _TokenTap(credential, self._on_token)
             client = GraphClient(
                 tenant_id=tenant.tenant_id,
-                credential=self._credentials(tenant),
+                credential=credential,
                 cloud=tenant.cloud,
                 transport=self._transport,
                 pacer=self.pacer,
@@ -85,3 +94,25 @@ class Session:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+class _TokenTap:
+    """Passes each token it hands out to a callback (who ctsync acts as, for the audit trail).
+
+    Only synchronous credentials are wrapped, which is what azure-identity and the emulator
+    provide; the token never leaves the process.
+    """
+
+    def __init__(self, inner: Any, callback: Callable[[str], None]) -> None:
+        self._inner = inner
+        self._callback = callback
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        token = self._inner.get_token(*scopes, **kwargs)
+        self._callback(token.token)
+        return token
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if callable(close):
+            close()

@@ -74,12 +74,15 @@ def report_text(report: ApplyReport) -> str:
     done = len(report.by_status("done"))
     failed = len(report.by_status("failed"))
     skipped = len(report.by_status("skipped"))
-    verdict = "Apply complete" if report.ok else "Apply incomplete"
+    verb = "Destroy" if report.plan.kind == "destroy" else "Apply"
+    verdict = f"{verb} complete" if report.ok else f"{verb} incomplete"
     lines.append("")
     lines.append(
         f"{verdict}: {done} done, {failed} failed, {skipped} not run "
         f"({report.requests} Graph requests, {report.seconds:.1f} s)."
     )
     if not report.ok:
-        lines.append("Fix the cause and run apply again: finished steps are not repeated.")
+        lines.append(
+            f"Fix the cause and run {verb.lower()} again: finished steps are not repeated."
+        )
     return "\n".join(lines)

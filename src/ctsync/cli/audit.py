@@ -1,0 +1,96 @@
+"""``ctsync audit show`` and ``ctsync audit verify``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ctsync.cli._common import (
+    audit_option,
+    audit_path,
+    config_option,
+    echo_json,
+    fail,
+    load_config,
+    open_trail,
+)
+
+__all__ = ["audit"]
+
+
+@click.group("audit")
+def audit() -> None:
+    """The local, tamper-evident record of every Graph write ctsync made."""
+
+
+def _trail_path(config_path: Path, audit_db: Path | None) -> Path:
+    if audit_db is not None:
+        return audit_db
+    return audit_path(load_config(config_path), None)
+
+
+@audit.command("show")
+@config_option
+@audit_option
+@click.option("--link", default=None, metavar="SOURCE:TARGET", help="Only this link's writes.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="The last N records.")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def show(
+    config_path: Path, audit_db: Path | None, link: str | None, limit: int | None, output: str
+) -> None:
+    """List recorded writes, oldest first."""
+    path = _trail_path(config_path, audit_db)
+    if not path.exists():
+        fail(f"{path}: no audit trail yet (nothing has been applied with this config)")
+    with open_trail(path) as trail:
+        records = trail.records(link=link, limit=limit)
+    if output == "json":
+        echo_json([r.to_dict() for r in records])
+        return
+    if not records:
+        click.echo("No records.")
+    for r in records:
+        status = r.status if r.status is not None else "no answer"
+        click.echo(
+            f"{r.seq:>5} {r.time} {r.actor_tenant} {r.method:6} {r.path} → {status}"
+            f"  [{r.link or '-'} {r.step or '-'}] request-id {r.request_id or '-'}"
+        )
+
+
+@audit.command("verify")
+@config_option
+@audit_option
+@click.option(
+    "--expected-head",
+    default=None,
+    metavar="SEQ:HASH",
+    help="A head exported earlier (`verify --output json` prints last_seq and last_hash, e.g. "
+    "in CI logs): also catches a chain rewritten since.",
+)
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def verify(
+    config_path: Path, audit_db: Path | None, expected_head: str | None, output: str
+) -> None:
+    """Check the hash chain: exit 1 if any record was edited, deleted or reordered."""
+    path = _trail_path(config_path, audit_db)
+    if not path.exists():
+        fail(f"{path}: no audit trail to verify")
+    head = None
+    if expected_head is not None:
+        seq, sep, digest = expected_head.partition(":")
+        if not sep or not seq.isdigit() or len(digest) != 64:
+            fail("--expected-head takes SEQ:HASH, e.g. 42:3f9a… (the 64-hex last_hash)")
+        head = {"last_seq": int(seq), "last_hash": digest}
+    with open_trail(path) as trail:
+        result = trail.verify(expected_head=head)
+    if output == "json":
+        echo_json(result.to_dict())
+    elif result.ok:
+        click.echo(f"OK: {result.count} records, chain intact (head {result.last_hash}).")
+    else:
+        click.echo(f"TAMPERED: {len(result.problems)} problem(s) in {result.count} records:")
+        for problem in result.problems:
+            click.echo(f"  - {problem}")
+    if not result.ok:
+        raise SystemExit(1)

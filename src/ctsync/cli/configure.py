@@ -1,0 +1,98 @@
+"""``ctsync init`` and ``ctsync validate``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ctsync.cli._common import DEFAULT_CONFIG, config_option, echo_json, fail, load_config
+from ctsync.errors import CtsyncError
+
+__all__ = ["init", "validate"]
+
+
+@click.command("init")
+@click.option(
+    "--from-emulator",
+    "info_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The --info-file of a running `ctsync emulator serve`: write a config that works "
+    "against it as is.",
+)
+@click.option(
+    "--links",
+    metavar="S:T,...",
+    help="With --from-emulator: the links to configure (default: the first tenant to each other).",
+)
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    help="Where to write the config.",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(info_file: Path | None, links: str | None, out: Path, force: bool) -> None:
+    """Write a starting config: a commented example, or one for a running emulator."""
+    from ctsync.config import init_example, init_from_emulator
+
+    if out.exists() and not force:
+        fail(f"{out} exists; pass --force to overwrite it")
+    if info_file is None:
+        if links:
+            fail("--links goes with --from-emulator")
+        text = init_example()
+    else:
+        try:
+            info = json.loads(info_file.read_text())
+        except ValueError as exc:
+            fail(f"{info_file}: not an emulator info file ({exc})")
+        pairs = None
+        if links:
+            pairs = []
+            for item in links.split(","):
+                source, sep, target = item.strip().partition(":")
+                if not sep or not source or not target:
+                    fail(f"--links: {item.strip()!r} is not SOURCE:TARGET")
+                pairs.append((source, target))
+        try:
+            text = init_from_emulator(info, links=pairs, path=out)
+        except CtsyncError as exc:
+            fail(str(exc))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    click.echo(f"Wrote {out}. Next: `ctsync plan -c {out}`.")
+
+
+@click.command("validate")
+@config_option
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def validate(config_path: Path, output: str) -> None:
+    """Check a config file without touching any tenant."""
+    desired = load_config(config_path)
+    if output == "json":
+        echo_json(
+            {
+                "valid": True,
+                "config": str(desired.path),
+                "config_hash": desired.config_hash,
+                "tenants": sorted(desired.tenants),
+                "links": [link.key for link in desired.links],
+            }
+        )
+        return
+    click.echo(
+        f"{desired.path} is valid: {len(desired.tenants)} tenant(s), {len(desired.links)} link(s)."
+    )
+    for link in desired.links:
+        scope = (
+            "all members"
+            if link.sync.all_members
+            else (
+                ", ".join(f"{p.kind} {p.ref}" for p in link.sync.assigned) or "nobody assigned yet"
+            )
+        )
+        click.echo(f"  {link.key}: {scope}; actions {', '.join(sorted(link.sync.actions))}")
