@@ -1,0 +1,102 @@
+"""Kill apply anywhere, re-run: it converges with no duplicate objects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ctsync.engine import Plan, Session, execute, make_plan
+from ctsync.graph import WriteRecord
+from tests.engine.conftest import Bench, make_bench
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: not an Exception, so nothing on the way catches it."""
+
+
+def _count_objects(bench: Bench) -> dict[str, int]:
+    emu = bench.emulator
+    contoso = emu.tenant("contoso")
+    return {
+        "service_principals": len(contoso.service_principals),
+        "applications": len(contoso.applications),
+        "jobs": sum(len(s.jobs) for s in contoso.synchronization.values()),
+        "assignments": sum(len(a) for a in contoso.app_role_assignments.values()),
+        "source_partners": len(contoso.access_policy.partners),
+        "target_partners": sum(
+            len(emu.tenant(n).access_policy.partners) for n in ("fabrikam", "tailspin")
+        ),
+    }
+
+
+def _apply_once(bench: Bench, *, kill_after: int | None = None) -> None:
+    writes = 0
+
+    def observer(record: WriteRecord) -> None:
+        nonlocal writes
+        writes += 1
+        if kill_after is not None and writes >= kill_after:
+            raise Killed
+
+    async def go(session: Session) -> None:
+        plan = await make_plan(session.desired, session)
+        await execute(plan, session)
+
+    bench.run(go, observers=[observer])
+
+
+def _plan(bench: Bench) -> Plan:
+    async def go(session: Session) -> Plan:
+        return await make_plan(session.desired, session)
+
+    return bench.run(go)
+
+
+TWO_LINKS = [("contoso", "fabrikam"), ("contoso", "tailspin")]
+
+
+def _total_writes(tmp_path: Path) -> int:
+    bench = make_bench(tmp_path / "probe", links=TWO_LINKS)
+    seen: list[WriteRecord] = []
+
+    async def go(session: Session) -> None:
+        await execute(await make_plan(session.desired, session), session)
+
+    bench.run(go, observers=[seen.append])
+    return len(seen)
+
+
+def test_a_full_apply_writes_a_known_number_of_times(tmp_path: Path) -> None:
+    # Per link: 2 partners, 1 sync policy, instantiate, tag, job, secrets + tag, schema,
+    # assignment, validate, start = 12 writes; the kill points below walk all of them.
+    assert _total_writes(tmp_path) == 24
+
+
+@pytest.mark.parametrize("kill_after", range(1, 25))
+def test_killed_anywhere_a_rerun_converges_without_duplicates(
+    tmp_path: Path, kill_after: int
+) -> None:
+    bench = make_bench(tmp_path, links=TWO_LINKS)
+    with pytest.raises(Killed):
+        _apply_once(bench, kill_after=kill_after)
+    _apply_once(bench)
+    assert _plan(bench).steps == ()
+    assert _count_objects(bench) == {
+        "service_principals": 2,
+        "applications": 2,
+        "jobs": 2,
+        "assignments": 2,
+        "source_partners": 2,
+        "target_partners": 2,
+    }
+
+
+def test_killed_twice_in_a_row(tmp_path: Path) -> None:
+    bench = make_bench(tmp_path, links=TWO_LINKS)
+    for kill_after in (3, 5):
+        with pytest.raises(Killed):
+            _apply_once(bench, kill_after=kill_after)
+    _apply_once(bench)
+    assert _plan(bench).steps == ()
+    assert _count_objects(bench)["service_principals"] == 2
