@@ -4,15 +4,11 @@ CA, Graph policy CRUD with httpx, clean shutdown on SIGTERM and SIGINT."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,56 +18,28 @@ import pytest
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 from azure.identity import ClientSecretCredential
 
-import ctsync
+from tests.e2e.served import Served, start
 
 pytestmark = pytest.mark.e2e
 
-START_DEADLINE = 20.0
 POLICY = "/policies/crossTenantAccessPolicy"
 
 
-@dataclass
-class Served:
-    process: subprocess.Popen[str]
-    info_file: Path
-    info: dict[str, Any]
-
-    def tenant(self, name: str) -> dict[str, Any]:
-        return next(t for t in self.info["tenants"] if t["name"] == name)
-
-    def credential(self, name: str, **kwargs: Any) -> ClientSecretCredential:
-        tenant = self.tenant(name)
-        kwargs.setdefault("connection_verify", self.info["ca_cert"])
-        return ClientSecretCredential(
-            tenant["tenant_id"],
-            tenant["client_id"],
-            kwargs.pop("client_secret", tenant["client_secret"]),
-            authority=self.info["authority"],
-            disable_instance_discovery=True,
-            **kwargs,
-        )
+def _credential(served: Served, name: str, **kwargs: Any) -> ClientSecretCredential:
+    tenant = served.tenant(name)
+    kwargs.setdefault("connection_verify", served.info["ca_cert"])
+    return ClientSecretCredential(
+        tenant["tenant_id"],
+        tenant["client_id"],
+        kwargs.pop("client_secret", tenant["client_secret"]),
+        authority=served.info["authority"],
+        disable_instance_discovery=True,
+        **kwargs,
+    )
 
 
 def _start(tmp: Path, *extra: str) -> Served:
-    info_file = tmp / "info.json"
-    env = dict(os.environ)
-    src = str(Path(ctsync.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-    command = [sys.executable, "-m", "ctsync", "emulator", "serve", "--port", "0"]
-    command += ["--info-file", str(info_file), "--state-dir", str(tmp / "state"), *extra]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + START_DEADLINE
-    while not info_file.exists():
-        if process.poll() is not None:
-            _, err = process.communicate()
-            pytest.fail(f"emulator exited with {process.returncode} before it was ready:\n{err}")
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"emulator not ready after {START_DEADLINE} s")
-        time.sleep(0.05)  # waiting for a subprocess to come up is the one allowed sleep
-    return Served(process, info_file, json.loads(info_file.read_text()))
+    return start(tmp, *extra)
 
 
 def _stop(served: Served, sig: int) -> tuple[int, str]:
@@ -93,7 +61,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 def _graph(served: Served, name: str) -> httpx.Client:
-    token = served.credential(name).get_token("https://graph.microsoft.com/.default").token
+    token = _credential(served, name).get_token("https://graph.microsoft.com/.default").token
     return httpx.Client(
         base_url=served.info["graph_url"],
         verify=ssl.create_default_context(cafile=served.info["ca_cert"]),
@@ -125,7 +93,7 @@ def test_info_file_describes_the_server(served: Served) -> None:
 
 def test_azure_identity_gets_tokens_over_tls(served: Served) -> None:
     tenant = served.tenant("contoso")
-    with served.credential("contoso") as credential:
+    with _credential(served, "contoso") as credential:
         own = credential.get_token(f"{served.info['authority']}/.default")
         graph = credential.get_token("https://graph.microsoft.com/.default")
 
@@ -142,7 +110,7 @@ def test_azure_identity_gets_tokens_over_tls(served: Served) -> None:
 
 def test_azure_identity_reports_entra_errors(served: Served) -> None:
     with (
-        served.credential("contoso", client_secret="wrong") as credential,
+        _credential(served, "contoso", client_secret="wrong") as credential,
         pytest.raises(ClientAuthenticationError, match="AADSTS7000215"),
     ):
         credential.get_token("https://graph.microsoft.com/.default")
@@ -150,7 +118,7 @@ def test_azure_identity_reports_entra_errors(served: Served) -> None:
 
 def test_the_emulator_ca_is_what_makes_tls_trusted(served: Served) -> None:
     with (
-        served.credential("contoso", connection_verify=True, retry_total=0) as credential,
+        _credential(served, "contoso", connection_verify=True, retry_total=0) as credential,
         pytest.raises(AzureError, match="CERTIFICATE_VERIFY_FAILED"),
     ):
         credential.get_token("https://graph.microsoft.com/.default")
