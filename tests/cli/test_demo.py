@@ -1,28 +1,33 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
 from ctsync.cli import cli
 
 
-def test_demo_walks_the_partner_policy_and_converges() -> None:
-    result = CliRunner().invoke(cli, ["demo", "--output", "json"])
+def test_demo_plans_applies_and_converges(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["demo", "--output", "json", "--dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    outcomes = [step["outcome"] for step in report["steps"]]
-    assert outcomes[:3] == ["201 created", "204 created", "201 created"]
-    assert outcomes[3:6] == ["409 exists → PATCH 204"] * 3
-    assert outcomes[6] == "404 Directory_ObjectNotFound"
-    target = report["state"]["fabrikam (target)"]
-    assert target["automaticUserConsentSettings"]["inboundAllowed"] is True
-    assert target["identitySynchronization"]["userSyncInbound"] == {"isSyncAllowed": True}
-    source = report["state"]["contoso (source)"]
-    assert source["automaticUserConsentSettings"]["outboundAllowed"] is True
+    assert report["report"]["ok"] is True
+    assert report["report"]["failed"] == 0
+    assert report["plan"]["summary"]["create"] > 0
+    assert report["replan_steps"] == 0
+    assert report["audit"]["ok"] is True
+    assert report["audit"]["count"] == 24
+    contoso = next(t for t in report["tenants"] if t["tenant"] == "contoso")
+    assert contoso["configuration_apps"] == 2
+    assert contoso["jobs"] == "Active, Active"
+    # The config and the trail it wrote are kept where asked, and reload.
+    assert (tmp_path / "ctsync.yaml").is_file()
+    assert (tmp_path / ".ctsync" / "audit.sqlite").is_file()
 
 
-def test_demo_table_output() -> None:
+def test_demo_text_output() -> None:
     result = CliRunner().invoke(cli, ["demo"])
     assert result.exit_code == 0, result.output
-    assert "Partner policy walkthrough" in result.output
+    for marker in ("ctsync plan", "Apply complete", "no changes", "chain intact"):
+        assert marker in result.output

@@ -1,159 +1,198 @@
-"""``ctsync demo``: the emulator up, and the Graph client walking the partner policy through it.
+"""``ctsync demo``: the main job on a built-in emulator, start to finish, in a few seconds.
 
-Until the main job (config, plan, apply) lands, the demo shows the foundation: an in-process
-emulator seeded with the demo tenants, and ctsync's Graph client doing the cross-tenant access
-policy steps of Microsoft's walkthrough in both tenants — idempotently, so a re-run converges.
+An in-process emulator holds the demo tenants (Contoso, Fabrikam, Tailspin Toys). The demo
+writes a config for it, plans, applies — every Graph write recorded in an audit trail — shows
+what both tenants now hold, plans again (nothing left to do), and verifies the trail.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
+if TYPE_CHECKING:
+    from ctsync.config import DesiredState, TenantSpec
+    from ctsync.emulator import Emulator
+    from ctsync.engine import ApplyReport, Plan
+
 __all__ = ["demo"]
 
-
-@dataclass
-class _Step:
-    tenant: str
-    action: str
-    outcome: str
+LINKS = [("contoso", "fabrikam"), ("contoso", "tailspin")]
 
 
 @dataclass
-class _Report:
-    steps: list[_Step] = field(default_factory=list)
-    state: dict[str, Any] = field(default_factory=dict)
-    requests: int = 0
+class _Demo:
+    config: Path
+    plan: Plan | None = None
+    report: ApplyReport | None = None
+    replan: Plan | None = None
+    tenants: list[dict[str, Any]] = field(default_factory=list)
+    audit: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
 
-async def _walk(report: _Report) -> None:
-    from ctsync.emulator import Emulator, EmulatorCredential, EmulatorTransport
-    from ctsync.errors import ConflictError, NotFoundError
-    from ctsync.graph import CrossTenantAccessPolicyApi, GraphClient
+def _write_config(emulator: Emulator, directory: Path) -> Path:
+    from ctsync.config import init_from_emulator
+    from ctsync.emulator.server import ServerAddress, info_document
 
-    emulator = Emulator(scenario="demo")
-    transport = EmulatorTransport(emulator)
-    source, target = emulator.tenant("contoso"), emulator.tenant("fabrikam")
-    cloud = {
-        "graph_url": "https://graph.microsoft.com/v1.0",
-        "authority": "https://login.microsoftonline.com",
-    }
+    address = ServerAddress(
+        authority="https://login.microsoftonline.com",
+        graph_url="https://graph.microsoft.com/v1.0",
+        control_url="https://graph.microsoft.com/_emulator",
+        ca_cert=None,
+        info_file=None,
+    )
+    path = directory / "ctsync.yaml"
+    text = init_from_emulator(info_document(emulator, address), links=LINKS, path=path)
+    path.write_text(text)
+    return path
 
-    def client(name: str, tenant_id: str) -> GraphClient:
-        credential = EmulatorCredential(emulator, name)
-        return GraphClient(
-            tenant_id=tenant_id, credential=credential, cloud=cloud, transport=transport
-        )
 
-    async with client("fabrikam", target.id) as in_target, client("contoso", source.id) as in_src:
-        target_policy = CrossTenantAccessPolicyApi(in_target)
-        source_policy = CrossTenantAccessPolicyApi(in_src)
+def _summary(emulator: Emulator) -> list[dict[str, Any]]:
+    from ctsync.emulator.core.control import state
 
-        async def ensure_partner(
-            api: CrossTenantAccessPolicyApi, who: str, partner_id: str, settings: dict[str, Any]
-        ) -> None:
-            try:
-                await api.create_partner(partner_id, **settings)
-                report.steps.append(_Step(who, f"create partner {partner_id[:8]}…", "201 created"))
-            except ConflictError:
-                await api.update_partner(partner_id, settings)
-                report.steps.append(
-                    _Step(who, f"create partner {partner_id[:8]}…", "409 exists → PATCH 204")
-                )
-
-        async def ensure_sync(partner_id: str) -> None:
-            try:
-                await target_policy.put_identity_sync(partner_id, display_name="Contoso")
-                report.steps.append(_Step("fabrikam", "allow inbound user sync", "204 created"))
-            except ConflictError:
-                await target_policy.update_identity_sync(
-                    partner_id, {"userSyncInbound": {"isSyncAllowed": True}}
-                )
-                report.steps.append(
-                    _Step("fabrikam", "allow inbound user sync", "409 exists → PATCH 204")
-                )
-
-        for _round in range(2):  # the second round shows a re-run converging
-            await ensure_partner(
-                target_policy,
-                "fabrikam",
-                source.id,
-                {"automaticUserConsentSettings": {"inboundAllowed": True}},
-            )
-            await ensure_sync(source.id)
-            await ensure_partner(
-                source_policy,
-                "contoso",
-                target.id,
-                {"automaticUserConsentSettings": {"outboundAllowed": True}},
-            )
-        try:
-            await source_policy.get_partner("11111111-2222-4333-8444-555555555555")
-        except NotFoundError as exc:
-            report.steps.append(
-                _Step("contoso", "read an unknown partner", f"{exc.status} {exc.code}")
-            )
-
-        partner = await target_policy.get_partner(source.id)
-        sync = await target_policy.get_identity_sync(source.id)
-        outbound = await source_policy.get_partner(target.id)
-        report.state = {
-            "fabrikam (target)": {
-                "partner": source.id,
-                "automaticUserConsentSettings": partner.model_dump(by_alias=True)[
-                    "automaticUserConsentSettings"
-                ],
-                "identitySynchronization": sync.model_dump(by_alias=True, exclude_none=True),
-            },
-            "contoso (source)": {
-                "partner": target.id,
-                "automaticUserConsentSettings": outbound.model_dump(by_alias=True)[
-                    "automaticUserConsentSettings"
-                ],
-            },
+    return [
+        {
+            "tenant": t["name"],
+            "partners": len(t["partners"]),
+            "identity_synchronization": len(t["identity_synchronization"]),
+            "configuration_apps": t["service_principals"],
+            "assignments": t["app_role_assignments"],
+            "jobs": ", ".join(j["schedule"] for j in t["synchronization_jobs"]) or "-",
         }
-        report.requests = in_target.stats.attempts + in_src.stats.attempts
+        for t in state(emulator)["tenants"]
+    ]
+
+
+async def _run(result: _Demo, emulator: Emulator, desired: DesiredState) -> None:
+    from ctsync.audit import Actor, AuditContext, AuditTrail, default_audit_path, recorder
+    from ctsync.cli._common import step_scope
+    from ctsync.emulator import EmulatorCredential, EmulatorTransport
+    from ctsync.engine import Session, execute, make_plan
+
+    def credential(tenant: TenantSpec) -> EmulatorCredential:
+        return EmulatorCredential(emulator, tenant.name)
+
+    transport = EmulatorTransport(emulator)
+    async with Session(desired, transport=transport, credentials=credential) as reader:
+        result.plan = await make_plan(desired, reader)
+    with AuditTrail(default_audit_path(desired.path)) as trail:
+        context = AuditContext(plan_id=result.plan.id, config_hash=desired.config_hash)
+        async with Session(
+            desired,
+            transport=transport,
+            credentials=credential,
+            observers=[recorder(trail, context)],
+            on_token=lambda token: context.add_actor(Actor.from_access_token(token)),
+        ) as writer:
+            result.report = await execute(result.plan, writer, scope=step_scope)
+        async with Session(desired, transport=transport, credentials=credential) as reader:
+            result.replan = await make_plan(desired, reader)
+        result.audit = trail.verify().to_dict()
+    result.tenants = _summary(emulator)
 
 
 @click.command("demo")
-@click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def demo(output: str) -> None:
-    """Run the demo on a built-in, in-process emulator (no network, no Azure tenant)."""
-    report = _Report()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the demo's config and audit trail here (default: a temporary directory).",
+)
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def demo(directory: Path | None, output: str) -> None:
+    """Run the main job on a built-in, in-process emulator (no network, no Azure tenant).
+
+    Writes a config linking Contoso to Fabrikam and Tailspin Toys, plans, applies with an audit
+    trail, shows both sides, plans again, and verifies the trail.
+    """
+    from ctsync.config import load
+    from ctsync.emulator import Emulator
+
     started = time.perf_counter()
-    asyncio.run(_walk(report))
-    report.seconds = time.perf_counter() - started
-    if output == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "steps": [s.__dict__ for s in report.steps],
-                    "state": report.state,
-                    "requests": report.requests,
-                    "seconds": round(report.seconds, 3),
-                },
-                indent=2,
-            )
+    with tempfile.TemporaryDirectory(prefix="ctsync-demo-") as scratch:
+        where = directory or Path(scratch)
+        where.mkdir(parents=True, exist_ok=True)
+        emulator = Emulator(scenario="demo")
+        config = _write_config(emulator, where)
+        result = _Demo(config=config)
+        asyncio.run(_run(result, emulator, load(config)))
+        result.seconds = time.perf_counter() - started
+        if output == "json":
+            _json(result)
+        else:
+            _text(result)
+    if result.report is None or not result.report.ok:
+        raise SystemExit(1)
+
+
+def _json(result: _Demo) -> None:
+    assert result.plan is not None
+    assert result.report is not None
+    assert result.replan is not None
+    click.echo(
+        json.dumps(
+            {
+                "config": str(result.config),
+                "plan": result.plan.to_dict(),
+                "report": result.report.to_dict(),
+                "replan_steps": len(result.replan.steps),
+                "tenants": result.tenants,
+                "audit": result.audit,
+                "seconds": round(result.seconds, 3),
+            },
+            indent=2,
         )
-        return
+    )
+
+
+def _text(result: _Demo) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    console.print("[bold]ctsync demo[/] — emulator up with Contoso, Fabrikam and Tailspin Toys")
-    table = Table("tenant", "step", "answer", title="Partner policy walkthrough (run twice)")
-    for step in report.steps:
-        table.add_row(step.tenant, step.action, step.outcome)
-    console.print(table)
-    console.print_json(json.dumps(report.state))
+    from ctsync.render.plan import plan_text, report_text
+
+    assert result.plan is not None
+    assert result.report is not None
+    assert result.replan is not None
+    console = Console(highlight=False)
+    console.rule("[bold]ctsync demo[/] — an in-process emulator with Contoso, Fabrikam, Tailspin")
     console.print(
-        f"{report.requests} Graph requests in {report.seconds:.2f} s. "
-        "Next: `ctsync emulator serve` to reach the same emulator over HTTPS."
+        f"1. Wrote [bold]{result.config}[/] (links contoso → fabrikam, contoso → tailspin)"
+    )
+    console.print("\n2. [bold]ctsync plan[/]: what changes in both tenants of every link\n")
+    console.print(plan_text(result.plan), markup=False)
+    console.print("\n3. [bold]ctsync apply --auto-approve[/]\n")
+    console.print(report_text(result.report), markup=False)
+    table = Table(
+        "tenant",
+        "partner configs",
+        "inbound sync policies",
+        "CTS apps",
+        "assignments",
+        "jobs",
+        title="4. What the tenants hold now",
+    )
+    for row in result.tenants:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print()
+    console.print(table)
+    verdict = "no changes" if result.replan.empty else f"{len(result.replan.steps)} steps"
+    console.print(f"\n5. [bold]ctsync plan[/] again: {verdict} — apply is idempotent.")
+    audit = result.audit
+    console.print(
+        f"6. [bold]ctsync audit verify[/]: {audit.get('count')} writes recorded, "
+        f"chain {'intact' if audit.get('ok') else 'BROKEN'}."
+    )
+    console.print(
+        f"\nDone in {result.seconds:.1f} s. Against a served emulator: `ctsync emulator serve "
+        "--info-file emu.json`, then `ctsync init --from-emulator emu.json`."
     )

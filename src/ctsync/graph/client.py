@@ -446,10 +446,12 @@ class GraphClient:
         crid: str,
     ) -> _Attempt:
         """One HTTP attempt between :meth:`Pacer.acquire` and :meth:`Pacer.settle`."""
+        # The token first: a slow sign-in must not hold back requests that were already paced,
+        # or they would all go out at once when it arrives and burst past Graph's bucket.
+        token = await self._access_token()
         ticket = await self.pacer.acquire(self.tenant_id, cost, since=since)
         ok: bool | None = None
         try:
-            token = await self._access_token()
             send_headers = {
                 **headers,
                 "Authorization": f"Bearer {token}",
