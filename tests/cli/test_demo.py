@@ -17,7 +17,7 @@ def test_demo_plans_applies_and_converges(tmp_path: Path) -> None:
     assert report["plan"]["summary"]["create"] > 0
     assert report["replan_steps"] == 0
     assert report["audit"]["ok"] is True
-    assert report["audit"]["count"] == 24
+    assert report["audit"]["count"] == 22
     contoso = next(t for t in report["tenants"] if t["tenant"] == "contoso")
     assert contoso["configuration_apps"] == 2
     assert contoso["jobs"] == "Active, Active"

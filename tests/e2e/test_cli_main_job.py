@@ -101,7 +101,7 @@ def test_init_plan_apply_plan_destroy(served: Served, tmp_path: Path) -> None:
 
     verified = ctsync("audit", "verify", "-c", str(config), "--output", "json")
     assert verified.exit_code == 0, verified.output
-    assert json.loads(verified.output)["count"] == 12
+    assert json.loads(verified.output)["count"] == 11
 
     gone = ctsync("destroy", "-c", str(config), "--keep-users", "--auto-approve")
     assert gone.exit_code == 0, gone.output
@@ -115,7 +115,7 @@ def test_init_plan_apply_plan_destroy(served: Served, tmp_path: Path) -> None:
 
     shown = ctsync("audit", "show", "-c", str(config), "--output", "json")
     records = json.loads(shown.output)
-    assert len(records) == 17
+    assert len(records) == 16
     assert {r["method"] for r in records} >= {"POST", "PUT", "PATCH", "DELETE"}
     assert all(r["actor_client_id"] for r in records)
     assert ctsync("audit", "verify", "-c", str(config)).exit_code == 0

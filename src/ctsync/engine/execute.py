@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from ctsync.engine.desired import LINK_TAG_PREFIX, MANAGED_TAG, SECRETS_TAG_PREFIX
 from ctsync.engine.model import ApplyReport, Plan, Step, StepOutcome
 from ctsync.engine.schema import edit_schema
 from ctsync.engine.session import Session
@@ -48,8 +47,8 @@ POLICY_CHECK_CODES = frozenset(
 @dataclass(frozen=True)
 class ExecuteOptions:
     #: Steps running at once, overall and per tenant.
-    concurrency: int = 32
-    per_tenant: int = 8
+    concurrency: int = 64
+    per_tenant: int = 16
     #: How long to wait for a just-created object to become readable (replication lag).
     ready_timeout: float = 180.0
     #: How long `destroy` waits for a provisioning cycle to deprovision unassigned users.
@@ -63,6 +62,8 @@ class _LinkContext:
     app_id: str | None = None
     app_role_id: str | None = None
     job_id: str | None = None
+    #: The service principal's tags that are not ctsync's (kept when ctsync tags it).
+    other_tags: list[str] | None = None
 
 
 @dataclass
@@ -232,28 +233,10 @@ async def _app_create(run: _Run, step: Step) -> None:
         (r["id"] for r in roles if r.get("displayName") == "msiam_access"),
         roles[0]["id"] if roles else None,
     )
+    ctx.other_tags = [t for t in sp.get("tags") or [] if not t.startswith("ctsync:")]
     if not ctx.sp_id:
         msg = "instantiate answered without a service principal"
         raise CtsyncError(msg)
-
-
-async def _app_ready(run: _Run, step: Step) -> None:
-    ctx = run.link(step)
-    apps = ApplicationsApi(run.session.client(step.tenant))
-    sp_id = _need(ctx.sp_id, "service principal")
-    sp = await _eventually(
-        run,
-        run.session.client(step.tenant),
-        lambda: apps.get_service_principal(sp_id, select=["id", "appId", "tags", "appRoles"]),
-        "the configuration app's service principal",
-    )
-    ctx.app_id = ctx.app_id or sp.get("appId")
-    if ctx.app_role_id is None:
-        roles = sp.get("appRoles") or []
-        ctx.app_role_id = roles[0]["id"] if roles else None
-    tags = [t for t in sp.get("tags") or [] if not t.startswith(LINK_TAG_PREFIX)]
-    wanted = [t for t in step.params["tags"] if t not in tags]
-    await apps.update_service_principal(sp_id, {"tags": tags + wanted})
 
 
 async def _job_create(run: _Run, step: Step) -> None:
@@ -281,12 +264,11 @@ async def _secrets(run: _Run, step: Step) -> None:
     await _eventually(
         run, client, lambda: sync.put_secrets(sp_id, step.params["secrets"]), "the app"
     )
-    apps = ApplicationsApi(client)
-    sp = await apps.get_service_principal(sp_id, select=["id", "tags"])
-    tags = [t for t in sp.get("tags") or [] if not t.startswith(SECRETS_TAG_PREFIX)]
-    if MANAGED_TAG not in tags:
-        tags.append(MANAGED_TAG)
-    await apps.update_service_principal(sp_id, {"tags": [*tags, step.params["secrets_tag"]]})
+    keep = step.params.get("keep_tags")
+    if keep is None:
+        keep = ctx.other_tags or []
+    tags = list(dict.fromkeys([*keep, *step.params["tags"]]))
+    await ApplicationsApi(client).update_service_principal(sp_id, {"tags": tags})
 
 
 async def _schema(run: _Run, step: Step) -> None:
@@ -408,8 +390,6 @@ _HANDLERS: dict[tuple[str, str], Callable[[_Run, Step], Awaitable[None]]] = {
     ("identitySynchronization", "delete"): _delete_path,
     ("application", "create"): _app_create,
     ("application", "delete"): _app_delete,
-    ("servicePrincipal", "wait"): _app_ready,
-    ("servicePrincipal", "update"): _app_ready,
     ("synchronizationJob", "create"): _job_create,
     ("credentials", "action"): _validate,
     ("synchronizationJob", "action"): _start,

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from ctsync.config import Principal
 from ctsync.engine.desired import LINK_TAG_PREFIX, MANAGED_TAG, SECRETS_TAG_PREFIX, Wants
 from ctsync.engine.session import Session
 from ctsync.errors import ConfigError
@@ -120,7 +119,7 @@ async def _batch_get(client: GraphClient, urls: dict[str, str]) -> dict[str, dic
         return {}
     keys = list(urls)
     requests = [BatchRequest(id=str(i), method="GET", url=urls[k]) for i, k in enumerate(keys)]
-    results = await client.batch(requests)
+    results = await client.batch(requests, concurrency=8)
     out: dict[str, dict[str, Any] | None] = {}
     for i, key in enumerate(keys):
         result = results[str(i)]
@@ -203,9 +202,9 @@ async def _read_tenant(session: Session, wants: Wants, live: LiveState, name: st
                 link.service_principal = _clean(candidates[0])
                 link.untagged = True
         await _read_link_objects(client, [live.links[w.key] for w in my_links])
-        await _resolve_principals(client, name, my_links, live)
 
-    await asyncio.gather(partners(), apps())
+    # Principals depend on nothing else read here: resolve them alongside.
+    await asyncio.gather(partners(), apps(), _resolve_principals(client, name, my_links, live))
 
 
 async def _read_link_objects(client: GraphClient, links: list[LiveLink]) -> None:
@@ -276,7 +275,3 @@ async def _resolve_principals(
 def _is_guid(value: str) -> bool:
     parts = value.split("-")
     return len(value) == 36 and [len(p) for p in parts] == [8, 4, 4, 4, 12]
-
-
-def principal_key(p: Principal) -> tuple[str, str]:
-    return (p.kind, p.ref)

@@ -160,7 +160,6 @@ def _link_steps(link: LinkSpec, want: LinkWant, live: LiveLink, planned: set[str
     steps: list[Step] = []
     ids = {
         "app": f"{key}/app",
-        "wait": f"{key}/app/ready",
         "job": f"{key}/job",
         "secrets": f"{key}/secrets",
         "schema": f"{key}/schema",
@@ -178,41 +177,20 @@ def _link_steps(link: LinkSpec, want: LinkWant, live: LiveLink, planned: set[str
         params = {**base, **kwargs.pop("params", {})}
         return Step(id=ids[name], tenant=source, links=(key,), params=params, **kwargs)
 
-    wanted_tags = [MANAGED_TAG, want.tag, secrets_tag(want.secrets)]
+    fingerprint = secrets_tag(want.secrets)
     if new_app:
         steps.append(
             step(
                 "app",
                 resource="application",
                 action="create",
-                summary=f"create the CTS configuration app {want.app_name!r} from template",
+                summary=f"create the CTS configuration app {want.app_name!r} from template "
+                "(the next steps wait for its service principal to replicate)",
                 changes=(FieldChange("displayName", None, want.app_name),),
                 params={"display_name": want.app_name},
             )
         )
-        steps.append(
-            step(
-                "wait",
-                resource="servicePrincipal",
-                action="wait",
-                summary="wait for its service principal, then tag it for this link",
-                changes=(FieldChange("tags", None, [MANAGED_TAG, want.tag]),),
-                depends_on=(ids["app"],),
-                params={"tags": [MANAGED_TAG, want.tag]},
-            )
-        )
-    elif live.untagged:
-        steps.append(
-            step(
-                "wait",
-                resource="servicePrincipal",
-                action="update",
-                summary=f"adopt the untagged configuration app {want.app_name!r}",
-                changes=(FieldChange("tags", None, [MANAGED_TAG, want.tag]),),
-                params={"tags": [MANAGED_TAG, want.tag]},
-            )
-        )
-    app_ready = (ids["wait"],) if ids["wait"] in {s.id for s in steps} else ()
+    app_ready = (ids["app"],) if new_app else ()
 
     if live.job is None:
         steps.append(
@@ -225,17 +203,37 @@ def _link_steps(link: LinkSpec, want: LinkWant, live: LiveLink, planned: set[str
                 depends_on=app_ready,
             )
         )
-    if live.secrets_tag != wanted_tags[2]:
-        shown = dict(want.secrets)
+    if live.secrets_tag != fingerprint:
+        # Tags go on with the secrets: one PATCH names the link (a re-run's stable identity)
+        # and fingerprints what was saved. A run killed before it leaves an untagged app, which
+        # the next run finds by name and adopts here.
+        tags = [MANAGED_TAG, want.tag, fingerprint]
+        summary = "save the job's credentials and settings, and tag the app for this link"
+        if live.untagged:
+            summary = f"adopt the untagged configuration app {want.app_name!r}: " + summary
+        keep = [
+            t
+            for t in (live.service_principal or {}).get("tags") or []
+            if not t.startswith("ctsync:")
+        ]
         steps.append(
             step(
                 "secrets",
                 resource="synchronizationSecrets",
                 action="update" if live.service_principal else "create",
-                summary="save the job's credentials and settings",
-                changes=tuple(FieldChange(k, None, v) for k, v in shown.items()),
+                summary=summary,
+                changes=(
+                    *(FieldChange(k, None, v) for k, v in want.secrets.items()),
+                    FieldChange(
+                        "tags", live.service_principal and live.service_principal.get("tags"), tags
+                    ),
+                ),
                 depends_on=app_ready,
-                params={"secrets": want.secrets, "secrets_tag": wanted_tags[2]},
+                params={
+                    "secrets": want.secrets,
+                    "tags": tags,
+                    "keep_tags": keep if live.service_principal else None,
+                },
             )
         )
     edits = schema_edits(sync)

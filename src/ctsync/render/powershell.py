@@ -157,16 +157,6 @@ def _commands(step: Step) -> list[str]:
             f"{role} = ($app_{link}.ServicePrincipal.AppRoles | "
             "Where-Object DisplayName -eq 'msiam_access').Id",
         ]
-    if key in {("servicePrincipal", "wait"), ("servicePrincipal", "update")}:
-        return [
-            *known,
-            "# a new service principal can take a few seconds to replicate",
-            f"for ($i = 0; $i -lt 30; $i++) {{ try {{ Get-MgServicePrincipal "
-            f"-ServicePrincipalId {sp} | Out-Null; break }} catch {{ Start-Sleep -Seconds 2 }} }}",
-            f"$tags = @((Get-MgServicePrincipal -ServicePrincipalId {sp}).Tags) + {_ps(p['tags'])}",
-            f"Update-MgServicePrincipal -ServicePrincipalId {sp} "
-            "-Tags ($tags | Select-Object -Unique)",
-        ]
     if key == ("synchronizationJob", "create"):
         return [
             *known,
@@ -177,9 +167,15 @@ def _commands(step: Step) -> list[str]:
         body = {"value": [{"key": k, "value": v} for k, v in p["secrets"].items()]}
         return [
             *known,
+            "# a new service principal can take a few seconds to replicate",
+            f"for ($i = 0; $i -lt 30; $i++) {{ try {{ Get-MgServicePrincipal "
+            f"-ServicePrincipalId {sp} | Out-Null; break }} catch {{ Start-Sleep -Seconds 2 }} }}",
             f'Invoke-MgGraphRequest -Method PUT -Uri "v1.0/servicePrincipals/{sp}/'
             f'synchronization/secrets" -Body ({_ps(body)} | ConvertTo-Json -Depth 5) '
             "-ContentType 'application/json'",
+            f"$tags = @((Get-MgServicePrincipal -ServicePrincipalId {sp}).Tags | Where-Object "
+            "{ -not $_.StartsWith('ctsync:') }) + " + _ps(p["tags"]),
+            f"Update-MgServicePrincipal -ServicePrincipalId {sp} -Tags $tags",
         ]
     if key == ("synchronizationSchema", "update"):
         return [*known, *_schema_commands(step, sp, job)]
