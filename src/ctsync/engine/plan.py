@@ -83,35 +83,28 @@ def _partner_steps(
             )
         return steps, notes
     path = f"{POLICY}/partners/{want.partner_id}"
-    if current is None:
+    if current is None or changes:
+        creating = current is None
+        params: dict[str, Any] = {"path": path, "patch": nested({c.field: c.new for c in changes})}
+        if creating:
+            # Settings go in the create body (graph-limits §6.1); a 409 falls back to the patch.
+            params = {
+                "path": f"{POLICY}/partners",
+                "body": {"tenantId": want.partner_id, **nested(want.members)},
+                "patch_path": path,
+                "patch": nested(want.members),
+            }
         steps.append(
             Step(
                 id=pid,
                 tenant=want.tenant,
                 resource="partner",
-                action="create",
-                summary=f"create partner configuration for {want.partner}",
+                action="create" if creating else "update",
+                summary=f"{'create' if creating else 'update'} partner configuration for "
+                f"{want.partner}",
                 links=want.links,
                 changes=changes,
-                params={
-                    "path": f"{POLICY}/partners",
-                    "body": {"tenantId": want.partner_id, **nested(want.members)},
-                    "patch_path": path,
-                    "patch": nested(want.members),
-                },
-            )
-        )
-    elif changes:
-        steps.append(
-            Step(
-                id=pid,
-                tenant=want.tenant,
-                resource="partner",
-                action="update",
-                summary=f"update partner configuration for {want.partner}",
-                links=want.links,
-                changes=changes,
-                params={"path": path, "patch": nested({c.field: c.new for c in changes})},
+                params=params,
             )
         )
     if want.sync_link:
