@@ -1,0 +1,92 @@
+"""``python -m benchmarks [--quick] [B1 B2 B5]``: run the benchmarks, print the tables.
+
+A full run (all three, not ``--quick``) writes ``benchmarks/results.json`` and the figures of
+``benchmarks/README.md`` (between the ``<!-- results -->`` markers); other runs only print,
+unless ``--json PATH`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from . import b1, b2, b5
+from .report import environment, tables
+
+HERE = Path(__file__).resolve().parent
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("names", nargs="*", metavar="NAME", help="B1, B2, B5 (default: all)")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes: B2 at N = 10 and 100, B5 at N = 100"
+    )
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    args = parser.parse_args(argv)
+    chosen = [n.upper() for n in args.names] or ["B1", "B2", "B5"]
+    unknown = sorted(set(chosen) - {"B1", "B2", "B5"})
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)} (choose from B1, B2, B5)")
+
+    b2_sizes = [10, 100] if args.quick else [100, 1000]
+    b5_size = 100 if args.quick else 1000
+    results: dict[str, Any] = {"environment": environment(), "quick": args.quick}
+    began = time.perf_counter()
+    for name in chosen:
+        start = time.perf_counter()
+        print(f"running {name} ...", flush=True)
+        if name == "B1":
+            results["B1"] = b1.run()
+        elif name == "B2":
+            results["B2"] = b2.run(b2_sizes)
+        else:
+            results["B5"] = b5.run(b5_size)
+        results[name]["wall_seconds_benchmark"] = time.perf_counter() - start
+    results["wall_seconds_total"] = time.perf_counter() - began
+
+    text = tables(results)
+    print()
+    print(text)
+    print(f"total wall time {results['wall_seconds_total']:.1f} s")
+
+    full = not args.quick and set(chosen) == {"B1", "B2", "B5"}
+    payload = json.dumps(results, indent=2, sort_keys=True, default=str) + "\n"
+    if args.json:
+        args.json.write_text(payload)
+    if full:
+        (HERE / "results.json").write_text(payload)
+        _update_readme(HERE / "README.md", results, text)
+    return 0
+
+
+def _update_readme(path: Path, results: dict[str, Any], text: str) -> None:
+    """Replace the figures between the markers; the prose around them is kept."""
+    env = results["environment"]
+    block = "\n".join(
+        [
+            BEGIN,
+            f"Last full run: {env['date']}, commit `{env['commit']}`, Python {env['python']}, "
+            f"{env['platform']}, {env['cpus']} CPUs; total wall time "
+            f"{results['wall_seconds_total']:.0f} s. Raw figures: `results.json`.",
+            "",
+            text.rstrip(),
+            END,
+        ]
+    )
+    current = path.read_text() if path.exists() else f"# ctsync benchmarks\n\n{BEGIN}\n{END}\n"
+    if BEGIN in current and END in current:
+        head, _, rest = current.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        current = head + block + tail
+    else:
+        current = current.rstrip() + "\n\n" + block + "\n"
+    path.write_text(current)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

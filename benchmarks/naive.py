@@ -1,0 +1,208 @@
+"""The naive sequential baseline: Microsoft's Graph walkthrough, one call at a time.
+
+For each link (graph-limits §6.1, in the walkthrough's order): T1 create the partner in the
+target, T2 PUT its identitySynchronization, T3 PATCH inbound automatic redemption; S1 create the
+partner in the source, S2 PATCH outbound automatic redemption, S3 instantiate the CTS app
+template, S4 validateCredentials (credentials inline, on ``jobs/validateCredentials``), S5
+create the job, S6 PUT the secrets, S7 assign the pilot group, S8 GET the schema, S9
+provisionOnDemand, S10 start, S11 poll the job once, S12 read the provisioning logs.
+
+No batching, no client pacing (``Pacer(enabled=False)``), every call awaited before the next;
+the client still honours ``Retry-After`` on a 429. Steps the emulator does not implement (it
+answers 501: S9 provisionOnDemand and S12 ``/auditLogs/provisioning``) are left out and listed
+in :attr:`NaiveResult.skipped`. Principal ids (the pilot group) are pasted in, as in the
+walkthrough. Token acquisitions (one per tenant) go through the in-process emulator credential
+and cost no simulated latency.
+
+For B5 the naive drift check reads, per link, the target's partner and identitySynchronization
+and the source's service principal, job and schema: five sequential GETs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from ctsync.graph import GraphClient, Pacer
+from ctsync.graph.apps import CTS_TEMPLATE_ID, ApplicationsApi
+from ctsync.graph.policy import CrossTenantAccessPolicyApi
+from ctsync.graph.sync import AZURE2AZURE, SynchronizationApi
+
+from .common import drain_emulator_hub_writes
+from .world import GROUP_NAME, HUB, World
+
+__all__ = ["NaiveRead", "NaiveResult", "naive_read", "naive_setup", "walkthrough_calls"]
+
+#: The walkthrough's calls for one link (graph-limits §6.1), in order.
+WALKTHROUGH = ("T1", "T2", "T3", "S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10")
+#: After the job is started (not part of "time to start accepted").
+AFTER_START = ("S11", "S12")
+
+
+@dataclass
+class NaiveResult:
+    """Simulated seconds to the last ``start`` accepted and to the end of the walkthrough."""
+
+    to_start: float = 0.0
+    total: float = 0.0
+    wall: float = 0.0
+    links: int = 0
+    calls_per_link: int = 0
+    calls_to_start_per_link: int = 0
+    skipped: list[str] = field(default_factory=list)
+    client_stats: dict[str, Any] = field(default_factory=dict)
+    token_fetches: int = 0
+    #: Per link, the service principal id the walkthrough created.
+    sp_ids: dict[str, str] = field(default_factory=dict)
+
+
+def walkthrough_calls(world: World) -> tuple[list[str], list[str]]:
+    """The calls this emulator implements, and the ones it answers 501 (left out)."""
+    router = world.emulator.router
+    probes = {
+        "S9": ("POST", "/servicePrincipals/x/synchronization/jobs/y/provisionOnDemand"),
+        "S12": ("GET", "/auditLogs/provisioning"),
+    }
+    skipped = [name for name, (m, p) in probes.items() if router.match(m, p).route is None]
+    kept = [c for c in (*WALKTHROUGH, *AFTER_START) if c not in skipped]
+    return kept, skipped
+
+
+@contextmanager
+def _clients(world: World, names: list[str]) -> Iterator[dict[str, GraphClient]]:
+    pacer = Pacer(clock=world.clock, enabled=False)
+    yield {name: world.client(name, pacer) for name in names}
+
+
+def _merge(stats: Counter[str], client: GraphClient) -> None:
+    for key, value in client.stats.as_dict().items():
+        if isinstance(value, int):
+            stats[key] += value
+
+
+async def naive_setup(world: World, spokes: list[str], *, drained: bool = False) -> NaiveResult:
+    """Run the walkthrough for hub → each of ``spokes``, strictly one call after another.
+
+    ``drained``: the emulator's hub write bucket starts empty (the naive script has no client
+    pacing to drain; it meets the empty bucket as 429s and waits out their Retry-After).
+    """
+    if drained:
+        drain_emulator_hub_writes(world)
+    kept, skipped = walkthrough_calls(world)
+    result = NaiveResult(
+        links=len(spokes),
+        skipped=skipped,
+        calls_per_link=len(kept),
+        calls_to_start_per_link=len([c for c in kept if c not in AFTER_START]),
+    )
+    hub_tenant = world.emulator.tenant(HUB)
+    group_id = next(g["id"] for g in hub_tenant.groups.values() if g["displayName"] == GROUP_NAME)
+    hub_id = hub_tenant.id
+    stats: Counter[str] = Counter()
+    clock = world.clock
+    wall = time.perf_counter()
+    start = clock.monotonic()
+    with _clients(world, [HUB, *spokes]) as clients:
+        hub = clients[HUB]
+        hub_policy = CrossTenantAccessPolicyApi(hub)
+        apps = ApplicationsApi(hub)
+        sync = SynchronizationApi(hub)
+        for spoke in spokes:
+            spoke_id = world.desired.tenants[spoke].tenant_id
+            target = CrossTenantAccessPolicyApi(clients[spoke])
+            await target.create_partner(hub_id)  # T1
+            await target.put_identity_sync(hub_id, display_name=HUB)  # T2
+            await target.update_partner(  # T3
+                hub_id, {"automaticUserConsentSettings": {"inboundAllowed": True}}
+            )
+            await hub_policy.create_partner(spoke_id)  # S1
+            await hub_policy.update_partner(  # S2
+                spoke_id, {"automaticUserConsentSettings": {"outboundAllowed": True}}
+            )
+            created = await apps.instantiate(f"{spoke} (naive)", template_id=CTS_TEMPLATE_ID)  # S3
+            sp = created["servicePrincipal"]
+            sp_id = str(sp["id"])
+            role_id = str(sp["appRoles"][0]["id"])
+            credentials = {"AuthenticationType": "SyncPolicy", "CompanyId": spoke_id}
+            await sync.validate_credentials(sp_id, credentials=credentials)  # S4
+            job = await sync.create_job(sp_id, template_id=AZURE2AZURE)  # S5
+            job_id = str(job["id"])
+            await sync.put_secrets(sp_id, credentials)  # S6
+            await apps.assign(sp_id, principal_id=group_id, app_role_id=role_id)  # S7
+            await sync.get_schema(sp_id, job_id)  # S8 (its ruleId feeds S9)
+            if "S9" in kept:  # pragma: no cover - the emulator answers 501
+                await hub.post(
+                    f"/servicePrincipals/{quote(sp_id)}/synchronization/jobs/"
+                    f"{quote(job_id, safe='')}/provisionOnDemand",
+                    json={},
+                )
+            await sync.start(sp_id, job_id)  # S10
+            result.to_start = clock.monotonic() - start
+            await sync.get_job(sp_id, job_id)  # S11 (one poll)
+            if "S12" in kept:  # pragma: no cover - the emulator answers 501
+                await hub.get("/auditLogs/provisioning", params={"$top": 500})
+            result.sp_ids[spoke] = sp_id
+        result.total = clock.monotonic() - start
+        result.wall = time.perf_counter() - wall
+        for client in clients.values():
+            _merge(stats, client)
+            await client.aclose()
+    result.client_stats = dict(stats)
+    result.token_fetches = stats["token_fetches"]
+    return result
+
+
+@dataclass
+class NaiveRead:
+    seconds: float
+    wall: float
+    links: int
+    gets: int
+    client_stats: dict[str, Any]
+
+
+async def naive_read(world: World, spokes: list[str]) -> NaiveRead:
+    """B5's naive drift check: five sequential GETs per configured link."""
+    hub_id = world.emulator.tenant(HUB).id
+    hub_tenant = world.emulator.tenant(HUB)
+    # The script knows each link's service principal and job ids (kept from the setup run).
+    by_name = {sp["displayName"]: sp["id"] for sp in hub_tenant.service_principals.values()}
+    stats: Counter[str] = Counter()
+    clock = world.clock
+    wall = time.perf_counter()
+    start = clock.monotonic()
+    gets = 0
+    with _clients(world, [HUB, *spokes]) as clients:
+        hub = clients[HUB]
+        apps = ApplicationsApi(hub)
+        sync = SynchronizationApi(hub)
+        for spoke in spokes:
+            target = CrossTenantAccessPolicyApi(clients[spoke])
+            await target.get_partner(hub_id)
+            await target.get_identity_sync(hub_id)
+            sp_id = str(by_name[f"{spoke} (ctsync)"])
+            sp_obj = await apps.get_service_principal(sp_id)
+            job_id = _job_id(world, sp_id)
+            await sync.get_job(sp_id, job_id)
+            await sync.get_schema(sp_id, job_id)
+            del sp_obj
+            gets += 5
+        seconds = clock.monotonic() - start
+        wall = time.perf_counter() - wall
+        for client in clients.values():
+            _merge(stats, client)
+            await client.aclose()
+    return NaiveRead(
+        seconds=seconds, wall=wall, links=len(spokes), gets=gets, client_stats=dict(stats)
+    )
+
+
+def _job_id(world: World, sp_id: str) -> str:
+    # The naive script kept the job id from its setup run (as the walkthrough's reader does).
+    sync = world.emulator.tenant(HUB).synchronization[sp_id]
+    return next(iter(sync.jobs))
