@@ -25,6 +25,16 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("ctsync.cli.configure", "init", "Write a starting config."),
     "plan": ("ctsync.cli.reconcile", "plan", "Show what apply would change. Writes nothing."),
     "validate": ("ctsync.cli.configure", "validate", "Check a config without touching tenants."),
+    "provision": ("ctsync.cli.day2", "provision", "Provision users on demand, step by step."),
+    "start": ("ctsync.cli.day2", "start", "Start (or resume) the links' sync jobs."),
+    "pause": ("ctsync.cli.day2", "pause", "Pause the links' sync jobs."),
+    "restart": ("ctsync.cli.day2", "restart", "Restart the links' sync jobs (optionally reset)."),
+    "status": (
+        "ctsync.cli.day2",
+        "status",
+        "Job status, last cycle, quarantine; exit 1 if failing.",
+    ),
+    "logs": ("ctsync.cli.day2", "logs", "Audit the provisioning logs of the links."),
 }
 
 

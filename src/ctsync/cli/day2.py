@@ -1,0 +1,307 @@
+"""Day-2 commands: provision, start, pause, restart, status, logs."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import click
+
+from ctsync.cli._common import (
+    audit_option,
+    audit_path,
+    config_option,
+    echo_json,
+    fail,
+    link_option,
+    load_config,
+    open_trail,
+    run,
+    session_for,
+)
+from ctsync.errors import CtsyncError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+
+    from ctsync.config import DesiredState
+    from ctsync.engine import Session
+    from ctsync.ops.jobs import Action
+
+__all__ = ["logs", "pause", "provision", "restart", "start", "status"]
+
+T = TypeVar("T")
+
+
+def _with_session(
+    desired: DesiredState,
+    audit_db: Path | None,
+    work: Callable[[Session], Coroutine[Any, Any, T]],
+    *,
+    writes: bool,
+) -> T:
+    """Run ``work`` with the config's clients; writes go to the audit trail."""
+    if not writes:
+
+        async def read() -> T:
+            async with session_for(desired) as session:
+                return await work(session)
+
+        return run(read())
+    from ctsync.audit import AuditContext
+
+    trail = open_trail(audit_path(desired, audit_db))
+    context = AuditContext(config_hash=desired.config_hash)
+
+    async def write() -> T:
+        async with session_for(desired, trail=trail, context=context) as session:
+            return await work(session)
+
+    with trail:
+        return run(write())
+
+
+def _links(desired: DesiredState, keys: tuple[str, ...]) -> Any:
+    from ctsync.engine import select_links
+
+    try:
+        return select_links(desired, keys)
+    except CtsyncError as exc:
+        fail(str(exc))
+
+
+@click.command("provision")
+@config_option
+@audit_option
+@click.option("--link", "link_key", required=True, metavar="SOURCE:TARGET")
+@click.option("--user", "users", multiple=True, metavar="UPN|ID", help="A user to provision.")
+@click.option(
+    "--users",
+    "users_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file with one UPN or object id per line (# comments allowed).",
+)
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def provision(
+    config_path: Path,
+    audit_db: Path | None,
+    link_key: str,
+    users: tuple[str, ...],
+    users_file: Path | None,
+    output: str,
+) -> None:
+    """Provision users on demand to validate a link before (or beside) its cycles.
+
+    Each step — import, scoping, matching, export — is shown with its status and the reason in
+    plain words. A list is paced to the API's limit of 5 requests per 10 seconds.
+    """
+    from ctsync.ops import provision_users
+    from ctsync.render.day2 import on_demand_text
+
+    wanted = list(users)
+    if users_file is not None:
+        for line in users_file.read_text().splitlines():
+            text = line.split("#", 1)[0].strip()
+            if text:
+                wanted.append(text)
+    if not wanted:
+        fail("name at least one user: --user UPN, or --users FILE")
+    desired = load_config(config_path)
+    link = _links(desired, (link_key,))[0]
+    results = _with_session(
+        desired, audit_db, lambda s: provision_users(s, link, wanted), writes=True
+    )
+    if output == "json":
+        echo_json([r.to_dict() for r in results])
+    else:
+        click.echo(on_demand_text(results))
+    if not all(r.ok for r in results):
+        sys.exit(1)
+
+
+def _job_command(action: str) -> Any:
+    @config_option
+    @link_option
+    @audit_option
+    @click.option(
+        "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
+    )
+    def command(
+        config_path: Path,
+        links: tuple[str, ...],
+        audit_db: Path | None,
+        output: str,
+        reset: str | None = None,
+    ) -> None:
+        from ctsync.ops import control_jobs, reset_scope
+        from ctsync.render.day2 import jobs_text
+
+        desired = load_config(config_path)
+        chosen = _links(desired, links)
+        words = [w for w in (reset or "").split(",") if w.strip()]
+        if words:
+            try:
+                reset_scope(words)
+            except CtsyncError as exc:
+                fail(str(exc))
+        changes = _with_session(
+            desired,
+            audit_db,
+            lambda s: control_jobs(s, chosen, cast("Action", action), reset=words),
+            writes=True,
+        )
+        if output == "json":
+            echo_json([c.to_dict() for c in changes])
+        else:
+            click.echo(jobs_text(changes))
+
+    return command
+
+
+start = click.command(
+    "start", help="Start (or resume) the links' jobs; clears quarantine. Default: every link."
+)(_job_command("start"))
+pause = click.command("pause", help="Pause the links' jobs; the current cycle runs to completion.")(
+    _job_command("pause")
+)
+restart = click.command(
+    "restart",
+    help="Restart the links' jobs: a full re-evaluation, optionally clearing state.",
+)(
+    click.option(
+        "--reset",
+        metavar="escrows,watermark,quarantine|full",
+        help="What to clear (never the provisioning cache: target users stay matched).",
+    )(_job_command("restart"))
+)
+
+
+@click.command("status")
+@config_option
+@link_option
+@click.option("--watch", is_flag=True, help="Keep polling and print each change.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds between polls with --watch.",
+)
+@click.option("--polls", type=click.IntRange(min=1), default=None, hidden=True)
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def status(
+    config_path: Path,
+    links: tuple[str, ...],
+    watch: bool,
+    interval: float,
+    polls: int | None,
+    output: str,
+) -> None:
+    """Per link: schedule, last cycle, steady state, escrows, quarantine and its remedy.
+
+    Exits 1 when a link is quarantined, failing or not set up, so CI can alert.
+    """
+    from ctsync.ops import statuses
+    from ctsync.render.day2 import status_text
+
+    desired = load_config(config_path)
+    chosen = _links(desired, links)
+    count = 0
+    while True:
+        items = _with_session(desired, None, lambda s: statuses(s, chosen), writes=False)
+        if output == "json":
+            echo_json([i.to_dict() for i in items])
+        else:
+            if watch:
+                click.echo(f"-- {datetime.now(UTC).isoformat(timespec='seconds')}")
+            click.echo(status_text(items))
+        count += 1
+        if not watch or (polls is not None and count >= polls):
+            break
+        time.sleep(interval)
+    if not all(i.healthy for i in items):
+        sys.exit(1)
+
+
+_SINCE = re.compile(r"^(\d+)([mhd])$")
+
+
+def _since(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    m = _SINCE.match(text.strip())
+    if m:
+        amount, unit = int(m.group(1)), m.group(2)
+        delta = {"m": timedelta(minutes=amount), "h": timedelta(hours=amount)}.get(
+            unit, timedelta(days=amount)
+        )
+        return datetime.now(UTC) - delta
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"--since takes a duration like 24h, 30m, 7d or a date like 2026-11-01, not {text!r}")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@click.command("logs")
+@config_option
+@link_option
+@click.option("--since", help="Only entries newer than this: 24h, 30m, 7d or a date/time.")
+@click.option(
+    "--status", "status_", type=click.Choice(["failure", "skipped", "success", "warning"])
+)
+@click.option(
+    "--action",
+    type=click.Choice(["create", "update", "delete", "disable", "stagedDelete", "other"]),
+)
+@click.option("--summary", is_flag=True, help="Counts by action, status and reason, with fixes.")
+@click.option(
+    "--incremental",
+    is_flag=True,
+    help="Only what is new since the last --incremental run (a watermark per link).",
+)
+@click.option(
+    "--output", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
+)
+def logs(
+    config_path: Path,
+    links: tuple[str, ...],
+    since: str | None,
+    status_: str | None,
+    action: str | None,
+    summary: bool,
+    incremental: bool,
+    output: str,
+) -> None:
+    """Audit what the provisioning service did, per link (server-side filters first)."""
+    from ctsync.ops import Watermarks, read_logs
+    from ctsync.render.day2 import logs_csv, logs_text
+
+    desired = load_config(config_path)
+    chosen = _links(desired, links)
+    marks = (
+        Watermarks(desired.base_dir / ".ctsync" / "logs-watermark.json") if incremental else None
+    )
+    report = _with_session(
+        desired,
+        None,
+        lambda s: read_logs(
+            s, chosen, since=_since(since), status=status_, action=action, watermarks=marks
+        ),
+        writes=False,
+    )
+    if marks is not None:
+        marks.save()
+    if output == "json":
+        payload: dict[str, Any] = {"entries": [e.to_dict() for e in report.entries]}
+        payload["summary"] = report.summary()
+        payload["requests"] = report.pages
+        echo_json(payload)
+    elif output == "csv":
+        click.echo(logs_csv(report), nl=False)
+    else:
+        click.echo(logs_text(report, summary=summary))

@@ -1,0 +1,218 @@
+"""Provision one user (or a list) on demand, and explain each step in plain words.
+
+``provisionOnDemand`` is limited to 5 requests per 10 s (reference §3.9); the shared pacer holds
+a list of users to that, so ``--users FILE`` never bounces off a 429. The answer comes in two
+documented shapes (the CTS article's JSON array, the API reference's result + object); both are
+read here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from ctsync.audit import audit_step
+from ctsync.config import LinkSpec
+from ctsync.engine import Session
+from ctsync.errors import CtsyncError, NotFoundError
+from ctsync.graph.sync import SynchronizationApi
+from ctsync.ops.knowledge import advice_for
+from ctsync.ops.locate import LinkJob, locate
+
+__all__ = ["OnDemandResult", "OnDemandStep", "parse_on_demand", "provision_users"]
+
+
+@dataclass(frozen=True)
+class OnDemandStep:
+    name: str
+    kind: str
+    status: str
+    description: str
+    details: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.kind,
+            "status": self.status,
+            "description": self.description,
+            "details": self.details,
+        }
+
+
+@dataclass
+class OnDemandResult:
+    link: str
+    user: str
+    user_id: str | None
+    status: str
+    action: str | None = None
+    reason: str | None = None
+    explanation: str | None = None
+    steps: list[OnDemandStep] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status.lower() in {"success", "skipped"} and self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "link": self.link,
+            "user": self.user,
+            "user_id": self.user_id,
+            "status": self.status,
+            "action": self.action,
+            "reason": self.reason,
+            "explanation": self.explanation,
+            "steps": [s.to_dict() for s in self.steps],
+            "error": self.error,
+        }
+
+
+def _load(text: Any) -> Any:
+    if isinstance(text, str):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+def _steps(raw: Any) -> list[OnDemandStep]:
+    out = []
+    for step in raw or []:
+        details = step.get("details") or {}
+        out.append(
+            OnDemandStep(
+                name=str(step.get("name")),
+                kind=str(step.get("type") or step.get("provisioningStepType") or ""),
+                status=str(step.get("status") or ""),
+                description=str(step.get("description") or ""),
+                details=details if isinstance(details, dict) else {"value": details},
+            )
+        )
+    return out
+
+
+def _skip_reason(steps: list[OnDemandStep]) -> str | None:
+    for step in steps:
+        if step.details.get("SkipReason"):
+            return str(step.details["SkipReason"])
+    for step in steps:
+        if step.kind.lower() == "scoping" and step.status.lower() in {
+            "skipped",
+            "failure",
+            "failed",
+        }:
+            text = json.dumps(step.details)
+            if "Filter external users" in text:
+                return "SmsSignInEnabled" if "SMS" in text or "sms" in text else "ExternalUser"
+            if '"Assigned to the application": "False"' in text or '"Assigned": "False"' in text:
+                return "NotEffectivelyEntitled"
+            return "OutOfScope"
+    return None
+
+
+def parse_on_demand(
+    payload: dict[str, Any],
+) -> tuple[str, str | None, str | None, list[OnDemandStep]]:
+    """(status, action, reason, steps) from either documented answer shape."""
+    key, value = _load(payload.get("key")), _load(payload.get("value"))
+    if isinstance(value, list):  # the CTS article: value is a JSON array of status infos
+        info = value[0] if value else {}
+        steps = _steps(info.get("provisioningSteps"))
+        failed = [s for s in steps if s.status.lower() in {"failure", "failed"}]
+        skipped = [s for s in steps if s.status.lower() == "skipped"]
+        status = "Failure" if failed else "Skipped" if skipped else "Success"
+        reason = None
+        if failed:
+            reason = (
+                str(
+                    failed[-1].details.get("ErrorCode") or failed[-1].details.get("errorCode") or ""
+                )
+                or None
+            )
+        reason = reason or _skip_reason(steps)
+        return status, info.get("action"), reason, steps
+    value = value if isinstance(value, dict) else {}
+    steps = _steps(value.get("provisioningSteps"))
+    status_info = value.get("statusInfo") or {}
+    result = key.get("result") if isinstance(key, dict) else None
+    status = str(status_info.get("status") or result or "Unknown")
+    details = key.get("details") if isinstance(key, dict) else {}
+    reason = status_info.get("errorCode") or (details or {}).get("errorCode") or _skip_reason(steps)
+    return status, value.get("action"), reason, steps
+
+
+def _explain(status: str, reason: str | None, steps: list[OnDemandStep]) -> str:
+    advice = advice_for(reason)
+    if advice is not None:
+        verb = "skipped" if status.lower() == "skipped" else status.lower()
+        return f"{verb}: {advice.meaning}; {advice.fix}"
+    if status.lower() == "success":
+        last = steps[-1].description if steps else "done"
+        return f"provisioned: {last}"
+    return f"{status.lower()}: {reason or (steps[-1].description if steps else 'no details')}"
+
+
+async def _rule_id(session: Session, where: LinkJob) -> str:
+    schema = await SynchronizationApi(session.client(where.link.source)).get_schema(
+        where.sp_id, where.job_id
+    )
+    rules = schema.get("synchronizationRules") or []
+    if not rules:
+        msg = f"link {where.key}: the job's schema has no synchronization rule"
+        raise CtsyncError(msg)
+    return str(rules[0]["id"])
+
+
+async def provision_users(
+    session: Session, link: LinkSpec, users: Sequence[str]
+) -> list[OnDemandResult]:
+    """Provision each user (UPN or object id) of the link's source tenant, one after another."""
+    where = await locate(session, link)
+    rule = await _rule_id(session, where)
+    client = session.client(link.source)
+    path = (
+        f"/servicePrincipals/{quote(where.sp_id)}/synchronization/jobs/"
+        f"{quote(where.job_id, safe='')}/provisionOnDemand"
+    )
+    results = []
+    for user in users:
+        try:
+            found = await client.get(
+                f"/users/{quote(user)}", params={"$select": "id,userPrincipalName"}
+            )
+        except NotFoundError:
+            results.append(
+                OnDemandResult(
+                    link.key, user, None, "Failure", error=f"no user {user!r} in {link.source}"
+                )
+            )
+            continue
+        uid = str(found.json_object()["id"])
+        body = {
+            "parameters": [
+                {"ruleId": rule, "subjects": [{"objectId": uid, "objectTypeName": "User"}]}
+            ]
+        }
+        with audit_step(link=link.key, step=f"{link.key}/provisionOnDemand"):
+            answer = await client.post(path, json=body)
+        status, action, reason, steps = parse_on_demand(answer.json_object())
+        results.append(
+            OnDemandResult(
+                link=link.key,
+                user=user,
+                user_id=uid,
+                status=status,
+                action=action,
+                reason=reason,
+                explanation=_explain(status, reason, steps),
+                steps=steps,
+            )
+        )
+    return results
