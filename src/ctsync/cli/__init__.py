@@ -35,6 +35,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "Job status, last cycle, quarantine; exit 1 if failing.",
     ),
     "logs": ("ctsync.cli.day2", "logs", "Audit the provisioning logs of the links."),
+    "promote": ("ctsync.cli.rollout", "promote", "Widen a staged rollout when its gate holds."),
 }
 
 

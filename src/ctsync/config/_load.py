@@ -55,6 +55,7 @@ from ._schema import (
     filter_groups,
     suggest,
 )
+from ._schema import Rollout as RolloutModel
 from ._state import (
     AccessSettings,
     AccessType,
@@ -65,6 +66,7 @@ from ._state import (
     LinkSpec,
     MappingSpec,
     Principal,
+    Rollout,
     SecretRef,
     SyncSettings,
     TenantSpec,
@@ -577,6 +579,18 @@ def _sync(sync: Sync | None) -> SyncSettings:
         ),
         start=sync.start is not False,
         app_display_name=sync.app_display_name,
+        rollout=_rollout(scope.rollout) if scope and scope.rollout else None,
+    )
+
+
+def _rollout(rollout: RolloutModel) -> Rollout:
+    then = [rollout.then] if isinstance(rollout.then, str) else list(rollout.then)
+    groups = [rollout.pilot, *(g for g in then if g != "all_members")]
+    return Rollout(
+        groups=tuple(Principal(kind="group", ref=_guid_or_name(g)) for g in groups),
+        all_members="all_members" in then,
+        max_failure_rate=rollout.gate.max_failure_rate,
+        min_cycles=rollout.gate.min_cycles,
     )
 
 

@@ -503,6 +503,42 @@ def filter_groups(setting: str | list[str | NamedFilter]) -> list[ScopeGroup]:
     return groups
 
 
+class RolloutGate(_Section):
+    """When `ctsync promote` may widen a rollout to its next stage."""
+
+    noun: ClassVar[str] = "a rollout gate"
+    max_failure_rate: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Highest share of failed provisioning-log entries since the stage began "
+        "(0.0: none may fail).",
+    )
+    min_cycles: int = Field(
+        1, ge=1, description="Provisioning cycles that must have run since the stage began."
+    )
+
+
+class Rollout(_Section):
+    """A staged rollout: the pilot group first, then each next stage after a clean gate."""
+
+    noun: ClassVar[str] = "a rollout"
+    pilot: Text = Field(description="The pilot group (display name or object id).")
+    then: list[Text] | Literal["all_members"] = Field(
+        default_factory=list,
+        description="Groups added stage by stage; `all_members` (alone, or last) ends with "
+        "every member in scope (SyncAll).",
+    )
+    gate: RolloutGate = Field(default_factory=RolloutGate, description="When to promote.")
+
+    @model_validator(mode="after")
+    def _stages(self) -> Rollout:
+        if isinstance(self.then, list) and "all_members" in self.then[:-1]:
+            msg = "all_members can only be the last stage of a rollout"
+            raise _fail("rollout", msg, key="then")
+        return self
+
+
 class Scope(_Section):
     """Who is synced: assigned users and groups and/or every user, narrowed by filters."""
 
@@ -521,9 +557,20 @@ class Scope(_Section):
     all_members: bool | None = Field(
         None, description="true: every user is in scope (SyncAll), not only assigned ones."
     )
+    rollout: Rollout | None = Field(
+        None,
+        description="Stage the scope: apply assigns the pilot group only; `ctsync promote` "
+        "widens it stage by stage when the gate holds. Replaces assigned and all_members.",
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> Scope:
+        if self.rollout is not None and (self.assigned or self.all_members):
+            msg = (
+                "rollout decides who is assigned, stage by stage; remove assigned and "
+                "all_members from this scope"
+            )
+            raise _fail("scope", msg, key="rollout")
         if self.all_members and self.assigned:
             msg = (
                 "all_members: true puts every user in scope, so assigned would be ignored; "

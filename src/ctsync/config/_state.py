@@ -252,6 +252,35 @@ class MappingSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Rollout:
+    """Stages of a staged rollout; stage ``k`` assigns ``groups[:k + 1]``.
+
+    ``all_members`` true: the last stage puts every member in scope (``SyncAll``).
+    """
+
+    groups: tuple[Principal, ...]
+    all_members: bool = False
+    max_failure_rate: float = 0.0
+    min_cycles: int = 1
+
+    @property
+    def stages(self) -> int:
+        return len(self.groups) + (1 if self.all_members else 0)
+
+    def principals(self, stage: int) -> tuple[Principal, ...]:
+        """Who is assigned at ``stage`` (0 = pilot), clamped to the last stage."""
+        return self.groups[: min(stage, len(self.groups) - 1) + 1]
+
+    def sync_all(self, stage: int) -> bool:
+        return self.all_members and stage >= len(self.groups)
+
+    def describe(self, stage: int) -> str:
+        if self.sync_all(stage):
+            return "all members"
+        return ", ".join(p.ref for p in self.principals(stage))
+
+
+@dataclass(frozen=True, kw_only=True)
 class SyncSettings:
     """The sync job of a link: who is in scope, what flows, and how the job runs."""
 
@@ -269,6 +298,8 @@ class SyncSettings:
     start: bool = True
     app_display_name: str | None = None
     """Name of the sync app in the source tenant; None lets the engine pick its default."""
+    rollout: Rollout | None = None
+    """A staged rollout; when set, it decides ``assigned`` and ``all_members`` per stage."""
 
     @property
     def flow_types(self) -> str:

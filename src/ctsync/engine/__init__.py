@@ -51,12 +51,19 @@ def select_links(desired: DesiredState, keys: Sequence[str] | None) -> tuple[Lin
 
 
 async def make_plan(
-    desired: DesiredState, session: Session, *, links: Sequence[str] | None = None
+    desired: DesiredState,
+    session: Session,
+    *,
+    links: Sequence[str] | None = None,
+    stages: dict[str, int] | None = None,
 ) -> Plan:
-    """Read live state and plan every change ``apply`` would make."""
+    """Read live state and plan every change ``apply`` would make.
+
+    ``stages`` moves staged rollouts to a stage (``{"contoso:fabrikam": 1}``): promote.
+    """
     wanted = wants(desired, links=select_links(desired, links))
     live = await read_live(session, wanted)
-    return plan_changes(desired, live, wanted)
+    return plan_changes(desired, live, wanted, stages=stages)
 
 
 async def make_destroy_plan(

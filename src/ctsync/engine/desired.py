@@ -20,13 +20,16 @@ from ctsync.config import DesiredState, LinkSpec, Principal, TenantSpec
 __all__ = [
     "LINK_TAG_PREFIX",
     "MANAGED_TAG",
+    "STAGE_TAG_PREFIX",
     "LinkWant",
     "PartnerWant",
     "Wants",
     "b2b_setting",
     "desired_secrets",
     "link_tag",
+    "parse_stage_tag",
     "secrets_tag",
+    "stage_tag",
     "wants",
 ]
 
@@ -57,8 +60,31 @@ def b2b_setting(access: str) -> dict[str, Any]:
     }
 
 
-def desired_secrets(link: LinkSpec, target: TenantSpec) -> dict[str, str]:
-    """The job's saved credentials and settings (reference §1.2 S9)."""
+#: The stage of a staged rollout the link is at, and since when: ``ctsync:stage:<k>:<time>``.
+STAGE_TAG_PREFIX = "ctsync:stage:"
+
+
+def stage_tag(stage: int, since: str) -> str:
+    return f"{STAGE_TAG_PREFIX}{stage}:{since}"
+
+
+def parse_stage_tag(tags: list[str] | None) -> tuple[int, str] | None:
+    """(stage, since) from a service principal's tags, or None when it has no stage tag."""
+    for tag in tags or []:
+        if tag.startswith(STAGE_TAG_PREFIX):
+            stage, _, since = tag.removeprefix(STAGE_TAG_PREFIX).partition(":")
+            if stage.isdigit():
+                return int(stage), since
+    return None
+
+
+def desired_secrets(
+    link: LinkSpec, target: TenantSpec, *, sync_all: bool | None = None
+) -> dict[str, str]:
+    """The job's saved credentials and settings (reference §1.2 S9).
+
+    ``sync_all`` overrides the link's ``all_members`` (a rollout's last stage sets it).
+    """
     threshold = link.sync.deletion_threshold
     notifications: dict[str, Any] = {
         "Enabled": False,
@@ -71,7 +97,7 @@ def desired_secrets(link: LinkSpec, target: TenantSpec) -> dict[str, str]:
         "AuthenticationType": "SyncPolicy",
         "CompanyId": target.tenant_id,
         "SyncNotificationSettings": json.dumps(notifications, separators=(",", ":")),
-        "SyncAll": "true" if link.sync.all_members else "false",
+        "SyncAll": "true" if (link.sync.all_members if sync_all is None else sync_all) else "false",
     }
 
 
@@ -185,6 +211,15 @@ def wants(desired: DesiredState, *, links: tuple[LinkSpec, ...] | None = None) -
             app_name=link.sync.app_display_name or f"{target.name} (ctsync)",
             tag=link_tag(source.tenant_id, target.tenant_id),
             secrets=secrets,
-            principals=() if link.sync.all_members else link.sync.assigned,
+            principals=_principals(link),
         )
     return Wants(partners=partners, links=link_wants)
+
+
+def _principals(link: LinkSpec) -> tuple[Principal, ...]:
+    """Every principal the link may assign: a rollout's groups of all stages (resolved up
+    front, so promoting needs no second read), else the assigned ones."""
+    rollout = link.sync.rollout
+    if rollout is not None:
+        return rollout.groups
+    return () if link.sync.all_members else link.sync.assigned

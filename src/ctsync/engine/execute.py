@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from ctsync.engine.desired import parse_stage_tag, stage_tag
 from ctsync.engine.model import ApplyReport, Plan, Step, StepOutcome
 from ctsync.engine.schema import edit_schema
 from ctsync.engine.session import Session
@@ -264,11 +265,43 @@ async def _secrets(run: _Run, step: Step) -> None:
     await _eventually(
         run, client, lambda: sync.put_secrets(sp_id, step.params["secrets"]), "the app"
     )
+    await _retag(run, step, client, sp_id)
+
+
+async def _retag(run: _Run, step: Step, client: GraphClient, sp_id: str) -> None:
+    """Write the app's ctsync tags (link, secrets fingerprint, rollout stage), keeping others."""
+    ctx = run.link(step)
+    apps = ApplicationsApi(client)
     keep = step.params.get("keep_tags")
-    if keep is None:
-        keep = ctx.other_tags or []
-    tags = list(dict.fromkeys([*keep, *step.params["tags"]]))
-    await ApplicationsApi(client).update_service_principal(sp_id, {"tags": tags})
+    current: list[str] = []
+    if keep is None or step.params.get("stage") is not None:
+        sp = await _eventually(
+            run,
+            client,
+            lambda: apps.get_service_principal(sp_id, select=["id", "tags"]),
+            "the configuration app's service principal",
+        )
+        current = list(sp.get("tags") or [])
+        if keep is None:
+            keep = [t for t in current if not t.startswith("ctsync:")] or ctx.other_tags or []
+    tags = [*keep, *step.params["tags"]]
+    stage = step.params.get("stage")
+    if stage is not None:
+        # A stage keeps the time it began; a new stage begins now.
+        known = parse_stage_tag(current)
+        since = known[1] if known and known[0] == stage else _now(client)
+        tags.append(stage_tag(int(stage), since))
+    await apps.update_service_principal(sp_id, {"tags": list(dict.fromkeys(tags))})
+
+
+def _now(client: GraphClient) -> str:
+    return client.clock.wall().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _record_stage(run: _Run, step: Step) -> None:
+    ctx = run.link(step)
+    client = run.session.client(step.tenant)
+    await _retag(run, step, client, _need(ctx.sp_id, "service principal"))
 
 
 async def _schema(run: _Run, step: Step) -> None:
@@ -394,6 +427,7 @@ _HANDLERS: dict[tuple[str, str], Callable[[_Run, Step], Awaitable[None]]] = {
     ("credentials", "action"): _validate,
     ("synchronizationJob", "action"): _start,
     ("synchronizationJob", "delete"): _job_delete,
+    ("servicePrincipal", "update"): _record_stage,
     ("synchronizationSecrets", "create"): _secrets,
     ("synchronizationSecrets", "update"): _secrets,
     ("synchronizationSchema", "update"): _schema,

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from ctsync.engine.desired import LINK_TAG_PREFIX, MANAGED_TAG, SECRETS_TAG_PREFIX, Wants
+from ctsync.engine.desired import (
+    LINK_TAG_PREFIX,
+    MANAGED_TAG,
+    SECRETS_TAG_PREFIX,
+    Wants,
+    parse_stage_tag,
+)
 from ctsync.engine.session import Session
 from ctsync.errors import ConfigError
 from ctsync.graph import BatchRequest, GraphClient, raise_for_item
@@ -64,6 +70,11 @@ class LiveLink:
             if role.get("displayName") == "msiam_access" or role.get("value") == "msiam_access":
                 return str(role["id"])
         return str(roles[0]["id"]) if roles else None
+
+    @property
+    def stage(self) -> tuple[int, str] | None:
+        """The rollout stage recorded on the app (stage, since), if any."""
+        return parse_stage_tag((self.service_principal or {}).get("tags"))
 
     @property
     def secrets_tag(self) -> str | None:

@@ -17,6 +17,7 @@ from ctsync.engine.desired import (
     LinkWant,
     PartnerWant,
     Wants,
+    desired_secrets,
     secrets_tag,
     wants,
 )
@@ -146,21 +147,48 @@ def _partner_steps(
     return steps, notes
 
 
-def _link_steps(link: LinkSpec, want: LinkWant, live: LiveLink, planned: set[str]) -> list[Step]:
-    key = link.key
-    source = link.source
-    sync = link.sync
+#: Step ids of a link's source-side steps: ``<link>/<suffix>``.
+_LINK_STEPS = {
+    "app": "app",
+    "job": "job",
+    "secrets": "secrets",
+    "stage": "rollout-stage",
+    "schema": "schema",
+    "assign": "assignments",
+    "unassign": "assignments/remove",
+    "validate": "validate",
+    "start": "start",
+}
+
+
+def _rollout_state(
+    want: LinkWant, live: LiveLink, stage: int | None
+) -> tuple[int | None, dict[str, str], dict[tuple[str, str], str]]:
+    """(stage, secrets, principals in scope) for a link: a staged rollout decides who is
+    assigned (and, at its last stage, SyncAll) by the stage recorded on the app, or the stage
+    ``ctsync promote`` asks for."""
+    rollout = want.link.sync.rollout
+    if rollout is None:
+        return None, want.secrets, dict(live.principals)
+    if stage is None:
+        recorded = live.stage
+        stage = recorded[0] if recorded else 0
+    secrets = desired_secrets(want.link, want.target, sync_all=rollout.sync_all(stage))
+    chosen = {(p.kind, p.ref) for p in rollout.principals(stage)}
+    return stage, secrets, {k: v for k, v in live.principals.items() if k in chosen}
+
+
+def _link_steps(
+    link: LinkSpec,
+    want: LinkWant,
+    live: LiveLink,
+    planned: set[str],
+    *,
+    stage: int | None = None,
+) -> list[Step]:
+    key, source, sync = link.key, link.source, link.sync
     steps: list[Step] = []
-    ids = {
-        "app": f"{key}/app",
-        "job": f"{key}/job",
-        "secrets": f"{key}/secrets",
-        "schema": f"{key}/schema",
-        "assign": f"{key}/assignments",
-        "unassign": f"{key}/assignments/remove",
-        "validate": f"{key}/validate",
-        "start": f"{key}/start",
-    }
+    ids = {name: f"{key}/{suffix}" for name, suffix in _LINK_STEPS.items()}
     base = {"link": key, "sp_id": live.sp_id, "app_role_id": live.app_role_id}
     if live.job:
         base["job_id"] = live.job["id"]
@@ -170,7 +198,10 @@ def _link_steps(link: LinkSpec, want: LinkWant, live: LiveLink, planned: set[str
         params = {**base, **kwargs.pop("params", {})}
         return Step(id=ids[name], tenant=source, links=(key,), params=params, **kwargs)
 
-    fingerprint = secrets_tag(want.secrets)
+    stage, secrets, in_scope = _rollout_state(want, live, stage)
+    fingerprint = secrets_tag(secrets)
+    rollout, live_stage = sync.rollout, live.stage
+    stage_moves = rollout is not None and (live_stage is None or live_stage[0] != stage)
     if new_app:
         steps.append(
             step(
@@ -196,7 +227,7 @@ def _link_steps(link: LinkSpec, want: LinkWant, live: LiveLink, planned: set[str
                 depends_on=app_ready,
             )
         )
-    if live.secrets_tag != fingerprint:
+    if live.secrets_tag != fingerprint or (stage_moves and new_app):
         # Tags go on with the secrets: one PATCH names the link (a re-run's stable identity)
         # and fingerprints what was saved. A run killed before it leaves an untagged app, which
         # the next run finds by name and adopts here.
@@ -216,17 +247,32 @@ def _link_steps(link: LinkSpec, want: LinkWant, live: LiveLink, planned: set[str
                 action="update" if live.service_principal else "create",
                 summary=summary,
                 changes=(
-                    *(FieldChange(k, None, v) for k, v in want.secrets.items()),
+                    *(FieldChange(k, None, v) for k, v in secrets.items()),
                     FieldChange(
                         "tags", live.service_principal and live.service_principal.get("tags"), tags
                     ),
                 ),
                 depends_on=app_ready,
                 params={
-                    "secrets": want.secrets,
+                    "secrets": secrets,
                     "tags": tags,
                     "keep_tags": keep if live.service_principal else None,
+                    "stage": stage if rollout is not None else None,
                 },
+            )
+        )
+    elif stage_moves:
+        steps.append(
+            step(
+                "stage",
+                resource="servicePrincipal",
+                action="update",
+                summary=f"record rollout stage {stage}: "
+                + (rollout.describe(stage or 0) if rollout else ""),
+                changes=(
+                    FieldChange("rollout stage", live_stage[0] if live_stage else None, stage),
+                ),
+                params={"stage": stage, "tags": [MANAGED_TAG, want.tag, fingerprint]},
             )
         )
     edits = schema_edits(sync)
@@ -245,11 +291,9 @@ def _link_steps(link: LinkSpec, want: LinkWant, live: LiveLink, planned: set[str
             )
         )
     assigned = {a.get("principalId"): a for a in live.assignments}
-    wanted_ids = {v: k for k, v in live.principals.items()}
+    wanted_ids = {v: k for k, v in in_scope.items()}
     missing = [
-        (kind, ref, oid)
-        for (kind, ref), oid in sorted(live.principals.items())
-        if oid not in assigned
+        (kind, ref, oid) for (kind, ref), oid in sorted(in_scope.items()) if oid not in assigned
     ]
     if missing:
         steps.append(
@@ -325,8 +369,17 @@ def _link_steps(link: LinkSpec, want: LinkWant, live: LiveLink, planned: set[str
     return steps
 
 
-def plan_changes(desired: DesiredState, live: LiveState, wanted: Wants | None = None) -> Plan:
-    """Every step that makes the live state match ``desired``."""
+def plan_changes(
+    desired: DesiredState,
+    live: LiveState,
+    wanted: Wants | None = None,
+    *,
+    stages: dict[str, int] | None = None,
+) -> Plan:
+    """Every step that makes the live state match ``desired``.
+
+    ``stages`` moves staged rollouts to the given stage (what ``ctsync promote`` does).
+    """
     wanted = wanted or wants(desired)
     steps: list[Step] = []
     notes: list[str] = []
@@ -339,7 +392,9 @@ def plan_changes(desired: DesiredState, live: LiveState, wanted: Wants | None = 
     planned = {s.id for s in steps}
     for key in sorted(wanted.links):
         want = wanted.links[key]
-        steps.extend(_link_steps(want.link, want, live.links[key], planned))
+        steps.extend(
+            _link_steps(want.link, want, live.links[key], planned, stage=(stages or {}).get(key))
+        )
     return Plan(
         kind="apply",
         config_path=str(desired.path),
