@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from ctsync.emulator import Emulator
+from ctsync.emulator.scenarios import ScenarioError
 from tests.conformance import assert_conforms
 from tests.emulator.conftest import HttpFor
 from tests.emulator.cts_helpers import client_with, error_of
@@ -25,6 +26,8 @@ DEFAULT_USER_PROPERTIES = {
     "id",
 }
 EVENTUAL = {"ConsistencyLevel": "eventual"}
+ENTRA_ID_P1 = "41781fb2-bc02-4b7c-bd55-b576c07bb09d"
+MFA_PREMIUM = "8a256a2b-b617-496d-b51b-e76466e88db0"
 
 
 def _upns(body: dict[str, Any]) -> list[str]:
@@ -185,7 +188,10 @@ def test_organization(demo: Emulator, http_for: HttpFor) -> None:
     assert domains["contoso.onmicrosoft.com"]["isInitial"] is True
     assert domains["contoso.onmicrosoft.com"]["isDefault"] is False
     assert domains["contoso.com"]["isDefault"] is True
-    assert org["assignedPlans"] == []
+    assert {p["servicePlanId"]: p["capabilityStatus"] for p in org["assignedPlans"]} == {
+        ENTRA_ID_P1: "Enabled",
+        MFA_PREMIUM: "Enabled",
+    }
     assert_conforms("organization", org)
     one = http_for("contoso").get(
         f"/organization/{org['id']}", params={"$select": "verifiedDomains"}
@@ -214,3 +220,104 @@ def test_tenants_see_only_their_own_directory(demo: Emulator, http_for: HttpFor)
     adele = http_for("contoso").get("/users/adele@contoso.com").json()
     assert fabrikam.get(f"/users/{adele['id']}").status_code == 404
     assert fabrikam.get(f"/organization/{demo.tenant('contoso').id}").status_code == 404
+
+
+# -- licences ------------------------------------------------------------------------------
+
+
+def test_licences_show_on_the_organization_and_on_members(http_for: HttpFor) -> None:
+    """Contoso and Fabrikam hold Entra ID P1; Tailspin's has lapsed (Suspended)."""
+
+    def p1_status(tenant: str) -> list[str]:
+        [org] = http_for(tenant).get("/organization").json()["value"]
+        assert_conforms("organization", org)
+        assert {p["service"] for p in org["provisionedPlans"]} == {
+            "AADPremiumService",
+            "MultiFactorService",
+        }
+        return [
+            p["capabilityStatus"] for p in org["assignedPlans"] if p["servicePlanId"] == ENTRA_ID_P1
+        ]
+
+    assert p1_status("contoso") == ["Enabled"]
+    assert p1_status("fabrikam") == ["Enabled"]
+    assert p1_status("tailspin") == ["Suspended"]
+    graph = http_for("contoso")
+    fields = {"$select": "id,assignedLicenses,assignedPlans"}
+    adele = graph.get("/users/adele@contoso.com", params=fields).json()
+    assert adele["assignedLicenses"] == [
+        {"disabledPlans": [], "skuId": "078d2b04-f1bd-4111-bbd4-b4b1b354cef4"}
+    ]
+    assert ENTRA_ID_P1 in {p["servicePlanId"] for p in adele["assignedPlans"]}
+    assert_conforms("user", {k: v for k, v in adele.items() if k != "@odata.context"})
+    [guest] = graph.get("/users", params={"$filter": "userType eq 'Guest'", **fields}).json()[
+        "value"
+    ]
+    assert guest["assignedLicenses"] == []
+
+
+def test_scenario_licences_are_checked() -> None:
+    for bad in (["AAD_PREMIUM_P9"], [{"sku": "AAD_PREMIUM", "capabilityStatus": "Maybe"}], "P1"):
+        with pytest.raises(ScenarioError, match="licenses"):
+            Emulator(scenario={"tenants": [{"name": "x", "licenses": bad}]})
+    free = Emulator(scenario={"tenants": [{"name": "free", "users": [{"alias": "a"}]}]})
+    assert free.tenant("free").assigned_plans == []
+
+
+# -- $count ----------------------------------------------------------------------------------
+
+
+def test_count_segment_answers_plain_text_in_an_advanced_query(http_for: HttpFor) -> None:
+    graph = http_for("contoso")
+    users = graph.get("/users/$count", headers=EVENTUAL)
+    assert users.status_code == 200
+    assert users.headers["content-type"].startswith("text/plain")
+    assert users.text == "12"
+    guests = graph.get("/users/$count", params={"$filter": "userType eq 'Guest'"}, headers=EVENTUAL)
+    assert guests.text == "1"
+    # ne and not are advanced operators: the $count segment is an advanced query.
+    members = graph.get(
+        "/users/$count", params={"$filter": "userType ne 'Guest'"}, headers=EVENTUAL
+    )
+    assert members.text == "11"
+    assert graph.get("/groups/$count", headers=EVENTUAL).text == "4"
+    [everyone] = graph.get("/groups", params={"$filter": "displayName eq 'All Employees'"}).json()[
+        "value"
+    ]
+    assert graph.get(f"/groups/{everyone['id']}/members/$count", headers=EVENTUAL).text == "12"
+    assert http_for("fabrikam").get("/users/$count", headers=EVENTUAL).text == "3"
+
+
+def test_count_segment_refusals(demo: Emulator, http_for: HttpFor) -> None:
+    graph = http_for("contoso")
+    refused = graph.get("/users/$count")
+    assert refused.status_code == 400
+    assert error_of(refused) | {"innerError": None} == {
+        "code": "Request_BadRequest",
+        "message": "$count is not currently supported.",
+        "innerError": None,
+    }
+    assert graph.get("/users/$count", params={"$top": "1"}, headers=EVENTUAL).status_code == 400
+    bad_filter = graph.get("/users/$count", params={"$filter": "jobTitle eq 'x'"}, headers=EVENTUAL)
+    assert error_of(bad_filter)["code"] == "Request_UnsupportedQuery"
+    missing = graph.get(
+        "/groups/11111111-2222-4333-8444-555555555555/members/$count", headers=EVENTUAL
+    )
+    assert missing.status_code == 404
+    with client_with(demo, "contoso", ["Policy.Read.All"]) as other:
+        assert other.get("/users/$count", headers=EVENTUAL).status_code == 403
+
+
+def test_count_in_a_batch_is_text(http_for: HttpFor) -> None:
+    body = {
+        "requests": [
+            {
+                "id": "1",
+                "method": "GET",
+                "url": "/users/$count",
+                "headers": {"ConsistencyLevel": "eventual"},
+            }
+        ]
+    }
+    [item] = http_for("contoso").post("/$batch", json=body).json()["responses"]
+    assert (item["status"], item["body"]) == (200, "12")

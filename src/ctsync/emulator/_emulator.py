@@ -7,7 +7,7 @@ import random
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +26,7 @@ from ctsync.emulator.core.ids import IdFactory
 from ctsync.emulator.core.routing import Router, normalize_path
 from ctsync.emulator.core.tokens import GRAPH_APP_ID, TokenClaims, TokenIssuer
 from ctsync.emulator.core.traffic import FaultProfile, TrafficControl
+from ctsync.emulator.engine.settings import ProvisioningSettings
 from ctsync.emulator.state import ClientApp, Tenant
 
 __all__ = ["Emulator", "GraphCall"]
@@ -51,6 +52,22 @@ class GraphCall:
     in_batch: bool = False
 
 
+class _EngineClock:
+    """The emulator's clock: advancing it runs every provisioning cycle event that became due,
+    in time order, each stamped with its own time (``engine/cycles.py``)."""
+
+    def __init__(self, inner: Clock, emulator: Emulator) -> None:
+        self.inner = inner
+        self._emulator = emulator
+
+    def now(self) -> datetime:
+        return self.inner.now()
+
+    def advance(self, seconds: float) -> None:
+        self.inner.advance(seconds)
+        self._emulator.run_due_cycles()
+
+
 def _graph_router() -> Router:
     from ctsync.emulator.services import all_routes
 
@@ -63,7 +80,9 @@ class Emulator:
     ``seed`` makes ids reproducible; ``clock`` drives every lifecycle (a frozen clock by
     default, so nothing depends on wall time); ``faults`` switches latency, random errors,
     quotas and replication lag. ``scenario`` seeds tenants: ``"demo"``, ``"empty"``, a path to
-    a JSON scenario, or a scenario mapping.
+    a JSON scenario, or a scenario mapping. ``provisioning`` holds the simulated provisioning
+    engine's knobs (thresholds, durations, the provisionOnDemand answer shape); assign to it or
+    to its fields at any time.
     """
 
     def __init__(
@@ -73,9 +92,11 @@ class Emulator:
         clock: Clock | None = None,
         faults: FaultProfile | None = None,
         scenario: str | Path | Mapping[str, Any] | None = None,
+        provisioning: ProvisioningSettings | None = None,
     ) -> None:
         self.seed_value = seed
-        self.clock: Clock = clock or FrozenClock()
+        self.clock: Clock = _EngineClock(clock or FrozenClock(), self)
+        self.provisioning = provisioning or ProvisioningSettings()
         self.ids = IdFactory(seed)
         self.tokens = TokenIssuer()
         self.tenants: dict[str, Tenant] = {}
@@ -97,6 +118,23 @@ class Emulator:
         self.stats.clear()
         self.ids = IdFactory(self.seed_value)
         self.traffic.reset(FaultProfile())
+        self.provisioning = ProvisioningSettings()
+
+    # -- the provisioning engine ---------------------------------------------------------
+
+    def run_due_cycles(self) -> int:
+        """Run every provisioning-cycle event due by now (also done before each request and
+        after each clock advance); the number of events handled."""
+        from ctsync.emulator.engine.cycles import run_due
+
+        return run_due(self)
+
+    def run_cycles(self, job_ids: list[str] | None = None) -> list[dict[str, Any]]:
+        """Run one whole cycle of every started job (or of ``job_ids``) now, as control
+        ``POST cycles/run`` does; each job's cycle summary."""
+        from ctsync.emulator.engine.cycles import run_now
+
+        return run_now(self, job_ids)
 
     def seed(self, scenario: str | Path | Mapping[str, Any]) -> list[Tenant]:
         """Add the tenants of a scenario (name, JSON file path, or mapping)."""
@@ -198,6 +236,9 @@ class Emulator:
         """Answer one HTTP request: Graph, the OAuth endpoints, or the control API."""
         path = normalize_path(urlsplit(request.url).path)
         first = path.split("/")[1] if path != "/" else ""
+        if first == "_emulator" or first.lower() == GRAPH_VERSION:
+            # Provisioning cycles run lazily: whatever became due happens before the answer.
+            self.run_due_cycles()
         if first == "_emulator":
             from ctsync.emulator.core.control import handle_control
 

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ctsync.emulator.engine.cycles import CycleRun
 
 __all__ = [
     "ClientApp",
     "CrossTenantAccessState",
+    "ProvisioningLog",
     "ServicePrincipalSync",
     "SyncJobRecord",
     "Tenant",
+    "default_authorization_policy",
 ]
 
 JsonObject = dict[str, Any]
@@ -73,6 +78,16 @@ class SyncJobRecord:
     force_deletes: bool = False
     #: Cycles completed since the job was created (0: the first cycle has not run).
     completed_cycles: int = 0
+    #: When the next cycle is due (emulator clock); ``None`` while the job is not scheduled.
+    #: ``start``/``restart`` set it to "now", each cycle to its next start (engine/cycles.py).
+    next_cycle_at: datetime | None = None
+    #: The cycle in progress, if any (``engine.cycles.CycleRun``).
+    running_cycle: CycleRun | None = None
+    #: Per source user, a fingerprint of what the last cycle saw (attributes, assignment,
+    #: SMS sign-in): an incremental cycle re-evaluates the users whose fingerprint changed.
+    seen: dict[str, str] = field(default_factory=dict)
+    #: Summary of the last completed cycle (for ``GET /_emulator/state``).
+    last_cycle: JsonObject | None = None
 
     @property
     def id(self) -> str:
@@ -101,6 +116,18 @@ class SyncJobRecord:
 
 
 @dataclass
+class ProvisioningLog:
+    """A tenant's ``provisioningObjectSummary`` records, oldest first (wire shape).
+
+    ``first_seq`` numbers ``entries[0]``: records dropped by retention keep the numbering of
+    the rest stable, which the paging of ``/auditLogs/provisioning`` relies on.
+    """
+
+    entries: list[JsonObject] = field(default_factory=list)
+    first_seq: int = 0
+
+
+@dataclass
 class ServicePrincipalSync:
     """The ``synchronization`` of one service principal: its secrets and its jobs."""
 
@@ -120,6 +147,33 @@ class ServicePrincipalSync:
     def job(self, job_id: str) -> SyncJobRecord | None:
         wanted = job_id.lower()
         return next((r for k, r in self.jobs.items() if k.lower() == wanted), None)
+
+
+def default_authorization_policy() -> JsonObject:
+    """The ``authorizationPolicy`` of a new tenant: anyone may invite guests (``everyone``),
+    guests get the Guest User role, as Microsoft documents the defaults."""
+    return {
+        "id": "authorizationPolicy",
+        "displayName": "Authorization Policy",
+        "description": "Used to manage authorization related settings across the company.",
+        "allowInvitesFrom": "everyone",
+        "allowedToSignUpEmailBasedSubscriptions": True,
+        "allowedToUseSSPR": True,
+        "allowEmailVerifiedUsersToJoinOrganization": True,
+        "allowUserConsentForRiskyApps": False,
+        "blockMsolPowerShell": False,
+        "guestUserRoleId": "10dae51f-b6af-4016-8d66-8c2a99b929b3",
+        "defaultUserRolePermissions": {
+            "allowedToCreateApps": True,
+            "allowedToCreateSecurityGroups": True,
+            "allowedToCreateTenants": True,
+            "allowedToReadBitlockerKeysForOwnedDevice": True,
+            "allowedToReadOtherUsers": True,
+            "permissionGrantPoliciesAssigned": [
+                "ManagePermissionGrantsForSelf.microsoft-user-default-legacy"
+            ],
+        },
+    }
 
 
 @dataclass
@@ -155,6 +209,25 @@ class Tenant:
     created_at: dict[str, datetime] = field(default_factory=dict)
     #: Directory-object quota (Entra's default is 50,000 for tenants without a verified domain).
     object_quota: int = 50_000
+    #: Soft-deleted users (the recycle bin), by id, ``deletedDateTime`` set; hidden from
+    #: ``/users``. Hard-deleted 30 days after deletion.
+    deleted_users: dict[str, JsonObject] = field(default_factory=dict)
+    #: The cross-tenant identifier a sync engine stamped on B2B users it created here
+    #: (target user id -> the source user's alternativeSecurityId): what later cycles match on.
+    alternative_security_ids: dict[str, str] = field(default_factory=dict)
+    #: What ``/auditLogs/provisioning`` lists (written by the provisioning engine).
+    provisioning_log: ProvisioningLog = field(default_factory=ProvisioningLog)
+    #: When each user's authentication methods last changed (user id -> time); a user not
+    #: listed keeps the methods it was created with.
+    auth_methods_changed: dict[str, datetime] = field(default_factory=dict)
+    #: Conditional Access policies by id (wire shape, ``conditionalAccessPolicy``).
+    conditional_access_policies: dict[str, JsonObject] = field(default_factory=dict)
+    #: The tenant's ``authorizationPolicy`` singleton (wire shape); ``allowInvitesFrom`` says
+    #: who may invite guests.
+    authorization_policy: JsonObject = field(default_factory=default_authorization_policy)
+    #: The organization's ``assignedPlans`` (wire shape ``assignedPlan``): what licence checks
+    #: read, e.g. Entra ID P1 (``servicePlanId`` ``41781fb2-…``, ``capabilityStatus``).
+    assigned_plans: list[JsonObject] = field(default_factory=list)
 
     @property
     def size_class(self) -> str:

@@ -1,4 +1,5 @@
-"""The control API under ``/_emulator``: reset, seed, inspect, inject faults, move time.
+"""The control API under ``/_emulator``: reset, seed, inspect, inject faults, move time, run
+provisioning cycles and tune the provisioning engine.
 
 It is a local test harness, so it takes no token; bind the emulator to loopback.
 """
@@ -6,6 +7,7 @@ It is a local test harness, so it takes no token; bind the emulator to loopback.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ctsync.emulator.core.http import EmuRequest, EmuResponse, json_response
@@ -53,6 +55,15 @@ def handle_control(emulator: Emulator, request: EmuRequest, path: str) -> EmuRes
                 return _error(400, "BadRequest", 'clock/advance takes {"seconds": N}, N >= 0.')
             emulator.clock.advance(float(seconds))
             return json_response(200, {"now": _iso(emulator)})
+        if route == ("POST", "/cycles/run"):
+            return _run_cycles(emulator, body)
+        if route == ("GET", "/provisioning"):
+            return json_response(200, emulator.provisioning.to_dict())
+        if route == ("POST", "/provisioning"):
+            if not isinstance(body, dict):
+                return _error(400, "BadRequest", "POST provisioning takes a JSON object.")
+            emulator.provisioning = emulator.provisioning.merged(body)
+            return json_response(200, emulator.provisioning.to_dict())
     except ValueError as exc:
         return _error(400, "BadRequest", str(exc))
     return _error(501, "NotImplemented", f"The control API has no {method} {path}.")
@@ -66,6 +77,52 @@ def _seed(emulator: Emulator, body: Any) -> EmuResponse:
     ids = {t.id for t in tenants}
     added = [entry for entry in emulator.client_directory() if entry["tenant_id"] in ids]
     return json_response(200, {"tenants": added})
+
+
+def _run_cycles(emulator: Emulator, body: Any) -> EmuResponse:
+    """``POST cycles/run`` (optional ``{"jobs": [jobId, ...]}``): one cycle of every started
+    job now; answers each job's cycle summary."""
+    jobs = body.get("jobs") if isinstance(body, dict) else None
+    if jobs is not None and (
+        not isinstance(jobs, list) or not all(isinstance(j, str) for j in jobs)
+    ):
+        return _error(400, "BadRequest", 'cycles/run takes {"jobs": ["<job id>", ...]}.')
+    return json_response(200, {"now": _iso(emulator), "cycles": emulator.run_cycles(jobs)})
+
+
+def _provisioning(tenant: Tenant) -> list[dict[str, Any]]:
+    out = []
+    for sp_id, sync in tenant.synchronization.items():
+        for record in sync.jobs.values():
+            run = record.running_cycle
+            out.append(
+                {
+                    "service_principal_id": sp_id,
+                    "job_id": record.id,
+                    "status": record.status_code,
+                    "next_cycle_at": _when(record.next_cycle_at),
+                    "running_cycle": (
+                        None
+                        if run is None
+                        else {
+                            "cycle_id": run.cycle_id,
+                            "began": _when(run.began),
+                            "initial": run.initial,
+                            "completed": run.position,
+                            "total": len(run.queue),
+                        }
+                    ),
+                    "completed_cycles": record.completed_cycles,
+                    "last_cycle": record.last_cycle,
+                    "escrows": len(record.escrows),
+                    "linked_users": len(record.connector_data_store),
+                }
+            )
+    return out
+
+
+def _when(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 def _iso(emulator: Emulator) -> str:
@@ -103,6 +160,9 @@ def state(emulator: Emulator) -> dict[str, Any]:
             "service_principals": len(t.service_principals),
             "app_role_assignments": sum(len(a) for a in t.app_role_assignments.values()),
             "synchronization_jobs": _jobs(t),
+            "provisioning": _provisioning(t),
+            "provisioning_log_records": len(t.provisioning_log.entries),
+            "deleted_users": len(t.deleted_users),
         }
         for t in emulator.tenants.values()
     ]
@@ -111,5 +171,6 @@ def state(emulator: Emulator) -> dict[str, Any]:
         "seed": emulator.seed_value,
         "tenants": tenants,
         "faults": emulator.faults.to_dict(),
+        "provisioning": emulator.provisioning.to_dict(),
         "stats": {**dict(emulator.stats), "traffic": emulator.traffic.stats()},
     }

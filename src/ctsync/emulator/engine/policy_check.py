@@ -28,7 +28,9 @@ __all__ = [
     "LEGACY_CODE",
     "PolicyCheck",
     "PolicyFailure",
+    "b2b_inbound_blocked",
     "check_cross_tenant_sync",
+    "invitations_blocked",
 ]
 
 #: The code Microsoft's Graph walkthrough and older provisioning docs show.
@@ -174,3 +176,43 @@ def check_cross_tenant_sync(
             )
         )
     return PolicyCheck(source.id, target.id, True, inbound, outbound, sync_allowed, tuple(failures))
+
+
+# -- invitations into the target (AzureActiveDirectoryForbidden) -----------------------------
+
+
+def invitations_blocked(target: Tenant) -> bool:
+    """The target's external collaboration settings allow no invitations at all
+    (``authorizationPolicy.allowInvitesFrom`` ``none``, the most restrictive setting)."""
+    policy = target.authorization_policy or {}
+    return policy.get("allowInvitesFrom") == "none"
+
+
+def _effective_b2b_inbound(target: Tenant, source_id: str) -> dict[str, Any]:
+    partner = target.access_policy.partners.get(source_id) or {}
+    setting = partner.get("b2bCollaborationInbound")
+    if setting is None:
+        default = target.access_policy.default or {}
+        setting = default.get("b2bCollaborationInbound")
+    # The service default allows B2B collaboration for all users.
+    return setting or {}
+
+
+def b2b_inbound_blocked(target: Tenant, source_id: str, user_id: str, groups: list[str]) -> bool:
+    """Whether the target's effective inbound B2B collaboration setting for the source tenant
+    keeps this user out: ``blocked`` for all users or for the user or one of its direct groups,
+    or ``allowed`` for a list of users and groups the user is not on."""
+    users_and_groups = _effective_b2b_inbound(target, source_id).get("usersAndGroups") or {}
+    access = users_and_groups.get("accessType")
+    if access not in {"allowed", "blocked"}:
+        return False
+    targets = {
+        str(t.get("target") or "").lower()
+        for t in users_and_groups.get("targets") or []
+        if isinstance(t, dict)
+    }
+    if not targets:
+        return False
+    listed = "allusers" in targets or user_id.lower() in targets
+    listed = listed or any(g.lower() in targets for g in groups)
+    return listed if access == "blocked" else not listed

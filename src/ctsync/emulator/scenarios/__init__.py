@@ -12,7 +12,11 @@ A scenario is JSON (a file, a built-in name, or an already-parsed mapping)::
                    "methods": ["authenticator", "fido2", "sms", "sms-signin", "oath",
                                "email", "whfb", "tap"], ...any other user property}],
         "groups": [{"alias": "pilot", "displayName": "CTS-Pilot",
-                    "members": ["<user or group alias>", ...]}]}]}
+                    "members": ["<user or group alias>", ...]}],
+        "licenses": ["AAD_PREMIUM" | {"sku": "AAD_PREMIUM", "capabilityStatus": "Suspended"}],
+        "authorization_policy": {"allowInvitesFrom": "adminsAndGuestInviters", ...},
+        "conditional_access_policies": [{<conditionalAccessPolicy as POSTed; user and group
+            aliases in conditions.users, tenant names in externalTenants.members>}]}]}
 
 Every user also has a password method. ``"permissions": "ctsync"`` grants the application
 permissions ctsync needs (reference §2.6).
@@ -94,7 +98,12 @@ def load_scenario(emulator: Emulator, spec: str | Path | Mapping[str, Any]) -> l
     if not isinstance(tenants, list):
         msg = "a scenario needs a 'tenants' list"
         raise ScenarioError(msg)
-    return [_add_tenant(emulator, t, f"tenants[{i}]") for i, t in enumerate(tenants)]
+    pending: list[_PendingPolicies] = []
+    added = [_add_tenant(emulator, t, f"tenants[{i}]", pending) for i, t in enumerate(tenants)]
+    # Conditional Access policies may name other tenants of the scenario, so they come last.
+    for tenant, policies, aliases, where in pending:
+        _seed_conditional_access(emulator, tenant, policies, aliases, where)
+    return added
 
 
 def _read(spec: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
@@ -127,7 +136,9 @@ def _need(obj: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
-def _add_tenant(emulator: Emulator, spec: Any, where: str) -> Tenant:
+def _add_tenant(
+    emulator: Emulator, spec: Any, where: str, pending: list[_PendingPolicies] | None = None
+) -> Tenant:
     if not isinstance(spec, dict):
         msg = f"{where} must be an object"
         raise ScenarioError(msg)
@@ -172,7 +183,138 @@ def _add_tenant(emulator: Emulator, spec: Any, where: str) -> Tenant:
                 raise ScenarioError(msg)
             members.append(aliases[ref])
         tenant.group_members[gid] = members
+    _add_licenses(tenant, spec.get("licenses"), where)
+    _set_authorization_policy(tenant, spec.get("authorization_policy"), where)
+    policies = spec.get("conditional_access_policies")
+    if policies is not None:
+        if not isinstance(policies, list):
+            msg = f"{where}.conditional_access_policies must be a list"
+            raise ScenarioError(msg)
+        if pending is not None:
+            pending.append((tenant, policies, aliases, where))
     return tenant
+
+
+# -- licences, authorization policy, Conditional Access ------------------------------------
+
+#: Licences a scenario can name (``skuPartNumber`` -> skuId and service plans). Entra ID P1
+#: includes the Entra ID P1 plan and Multi-Factor Authentication.
+SKUS: dict[str, dict[str, Any]] = {
+    "AAD_PREMIUM": {
+        "skuId": "078d2b04-f1bd-4111-bbd4-b4b1b354cef4",
+        "plans": [
+            ("41781fb2-bc02-4b7c-bd55-b576c07bb09d", "AADPremiumService"),
+            ("8a256a2b-b617-496d-b51b-e76466e88db0", "MultiFactorService"),
+        ],
+    },
+}
+#: When scenario licences were assigned (fixed, like the organization's creation date).
+_LICENSED_AT = "2020-01-01T00:00:00Z"
+_CAPABILITY_STATUSES = ("Enabled", "Warning", "Suspended", "Deleted", "LockedOut")
+
+_PendingPolicies = tuple[Tenant, list[Any], dict[str, str], str]
+
+
+def _add_licenses(tenant: Tenant, spec: Any, where: str) -> None:
+    """``"licenses": ["AAD_PREMIUM", {"sku": "AAD_PREMIUM", "capabilityStatus": "Suspended"}]``.
+
+    The organization's ``assignedPlans`` get the SKU's service plans, and every internal
+    member user (not a guest) gets the licence (``assignedLicenses``, ``assignedPlans``).
+    """
+    if spec is None:
+        return
+    if not isinstance(spec, list):
+        msg = f"{where}.licenses must be a list"
+        raise ScenarioError(msg)
+    for i, item in enumerate(spec):
+        entry = {"sku": item} if isinstance(item, str) else item
+        sku_name = entry.get("sku") if isinstance(entry, dict) else None
+        sku = SKUS.get(str(sku_name))
+        status = entry.get("capabilityStatus", "Enabled") if isinstance(entry, dict) else None
+        if sku is None or status not in _CAPABILITY_STATUSES:
+            msg = (
+                f"{where}.licenses[{i}] must name a known sku ({', '.join(SKUS)}) and a "
+                f"capabilityStatus among {', '.join(_CAPABILITY_STATUSES)}"
+            )
+            raise ScenarioError(msg)
+        plans = [
+            {
+                "assignedDateTime": _LICENSED_AT,
+                "capabilityStatus": status,
+                "service": service,
+                "servicePlanId": plan_id,
+            }
+            for plan_id, service in sku["plans"]
+        ]
+        tenant.assigned_plans.extend(plans)
+        for user in tenant.users.values():
+            if user.get("userType") == "Guest":
+                continue
+            user.setdefault("assignedLicenses", [])
+            user.setdefault("assignedPlans", [])
+            user["assignedLicenses"].append({"disabledPlans": [], "skuId": sku["skuId"]})
+            user["assignedPlans"].extend(dict(plan) for plan in plans)
+
+
+def _set_authorization_policy(tenant: Tenant, spec: Any, where: str) -> None:
+    """``"authorization_policy": {...}``: changes to the default, as a PATCH would make them."""
+    if spec is None:
+        return
+    from ctsync.emulator.core.errors import GraphFault
+    from ctsync.emulator.services.authorization_policy import apply_changes
+
+    try:
+        tenant.authorization_policy = apply_changes(tenant.authorization_policy, spec)
+    except GraphFault as exc:
+        msg = f"{where}.authorization_policy: {exc.message}"
+        raise ScenarioError(msg) from exc
+
+
+def _resolve_aliases(values: Any, aliases: dict[str, str]) -> Any:
+    if not isinstance(values, list):
+        return values
+    return [aliases.get(v, v) if isinstance(v, str) else v for v in values]
+
+
+def _resolve_tenants(emulator: Emulator, values: Any) -> Any:
+    if not isinstance(values, list):
+        return values
+    out = []
+    for value in values:
+        try:
+            out.append(emulator.tenant(value).id if isinstance(value, str) else value)
+        except KeyError:
+            out.append(value)
+    return out
+
+
+def _seed_conditional_access(
+    emulator: Emulator, tenant: Tenant, policies: list[Any], aliases: dict[str, str], where: str
+) -> None:
+    """Policies in Graph's POST shape; in ``conditions.users`` user and group aliases of the
+    tenant stand for their ids, and in ``externalTenants.members`` tenant names of the
+    emulator for their tenant ids."""
+    from ctsync.emulator.core.errors import GraphFault
+    from ctsync.emulator.services.conditional_access import seed_policy
+
+    for i, raw in enumerate(policies):
+        body = json.loads(json.dumps(raw))
+        conditions = body.get("conditions") if isinstance(body, dict) else None
+        users = conditions.get("users") if isinstance(conditions, dict) else None
+        if isinstance(users, dict):
+            for key in ("includeUsers", "excludeUsers", "includeGroups", "excludeGroups"):
+                if key in users:
+                    users[key] = _resolve_aliases(users[key], aliases)
+            for key in ("includeGuestsOrExternalUsers", "excludeGuestsOrExternalUsers"):
+                external = users.get(key)
+                tenants = external.get("externalTenants") if isinstance(external, dict) else None
+                if isinstance(tenants, dict) and "members" in tenants:
+                    tenants["members"] = _resolve_tenants(emulator, tenants["members"])
+        try:
+            seed_policy(tenant, body, now=emulator.clock.now())
+        except GraphFault as exc:
+            msg = f"{where}.conditional_access_policies[{i}]: {exc.message}"
+            raise ScenarioError(msg) from exc
 
 
 def _add_user(

@@ -18,4 +18,17 @@ def all_routes() -> Router:
     router = Router()
     for part in (policies, tenant_relationships, directory, applications, synchronization, batch):
         router.include(part)
+    # Readiness surfaces: authentication methods, the registration report, Conditional Access
+    # and the authorization policy.
+    from ctsync.emulator.services.authentication import router as authentication
+    from ctsync.emulator.services.authorization_policy import router as authorization_policy
+    from ctsync.emulator.services.conditional_access import router as conditional_access
+    from ctsync.emulator.services.reports import router as reports
+
+    for part in (authentication, reports, conditional_access, authorization_policy):
+        router.include(part)
+    # The provisioning engine's surfaces: provisionOnDemand and the provisioning logs.
+    from ctsync.emulator.services.provisioning import router as provisioning
+
+    router.include(provisioning)
     return router

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ctsync.emulator.core.context import RequestContext
+from ctsync.emulator.core.errors import bad_request, unsupported_query
 from ctsync.emulator.core.http import EmuResponse
 from ctsync.emulator.core.odata import (
     DIRECTORY_ADVANCED,
@@ -26,7 +27,7 @@ from ctsync.emulator.services._shared import (
 )
 from ctsync.emulator.state import Tenant
 
-__all__ = ["USER_DEFAULT_PROPERTIES", "find_principal", "router"]
+__all__ = ["USER_DEFAULT_PROPERTIES", "count_response", "find_principal", "find_user", "router"]
 
 router = Router()
 
@@ -110,6 +111,11 @@ def _find_user(ctx: RequestContext, key: str) -> dict[str, Any] | None:
     return None
 
 
+def find_user(ctx: RequestContext, key: str) -> dict[str, Any] | None:
+    """A user of the caller's tenant by object id or userPrincipalName (case-insensitive)."""
+    return _find_user(ctx, key)
+
+
 def _find_group(ctx: RequestContext, group_id: str) -> dict[str, Any] | None:
     wanted = group_id.lower()
     for gid, group in ctx.tenant.groups.items():
@@ -145,6 +151,38 @@ def list_users(ctx: RequestContext) -> EmuResponse:
     )
 
 
+# -- $count: a path segment, only as an advanced query --------------------------------------
+
+
+def count_response(
+    ctx: RequestContext, items: list[dict[str, Any]], filter_spec: FilterSpec | None
+) -> EmuResponse:
+    """``GET …/$count``: the number as ``text/plain``. Directory objects count only in an
+    advanced query (``ConsistencyLevel: eventual``); ``$filter`` narrows what is counted."""
+    eventual = (ctx.request.header("consistencylevel") or "").strip().lower() == "eventual"
+    if not eventual:
+        raise bad_request("$count is not currently supported.")
+    for key in ctx.query:
+        if key.startswith("$") and key != "$filter":
+            raise bad_request(f"Query option '{key}' is not supported with the $count segment.")
+    raw = ctx.query.get("$filter")
+    if raw is not None:
+        if filter_spec is None:
+            raise unsupported_query(f"Filtering is not supported on '{ctx.path}'.")
+        compiled = filter_spec.compile(raw, advanced_query=True)
+        items = [item for item in items if compiled.matches(item)]
+    return EmuResponse(
+        status=200,
+        headers={"content-type": "text/plain; charset=utf-8"},
+        body=str(len(items)).encode(),
+    )
+
+
+@router.route("GET", "/users/$count", permissions=USER_READ)
+def count_users(ctx: RequestContext) -> EmuResponse:
+    return count_response(ctx, _visible_users(ctx), _USER_FILTER)
+
+
 @router.route("GET", "/users/{id}", permissions=USER_READ)
 def get_user(ctx: RequestContext) -> EmuResponse:
     user = _find_user(ctx, ctx.params["id"])
@@ -157,6 +195,57 @@ def get_user(ctx: RequestContext) -> EmuResponse:
         type_name="user",
         default_select=USER_DEFAULT_PROPERTIES,
     )
+
+
+USER_WRITE = ("User.ReadWrite.All", "Directory.ReadWrite.All")
+
+#: User properties the directory sets; a PATCH naming one is refused.
+_USER_READ_ONLY = frozenset(
+    {
+        "id",
+        "createdDateTime",
+        "creationType",
+        "deletedDateTime",
+        "externalUserState",
+        "externalUserStateChangeDateTime",
+        "onPremisesSyncEnabled",
+        "proxyAddresses",
+        "securityIdentifier",
+        "signInActivity",
+        "identityParentId",
+        "isManagementRestricted",
+    }
+)
+
+
+@router.route("PATCH", "/users/{id}", permissions=USER_WRITE)
+def patch_user(ctx: RequestContext) -> EmuResponse:
+    """``PATCH /users/{id}``: change a user's properties (checked against the v1.0 type);
+    ``204``. What the provisioning engine's incremental cycles pick up."""
+    from ctsync.emulator.core.schema import check_body
+
+    user = _find_user(ctx, ctx.params["id"])
+    if user is None:
+        raise object_not_found(ctx.params["id"])
+    body = ctx.body_object()
+    check_body("user", body)
+    for key in body:
+        if key in _USER_READ_ONLY:
+            raise bad_request(f"Property '{key}' is read-only and cannot be set.")
+    upn = body.get("userPrincipalName")
+    if isinstance(upn, str):
+        taken = any(
+            uid != user["id"] and str(other.get("userPrincipalName") or "").lower() == upn.lower()
+            for uid, other in ctx.tenant.users.items()
+        )
+        if taken:
+            raise bad_request(
+                "Another object with the same value for property userPrincipalName already exists."
+            )
+    for key, value in body.items():
+        if not key.startswith("@odata."):
+            user[key] = value
+    return ctx.no_content()
 
 
 # -- groups ------------------------------------------------------------------------------
@@ -176,6 +265,11 @@ def list_groups(ctx: RequestContext) -> EmuResponse:
         filter_spec=_GROUP_FILTER,
         orderby=_GROUP_ORDERBY,
     )
+
+
+@router.route("GET", "/groups/$count", permissions=GROUP_READ)
+def count_groups(ctx: RequestContext) -> EmuResponse:
+    return count_response(ctx, _visible_groups(ctx), _GROUP_FILTER)
 
 
 @router.route("GET", "/groups/{id}", permissions=GROUP_READ)
@@ -203,6 +297,19 @@ def _member(ctx: RequestContext, tenant: Tenant, member_id: str) -> dict[str, An
     if member_id in tenant.groups and ctx.visible(object_key("group", member_id)):
         return {"@odata.type": "#microsoft.graph.group", **tenant.groups[member_id]}
     return None
+
+
+@router.route("GET", "/groups/{id}/members/$count", permissions=GROUP_READ)
+def count_members(ctx: RequestContext) -> EmuResponse:
+    group = _find_group(ctx, ctx.params["id"])
+    if group is None:
+        raise object_not_found(ctx.params["id"])
+    members = [
+        shown
+        for mid in ctx.tenant.group_members.get(group["id"], [])
+        if (shown := _member(ctx, ctx.tenant, mid)) is not None
+    ]
+    return count_response(ctx, members, None)
 
 
 @router.route("GET", "/groups/{id}/members", permissions=GROUP_READ, cost=3)
@@ -267,10 +374,26 @@ def organization(tenant: Tenant, created: str) -> dict[str, Any]:
         "street": None,
         "technicalNotificationMails": [],
         "tenantType": "AAD",
-        "assignedPlans": [],
-        "provisionedPlans": [],
+        "assignedPlans": [dict(plan) for plan in tenant.assigned_plans],
+        "provisionedPlans": _provisioned_plans(tenant),
         "verifiedDomains": domains,
     }
+
+
+def _provisioned_plans(tenant: Tenant) -> list[dict[str, Any]]:
+    """One ``provisionedPlan`` per service of the assigned plans (first status wins)."""
+    out: dict[str, dict[str, Any]] = {}
+    for plan in tenant.assigned_plans:
+        service = str(plan.get("service"))
+        out.setdefault(
+            service,
+            {
+                "capabilityStatus": plan.get("capabilityStatus"),
+                "provisioningStatus": "Success",
+                "service": service,
+            },
+        )
+    return list(out.values())
 
 
 def _organization(ctx: RequestContext) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import re
 import uuid
+from datetime import datetime
 from typing import Any
 
 from ctsync.emulator.core.context import RequestContext
@@ -19,6 +20,7 @@ from ctsync.emulator.core.http import EmuResponse
 from ctsync.emulator.core.odata import collection_response
 from ctsync.emulator.core.routing import Router
 from ctsync.emulator.core.schema import check_body
+from ctsync.emulator.engine.cycles import schedule_now
 from ctsync.emulator.engine.policy_check import check_cross_tenant_sync
 from ctsync.emulator.services import azure2azure as a2a
 from ctsync.emulator.services._shared import OWNED_BY, require_owner_or
@@ -210,10 +212,12 @@ def _require_saved_credentials(sync: ServicePrincipalSync) -> None:
         raise bad_request(msg)
 
 
-def _run(record: SyncJobRecord) -> None:
-    """Put a job on its schedule: what ``start`` and ``restart`` have in common."""
+def _run(record: SyncJobRecord, now: datetime) -> None:
+    """Put a job on its schedule: what ``start`` and ``restart`` have in common. A cycle is
+    due at once (it runs as soon as the emulator clock moves, see ``engine/cycles.py``)."""
     status = record.job["status"]
     record.job["schedule"]["state"] = "Active"
+    schedule_now(record, now)
     # NotRun until a cycle completes (S13a); a job that has run before goes straight back.
     status["code"] = "Active" if record.completed_cycles else "NotRun"
     if status["lastExecution"] is None:
@@ -239,7 +243,7 @@ def start_job(ctx: RequestContext) -> EmuResponse:
         return ctx.no_content()
     # Start is also how a quarantined job is resumed (reference §1.4).
     _clear_quarantine(record)
-    _run(record)
+    _run(record, ctx.now)
     return ctx.no_content()
 
 
@@ -295,7 +299,7 @@ def restart_job(ctx: RequestContext) -> EmuResponse:
     if "ForceDeletes" in flags:
         record.force_deletes = True
     record.mark_full_sync("restart")
-    _run(record)
+    _run(record, ctx.now)
     return ctx.no_content()
 
 
@@ -497,8 +501,10 @@ def put_schema(ctx: RequestContext) -> EmuResponse:
     schema = _new_schema(ctx, ctx.body_object(), record.schema, record.id)
     if schema != record.schema:
         # Saving a changed schema (a new scoping filter above all) makes the next cycle an
-        # initial one.
+        # initial one, due at once on a running job.
         record.mark_full_sync("schema")
+        if record.job["schedule"]["state"] == "Active":
+            schedule_now(record, ctx.now)
     record.schema = schema
     return ctx.no_content()
 

@@ -1,0 +1,627 @@
+"""Provisioning cycles on the emulator clock.
+
+A started job (schedule ``Active``) runs a cycle at ``next_cycle_at``: right after ``start``
+or ``restart``, then every 40 minutes (graph-limits §4.1), or on the quarantine ladder
+(§4.4). A cycle takes time: it lists the users to evaluate when it begins (every user on an
+initial cycle, the users whose fingerprint changed since the watermark on an incremental one,
+plus escrows), then handles one user after another, each taking 0.6-2.4 s of emulator time
+(a create twice that), and completes after the last. Nothing sleeps: :func:`run_due` (called
+before each request and after every clock advance) handles every event whose time has come,
+in time order, each stamped with its own time. :func:`run_now` (control ``POST
+cycles/run``) runs a whole cycle of every started job at the current instant.
+
+A cycle that begins when the clock stands exactly at its due time waits until the clock moves
+(due times are strict), so a frozen clock shows ``NotRun`` right after ``start``.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ctsync.emulator.engine import logs
+from ctsync.emulator.engine.policy_check import LEGACY_CODE
+from ctsync.emulator.engine.provisioner import (
+    Decision,
+    JobContext,
+    Outcome,
+    TargetIndex,
+    apply,
+    fingerprint,
+    job_context,
+    plan,
+)
+from ctsync.emulator.services import azure2azure as a2a
+from ctsync.emulator.state import ServicePrincipalSync, SyncJobRecord, Tenant
+
+if TYPE_CHECKING:
+    from ctsync.emulator._emulator import Emulator
+
+__all__ = ["CycleRun", "JobRef", "iter_jobs", "run_due", "run_now", "schedule_now"]
+
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class JobRef:
+    source: Tenant
+    sp_id: str
+    sync: ServicePrincipalSync
+    record: SyncJobRecord
+
+
+def iter_jobs(emulator: Emulator) -> Iterator[JobRef]:
+    for tenant in list(emulator.tenants.values()):
+        for sp_id, sync in list(tenant.synchronization.items()):
+            for record in list(sync.jobs.values()):
+                yield JobRef(tenant, sp_id, sync, record)
+
+
+@dataclass
+class CycleRun:
+    """A cycle in progress."""
+
+    cycle_id: str
+    began: datetime
+    initial: bool
+    #: Source user ids to evaluate, in order, and how far the cycle got.
+    queue: list[str]
+    position: int = 0
+    #: When the next user's turn comes (after the last one: when the cycle ends).
+    next_at: datetime = field(default_factory=lambda: datetime.min)
+    #: The connection test at the start failed: (code, message).
+    connection_error: tuple[str, str] | None = None
+    #: Deletions and disables exceed the accidental-deletion threshold: they are staged.
+    staged_deletes: bool = False
+    forced_deletes: bool = False
+    counts: Counter[str] = field(default_factory=Counter)
+    first_error: tuple[str, str] | None = None
+    seed: int = 0
+    simulated_seconds: float = 0.0
+    #: How many full-sync reasons were pending when the cycle began (a restart or schema
+    #: change while it runs asks for another full cycle).
+    full_reasons: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.position >= len(self.queue)
+
+
+# -- scheduling ------------------------------------------------------------------------------
+
+
+def schedule_now(record: SyncJobRecord, now: datetime) -> None:
+    """Make a cycle due now (``start``, ``restart``, a changed schema on a running job)."""
+    if record.next_cycle_at is None or record.next_cycle_at > now:
+        record.next_cycle_at = now
+
+
+def _next_event(job: JobRef) -> tuple[datetime, bool] | None:
+    """The job's next event and whether it is a cycle start (due strictly after its time)."""
+    run = job.record.running_cycle
+    if run is not None:
+        return run.next_at, False
+    state = job.record.job["schedule"]["state"]
+    if state == "Active" and job.record.next_cycle_at is not None:
+        return job.record.next_cycle_at, True
+    return None
+
+
+class _Pass:
+    """One engine pass: job contexts and target indexes are built once and reused."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.indexes: dict[str, TargetIndex] = {}
+        self.contexts: dict[int, JobContext] = {}
+        self.touched_logs: set[str] = set()
+
+    def context(self, job: JobRef) -> JobContext:
+        key = id(job.record)
+        ctx = self.contexts.get(key)
+        if ctx is None:
+            ctx = job_context(
+                self.emulator,
+                source=job.source,
+                sp_id=job.sp_id,
+                sync=job.sync,
+                record=job.record,
+                indexes=self.indexes,
+            )
+            self.contexts[key] = ctx
+        return ctx
+
+    def finish(self, now: datetime) -> None:
+        retention = self.emulator.provisioning.log_retention
+        for tenant_id in self.touched_logs:
+            tenant = self.emulator.tenants.get(tenant_id)
+            if tenant is not None:
+                logs.prune(tenant, now, retention)
+
+
+def run_due(emulator: Emulator, now: datetime | None = None) -> int:
+    """Handle every cycle event due by ``now`` in time order; the number handled."""
+    now = now or emulator.clock.now()
+    jobs = list(iter_jobs(emulator))
+    if not any(_due(job, now) for job in jobs):
+        _purge_soft_deleted(emulator, now)
+        return 0
+    engine = _Pass(emulator)
+    handled = 0
+    while True:
+        best: tuple[datetime, JobRef] | None = None
+        for job in jobs:
+            if _due(job, now):
+                event = _next_event(job)
+                assert event is not None
+                if best is None or event[0] < best[0]:
+                    best = (event[0], job)
+        if best is None:
+            break
+        _step(engine, best[1], best[0])
+        handled += 1
+    engine.finish(now)
+    _purge_soft_deleted(emulator, now)
+    return handled
+
+
+def _due(job: JobRef, now: datetime) -> bool:
+    event = _next_event(job)
+    if event is None:
+        return False
+    when, is_start = event
+    return when < now if is_start else when <= now
+
+
+def run_now(emulator: Emulator, job_ids: list[str] | None = None) -> list[JsonObject]:
+    """Run one whole cycle of every started job (or of ``job_ids``) at the current instant.
+
+    A job with a cycle in progress finishes that one. Answers each job's cycle summary.
+    """
+    now = emulator.clock.now()
+    run_due(emulator, now)
+    wanted = {j.lower() for j in job_ids} if job_ids is not None else None
+    engine = _Pass(emulator)
+    summaries: list[JsonObject] = []
+    for job in list(iter_jobs(emulator)):
+        if wanted is not None and job.record.id.lower() not in wanted:
+            continue
+        running = job.record.running_cycle is not None
+        if not running and job.record.job["schedule"]["state"] != "Active":
+            continue
+        if not running:
+            _begin(engine, job, now)
+        run = job.record.running_cycle
+        assert run is not None
+        while job.record.running_cycle is run:
+            _step(engine, job, min(run.next_at, now), clamp=now)
+        summaries.append(dict(job.record.last_cycle or {}))
+    engine.finish(now)
+    return summaries
+
+
+def _step(engine: _Pass, job: JobRef, at: datetime, *, clamp: datetime | None = None) -> None:
+    record = job.record
+    run = record.running_cycle
+    if run is None:
+        _begin(engine, job, at)
+        return
+    if run.done:
+        _finalize(engine, job, run, min(run.next_at, clamp) if clamp else run.next_at)
+        return
+    _process_one(engine, job, run, at, clamp=clamp)
+
+
+# -- one cycle -------------------------------------------------------------------------------
+
+
+def _begin(engine: _Pass, job: JobRef, at: datetime) -> None:
+    record = job.record
+    ctx = engine.context(job)
+    initial = record.full_sync_due or record.watermark is None
+    emulator = engine.emulator
+    run = CycleRun(
+        cycle_id=emulator.ids.guid(),
+        began=at,
+        initial=initial,
+        queue=_queue(ctx, initial=initial),
+        next_at=at,
+        seed=zlib.crc32(f"{emulator.seed_value}/{record.id}/{record.completed_cycles}".encode()),
+        full_reasons=len(record.full_sync_reasons),
+    )
+    policy = ctx.policy
+    if ctx.target is None or policy is None:
+        run.connection_error = (
+            LEGACY_CODE,
+            f"The target tenant '{ctx.target_tenant_id or '(no CompanyId)'}' could not be "
+            "reached with the saved credentials.",
+        )
+    elif not policy.ok:
+        run.connection_error = (policy.code, policy.message)
+    threshold = ctx.delete_threshold
+    if threshold is not None and run.connection_error is None:
+        planned = [plan(ctx, sid) for sid in run.queue]
+        deprovisions = sum(1 for d in planned if d is not None and d.deprovisions)
+        if deprovisions > threshold:
+            if record.force_deletes:
+                run.forced_deletes = True
+            else:
+                run.staged_deletes = True
+    record.running_cycle = run
+    record.next_cycle_at = None
+    status = record.job["status"]
+    status["progress"] = [_progress(run, at)]
+
+
+def _queue(ctx: JobContext, *, initial: bool) -> list[str]:
+    record = ctx.record
+    source = ctx.source
+    order: dict[str, None] = {}
+    if initial:
+        order.update(dict.fromkeys(source.users))
+        for sid, tid in record.connector_data_store.items():
+            gone = sid not in source.users
+            if gone and ctx.target is not None and tid in ctx.target.users:
+                order[sid] = None
+    else:
+        for uid in source.users:
+            if record.seen.get(uid) != fingerprint(ctx, uid):
+                order[uid] = None
+        for uid in record.seen:
+            if uid not in source.users:
+                order[uid] = None
+    order.update(dict.fromkeys(record.escrows))
+    return list(order)
+
+
+def _duration(settings_range: tuple[float, float], rng: random.Random, factor: float) -> float:
+    low, high = settings_range
+    return rng.uniform(low, high) * factor
+
+
+def _process_one(
+    engine: _Pass, job: JobRef, run: CycleRun, at: datetime, *, clamp: datetime | None
+) -> None:
+    record = job.record
+    ctx = engine.context(job)
+    source_id = run.queue[run.position]
+    run.position += 1
+    decision = plan(ctx, source_id)
+    if decision is None:
+        record.seen.pop(source_id, None)
+        record.escrows.pop(source_id, None)
+        return
+    rng = random.Random(run.seed * 1_000_003 + run.position)
+    factor = 2.0 if decision.action == "create" else 1.0
+    seconds = _duration(engine.emulator.provisioning.object_seconds, rng, factor)
+    duration_ms = max(int(seconds * 1000), 1)
+    rows = _row_context(ctx, run.cycle_id)
+    staged = run.staged_deletes and decision.deprovisions
+    outcome = apply(
+        ctx,
+        decision,
+        at=at,
+        rows=rows,
+        duration_ms=duration_ms,
+        initial=run.initial,
+        staged=staged,
+    )
+    logs.append(ctx.source, outcome.records)
+    engine.touched_logs.add(ctx.source.id)
+    _account(run, record, decision, outcome, at, staged=staged)
+    if outcome.error is None and not staged:
+        fp = fingerprint(ctx, source_id)
+        if fp is None:
+            record.seen.pop(source_id, None)
+        else:
+            record.seen[source_id] = fp
+    run.simulated_seconds += seconds
+    step_end = at + timedelta(seconds=seconds)
+    run.next_at = min(step_end, clamp) if clamp is not None else step_end
+    job.record.job["status"]["progress"] = [_progress(run, at)]
+
+
+def _account(
+    run: CycleRun,
+    record: SyncJobRecord,
+    decision: Decision,
+    outcome: Outcome,
+    at: datetime,
+    *,
+    staged: bool,
+) -> None:
+    """Count one user's outcome and keep its escrow entry (failed exports wait for a retry)."""
+    source_id = decision.source_id
+    counts = run.counts
+    counts["imported"] += 1
+    if not run.initial:
+        counts["importedDeltas"] += 1
+    if decision.assigned:
+        counts["entitled"] += 1
+    if decision.in_scope:
+        counts["entitledForProvisioning"] += 1
+    if staged:
+        counts["staged"] += 1
+    elif decision.exports:
+        counts["exports"] += 1
+        if outcome.error is not None:
+            counts["failed"] += 1
+            if run.first_error is None:
+                run.first_error = (outcome.error.code, outcome.error.reason)
+            entry = record.escrows.get(source_id) or {"attempts": 0, "firstFailure": at}
+            entry.update(
+                attempts=int(entry.get("attempts", 0)) + 1,
+                code=outcome.error.code,
+                reason=outcome.error.reason,
+                lastFailure=at,
+            )
+            record.escrows[source_id] = entry
+        else:
+            counts["exported"] += 1
+            counts[decision.action] += 1
+            record.escrows.pop(source_id, None)
+    else:
+        counts["skipped"] += 1
+        record.escrows.pop(source_id, None)
+
+
+def _row_context(ctx: JobContext, cycle_id: str) -> logs.RowContext:
+    return logs.RowContext(
+        source=ctx.source,
+        target_tenant_id=ctx.target_tenant_id,
+        job_id=ctx.record.id,
+        cycle_id=cycle_id,
+        service_principal=ctx.sp,
+        source_directory_id=ctx.source_directory_id,
+        target_directory_id=ctx.target_directory_id,
+        initiator=logs.system_initiator(),
+    )
+
+
+def _progress(run: CycleRun, at: datetime) -> JsonObject:
+    return {
+        "completedUnits": run.position,
+        "totalUnits": len(run.queue),
+        "units": "Objects",
+        "progressObservationDateTime": logs.iso(at),
+    }
+
+
+# -- completion, status, quarantine ----------------------------------------------------------
+
+
+def _execution(run: CycleRun, record: SyncJobRecord, ended: datetime, state: str) -> JsonObject:
+    counts = run.counts
+    error: JsonObject | None = None
+    if run.connection_error is not None:
+        error = {
+            "code": run.connection_error[0],
+            "message": run.connection_error[1],
+            "tenantActionable": True,
+        }
+    elif run.staged_deletes and counts["staged"]:
+        error = {
+            "code": "TooManyDeletes",
+            "message": (
+                f"{counts['staged']} deletions and disables exceed the accidental-deletion "
+                "threshold; they are staged until allowed (restart with ForceDeletes)."
+            ),
+            "tenantActionable": True,
+        }
+    elif state == "Failed" and run.first_error is not None:
+        error = {
+            "code": run.first_error[0],
+            "message": run.first_error[1],
+            "tenantActionable": True,
+        }
+    return {
+        "activityIdentifier": run.cycle_id,
+        "countEntitled": counts["entitled"],
+        "countEntitledForProvisioning": counts["entitledForProvisioning"],
+        "countEscrowed": len(record.escrows),
+        "countEscrowedRaw": counts["failed"],
+        "countExported": counts["exported"],
+        "countExports": counts["exports"],
+        "countImported": counts["imported"],
+        "countImportedDeltas": counts["importedDeltas"],
+        "countImportedReferenceDeltas": 0,
+        "error": error,
+        "state": state,
+        "timeBegan": logs.iso(run.began),
+        "timeEnded": logs.iso(ended),
+    }
+
+
+def _quarantine_reason(engine: _Pass, run: CycleRun, record: SyncJobRecord) -> str | None:
+    settings = engine.emulator.provisioning
+    if run.connection_error is not None:
+        return "EncounteredQuarantineException"
+    if run.staged_deletes and run.counts["staged"]:
+        return "TooManyDeletes"
+    failures = len(record.escrows)
+    if failures >= settings.escrow_floor and failures > 0:
+        if failures > settings.escrow_total_limit:
+            return "EncounteredTotalEscrowThreshold"
+        if failures > settings.escrow_base_limit:
+            return "EncounteredBaseEscrowThreshold"
+        exports = run.counts["exports"]
+        if exports and run.counts["failed"] / exports > settings.escrow_proportion:
+            return "EncounteredEscrowProportionThreshold"
+    return None
+
+
+def _finalize(engine: _Pass, job: JobRef, run: CycleRun, ended: datetime) -> None:
+    record = job.record
+    status = record.job["status"]
+    settings = engine.emulator.provisioning
+    counts = run.counts
+    exports = counts["exports"]
+    complete_failure = run.connection_error is not None or (
+        exports > 0 and counts["failed"] == exports
+    )
+    reason = _quarantine_reason(engine, run, record)
+    if complete_failure or reason == "TooManyDeletes":
+        state = "Failed"
+    elif counts["failed"]:
+        state = "EntryLevelErrors"
+    else:
+        state = "Succeeded"
+    execution = _execution(run, record, ended, state)
+    _record_execution(status, execution, exported=counts["exported"] > 0)
+    if complete_failure:
+        status["countSuccessiveCompleteFailures"] = (
+            int(status["countSuccessiveCompleteFailures"]) + 1
+        )
+    else:
+        status["countSuccessiveCompleteFailures"] = 0
+    if reason is None and state == "Failed" and status.get("quarantine"):
+        reason = status["quarantine"]["reason"]
+    next_at = max(run.began + timedelta(seconds=settings.interval), ended)
+    schedule = record.job["schedule"]
+    if reason is not None:
+        next_at = _quarantine(engine, record, reason, execution, ended)
+    else:
+        status["quarantine"] = None
+    if state == "Succeeded" and not record.escrows and status.get("quarantine") is None:
+        iso_end = logs.iso(ended)
+        if status["steadyStateFirstAchievedTime"] == a2a.NEVER:
+            status["steadyStateFirstAchievedTime"] = iso_end
+        status["steadyStateLastAchievedTime"] = iso_end
+    target = engine.context(job).target
+    linked = 0
+    if target is not None:
+        linked = sum(1 for tid in record.connector_data_store.values() if tid in target.users)
+    status["synchronizedEntryCountByType"] = [{"key": "User to User", "value": linked}]
+    status["progress"] = [_progress(run, ended)]
+    _update_code(status, schedule["state"])
+    record.completed_cycles += 1
+    if run.initial:
+        # Reasons added while the cycle ran (a restart, a new schema) still want a full one.
+        record.full_sync_reasons = record.full_sync_reasons[run.full_reasons :]
+        record.full_sync_due = bool(record.full_sync_reasons)
+    record.watermark = f"{run.cycle_id}:{logs.iso(ended)}"
+    if run.forced_deletes:
+        record.force_deletes = False
+    record.running_cycle = None
+    record.next_cycle_at = _next_start(record, next_at, ended, quarantined=reason is not None)
+    record.last_cycle = _summary(run, record, state, execution, ended)
+
+
+def _next_start(
+    record: SyncJobRecord, planned: datetime, ended: datetime, *, quarantined: bool
+) -> datetime | None:
+    """When the next cycle begins: as planned, or sooner when ``start``, ``restart`` or a new
+    schema asked for one while this cycle ran; never for a job that is not started."""
+    if record.job["schedule"]["state"] != "Active":
+        return None
+    requested = record.next_cycle_at
+    if requested is not None and not quarantined:
+        return min(max(requested, ended), planned)
+    return planned
+
+
+def _record_execution(status: JsonObject, execution: JsonObject, *, exported: bool) -> None:
+    status["lastExecution"] = execution
+    if execution["state"] != "Failed":
+        status["lastSuccessfulExecution"] = execution
+        if exported:
+            status["lastSuccessfulExecutionWithExports"] = execution
+
+
+def _update_code(status: JsonObject, schedule_state: str) -> None:
+    """``Active`` or ``Quarantine`` after a cycle; a job paused meanwhile stays ``Paused``."""
+    if schedule_state == "Active":
+        status["code"] = "Quarantine" if status.get("quarantine") else "Active"
+    elif status.get("quarantine") and schedule_state != "Paused":
+        status["code"] = "Quarantine"
+    if status.get("troubleshootingUrl") is None:
+        status["troubleshootingUrl"] = ""
+
+
+def _summary(
+    run: CycleRun, record: SyncJobRecord, state: str, execution: JsonObject, ended: datetime
+) -> JsonObject:
+    status = record.job["status"]
+    counts = run.counts
+    return {
+        "job_id": record.id,
+        "cycle_id": run.cycle_id,
+        "initial": run.initial,
+        "began": logs.iso(run.began),
+        "ended": logs.iso(ended),
+        "simulated_seconds": round(run.simulated_seconds, 3),
+        "state": state,
+        "status_code": status["code"],
+        "quarantine_reason": (status.get("quarantine") or {}).get("reason"),
+        "evaluated": counts["imported"],
+        "created": counts["create"],
+        "updated": counts["update"] + counts["restore"],
+        "disabled": counts["disable"],
+        "deleted": counts["delete"],
+        "staged_deletes": counts["staged"],
+        "skipped": counts["skipped"],
+        "failed": counts["failed"],
+        "escrowed": len(record.escrows),
+        "error": (execution.get("error") or {}).get("code"),
+        "next_cycle_at": logs.iso(record.next_cycle_at) if record.next_cycle_at else None,
+    }
+
+
+def _quarantine(
+    engine: _Pass, record: SyncJobRecord, reason: str, execution: JsonObject, ended: datetime
+) -> datetime:
+    """Put the job in (or keep it in) quarantine; the time of its next attempt."""
+    settings = engine.emulator.provisioning
+    status = record.job["status"]
+    current = status.get("quarantine")
+    if current is None:
+        series_began = ended
+        count = 1
+    else:
+        series_began = logs.parse_iso(current["seriesBegan"])
+        count = int(current["seriesCount"]) + 1
+    ladder = settings.quarantine_ladder
+    if count <= len(ladder):
+        next_at = series_began + timedelta(seconds=ladder[count - 1])
+    else:
+        next_at = ended + timedelta(seconds=settings.quarantine_repeat)
+    if next_at <= ended:
+        next_at = ended + timedelta(seconds=settings.quarantine_repeat)
+    error = execution.get("error") or {
+        "code": reason,
+        "message": "The job was quarantined.",
+        "tenantActionable": True,
+    }
+    status["quarantine"] = {
+        "currentBegan": logs.iso(ended),
+        "nextAttempt": logs.iso(next_at),
+        "reason": reason,
+        "seriesBegan": logs.iso(series_began),
+        "seriesCount": count,
+        "error": error,
+    }
+    if (ended - series_began).total_seconds() >= settings.quarantine_give_up:
+        # More than four weeks in quarantine: the job is disabled.
+        record.job["schedule"]["state"] = "Disabled"
+    return next_at
+
+
+# -- target recycle bin ----------------------------------------------------------------------
+
+
+def _purge_soft_deleted(emulator: Emulator, now: datetime) -> None:
+    """Hard-delete users that have been in a recycle bin longer than the retention."""
+    limit = emulator.provisioning.soft_delete_retention
+    for tenant in emulator.tenants.values():
+        if not tenant.deleted_users:
+            continue
+        for uid, user in list(tenant.deleted_users.items()):
+            when = user.get("deletedDateTime")
+            if when and (now - logs.parse_iso(when)).total_seconds() >= limit:
+                del tenant.deleted_users[uid]
+                tenant.alternative_security_ids.pop(uid, None)
