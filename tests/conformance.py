@@ -60,12 +60,15 @@ def problems(type_name: str, payload: Any, where: str = "$") -> list[str]:
             return [f"{where}: unknown @odata.type {declared}"]
     out: list[str] = []
     props = properties(type_name)
+    open_type = bool(types()[type_name].get("openType"))
     for key, value in payload.items():
         if key.startswith("@odata.") or "@odata." in key:
             continue
         spec = props.get(key)
         if spec is None:
-            out.append(f"{where}.{key}: not a property of {type_name}")
+            # An open type (e.g. detailsInfo) takes members its definition does not list.
+            if not open_type:
+                out.append(f"{where}.{key}: not a property of {type_name}")
             continue
         out.extend(_value(spec["type"], value, spec["nullable"], f"{where}.{key}"))
     return out

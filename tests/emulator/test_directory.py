@@ -321,3 +321,12 @@ def test_count_in_a_batch_is_text(http_for: HttpFor) -> None:
     }
     [item] = http_for("contoso").post("/$batch", json=body).json()["responses"]
     assert (item["status"], item["body"]) == (200, "12")
+
+
+def test_query_options_survive_a_guest_upn_in_the_path(http_for: HttpFor) -> None:
+    """A guest's UPN holds '#' (…#EXT#@…); the path must not swallow the query after it."""
+    graph = http_for("contoso")
+    upn = "jordan_northwind.example#EXT#@contoso.onmicrosoft.com"
+    found = graph.get(f"/users/{upn.replace('#', '%23')}", params={"$select": "id,userType"})
+    assert found.status_code == 200, found.text
+    assert set(found.json()) - {"@odata.context"} == {"id", "userType"}

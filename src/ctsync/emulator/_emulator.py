@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from ctsync.emulator.core.clock import Clock, FrozenClock
 from ctsync.emulator.core.context import RequestContext
@@ -32,6 +32,7 @@ from ctsync.emulator.state import ClientApp, Tenant
 __all__ = ["Emulator", "GraphCall"]
 
 GRAPH_VERSION = "v1.0"
+_PATH_SAFE = "/()'=,:@$!*+;~"
 
 #: Audiences a Graph token may carry (Graph's resource URI and its app id), besides the
 #: emulator's own origin (added per request).
@@ -295,11 +296,13 @@ class Emulator:
         including each request inside a ``$batch``.
         """
         tenant = self.tenants[call.claims.tenant_id.lower()]
-        path = call.path_and_query.partition("?")[0]
-        path = normalize_path(path)
+        raw_path, mark, raw_query = call.path_and_query.partition("?")
+        path = normalize_path(raw_path)
+        # Re-quote the decoded path: a guest's UPN holds '#', which would end the URL's path.
+        url = f"{call.origin}/{GRAPH_VERSION}{quote(path, safe=_PATH_SAFE)}{mark}{raw_query}"
         request = EmuRequest(
             method=call.method,
-            url=f"{call.origin}/{GRAPH_VERSION}{call.path_and_query}",
+            url=url,
             headers=call.headers,
             body=call.body,
         )
