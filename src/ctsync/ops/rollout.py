@@ -10,7 +10,7 @@ entries must not exceed the limit, and the job must not be quarantined.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ctsync.config import LinkSpec
@@ -90,7 +90,9 @@ async def check_gate(session: Session, link: LinkSpec) -> Gate:
     began = _time(began_text)
     last = stage + 1 >= rollout.stages
     status = summarize(link.key, where.job)
-    report = await read_logs(session, [link], since=began)
+    # The stage's time has whole seconds and the log filter only `gt`: step back one second so
+    # entries of the very second the stage began count.
+    report = await read_logs(session, [link], since=began - timedelta(seconds=1) if began else None)
     counted = [e for e in report.entries if e.status in {"success", "failure"}]
     failures = sum(1 for e in counted if e.status == "failure")
     cycles = {e.cycle_id for e in report.entries if e.cycle_id}
