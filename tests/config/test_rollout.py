@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ctsync.config import Principal, load
+from ctsync.config import DesiredState, Principal, load
 from ctsync.errors import ConfigError
 
 HEAD = """\
@@ -22,7 +22,7 @@ links:
 """
 
 
-def _load(tmp_path: Path, scope: str) -> object:
+def _load(tmp_path: Path, scope: str) -> DesiredState:
     path = tmp_path / "ctsync.yaml"
     path.write_text(HEAD + scope)
     return load(path)
@@ -34,7 +34,8 @@ def test_stages_and_gate(tmp_path: Path) -> None:
         "        rollout: {pilot: CTS-Pilot, then: [Sales, all_members],"
         " gate: {max_failure_rate: 0.05, min_cycles: 2}}\n",
     )
-    rollout = state.links[0].sync.rollout  # type: ignore[attr-defined]
+    rollout = state.links[0].sync.rollout
+    assert rollout is not None
     assert rollout.stages == 3
     assert rollout.principals(0) == (Principal(kind="group", ref="CTS-Pilot"),)
     assert [p.ref for p in rollout.principals(1)] == ["CTS-Pilot", "Sales"]
@@ -46,7 +47,8 @@ def test_stages_and_gate(tmp_path: Path) -> None:
 
 def test_defaults(tmp_path: Path) -> None:
     state = _load(tmp_path, "        rollout: {pilot: CTS-Pilot, then: all_members}\n")
-    rollout = state.links[0].sync.rollout  # type: ignore[attr-defined]
+    rollout = state.links[0].sync.rollout
+    assert rollout is not None
     assert rollout.stages == 2
     assert (rollout.max_failure_rate, rollout.min_cycles) == (0.0, 1)
 

@@ -34,9 +34,9 @@ def _apply(bench: Bench) -> Plan:
 
 def _assigned(bench: Bench) -> set[str]:
     contoso = bench.emulator.tenant("contoso")
-    names = {g["id"]: g["displayName"] for g in contoso.groups.values()}
+    names = {str(g["id"]): str(g["displayName"]) for g in contoso.groups.values()}
     return {
-        names.get(a["principalId"], a["principalId"])
+        names.get(str(a["principalId"]), str(a["principalId"]))
         for assignments in contoso.app_role_assignments.values()
         for a in assignments.values()
     }
