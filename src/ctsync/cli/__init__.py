@@ -24,6 +24,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "emulator": ("ctsync.cli.emulator", "emulator", "Run the Graph/Entra emulator."),
     "init": ("ctsync.cli.configure", "init", "Write a starting config."),
     "plan": ("ctsync.cli.reconcile", "plan", "Show what apply would change. Writes nothing."),
+    "preflight": (
+        "ctsync.cli.preflight",
+        "preflight",
+        "Check that each link will work, before apply. Writes nothing.",
+    ),
     "validate": ("ctsync.cli.configure", "validate", "Check a config without touching tenants."),
     "provision": ("ctsync.cli.day2", "provision", "Provision users on demand, step by step."),
     "start": ("ctsync.cli.day2", "start", "Start (or resume) the links' sync jobs."),

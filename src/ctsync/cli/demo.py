@@ -1,8 +1,11 @@
 """``ctsync demo``: the main job on a built-in emulator, start to finish, in a few seconds.
 
 An in-process emulator holds the demo tenants (Contoso, Fabrikam, Tailspin Toys). The demo
-writes a config for it, plans, applies — every Graph write recorded in an audit trail — shows
-what both tenants now hold, plans again (nothing left to do), and verifies the trail.
+writes a config for it, runs preflight — Tailspin's administrator has switched guest invitations
+off, an error that would make apply refuse, beside warnings and advice about users and
+Conditional Access — lets that administrator switch them back on, plans, applies (every Graph
+write recorded in an audit trail), shows what both tenants now hold, plans again (nothing left
+to do), and verifies the trail.
 """
 
 from __future__ import annotations
@@ -21,15 +24,20 @@ if TYPE_CHECKING:
     from ctsync.config import DesiredState, TenantSpec
     from ctsync.emulator import Emulator
     from ctsync.engine import ApplyReport, Plan
+    from ctsync.ops import PreflightReport
 
 __all__ = ["demo"]
 
 LINKS = [("contoso", "fabrikam"), ("contoso", "tailspin")]
+#: The demo's blocking problem: Tailspin allows no guest invitations, until its admin fixes it.
+BLOCKED_TENANT = "tailspin"
 
 
 @dataclass
 class _Demo:
     config: Path
+    preflight: PreflightReport | None = None
+    preflight_after: PreflightReport | None = None
     plan: Plan | None = None
     report: ApplyReport | None = None
     replan: Plan | None = None
@@ -76,11 +84,22 @@ async def _run(result: _Demo, emulator: Emulator, desired: DesiredState) -> None
     from ctsync.cli._common import step_scope
     from ctsync.emulator import EmulatorCredential, EmulatorTransport
     from ctsync.engine import Session, execute, make_plan
+    from ctsync.ops import TokenRoles, preflight
 
     def credential(tenant: TenantSpec) -> EmulatorCredential:
         return EmulatorCredential(emulator, tenant.name)
 
     transport = EmulatorTransport(emulator)
+    invitations = emulator.tenant(BLOCKED_TENANT).authorization_policy
+    invitations["allowInvitesFrom"] = "none"
+    roles = TokenRoles()
+    async with Session(
+        desired, transport=transport, credentials=credential, on_token=roles
+    ) as checker:
+        result.preflight = await preflight(checker, roles=roles)
+        # Tailspin's administrator allows invitations again (in the Entra admin center).
+        invitations["allowInvitesFrom"] = "everyone"
+        result.preflight_after = await preflight(checker, roles=roles, blocking_only=True)
     async with Session(desired, transport=transport, credentials=credential) as reader:
         result.plan = await make_plan(desired, reader)
     with AuditTrail(default_audit_path(desired.path)) as trail:
@@ -111,8 +130,9 @@ async def _run(result: _Demo, emulator: Emulator, desired: DesiredState) -> None
 def demo(directory: Path | None, output: str) -> None:
     """Run the main job on a built-in, in-process emulator (no network, no Azure tenant).
 
-    Writes a config linking Contoso to Fabrikam and Tailspin Toys, plans, applies with an audit
-    trail, shows both sides, plans again, and verifies the trail.
+    Writes a config linking Contoso to Fabrikam and Tailspin Toys, runs preflight (an error,
+    warnings and advice), lets Tailspin's admin fix the error, plans, applies with an audit trail,
+    shows both sides, plans again, and verifies the trail.
     """
     from ctsync.config import load
     from ctsync.emulator import Emulator
@@ -135,6 +155,8 @@ def demo(directory: Path | None, output: str) -> None:
 
 
 def _json(result: _Demo) -> None:
+    assert result.preflight is not None
+    assert result.preflight_after is not None
     assert result.plan is not None
     assert result.report is not None
     assert result.replan is not None
@@ -142,6 +164,8 @@ def _json(result: _Demo) -> None:
         json.dumps(
             {
                 "config": str(result.config),
+                "preflight": result.preflight.to_dict(),
+                "preflight_after_fix": result.preflight_after.to_dict(),
                 "plan": result.plan.to_dict(),
                 "report": result.report.to_dict(),
                 "replan_steps": len(result.replan.steps),
@@ -159,7 +183,10 @@ def _text(result: _Demo) -> None:
     from rich.table import Table
 
     from ctsync.render.plan import plan_text, report_text
+    from ctsync.render.preflight import preflight_summary, preflight_table
 
+    assert result.preflight is not None
+    assert result.preflight_after is not None
     assert result.plan is not None
     assert result.report is not None
     assert result.replan is not None
@@ -168,9 +195,19 @@ def _text(result: _Demo) -> None:
     console.print(
         f"1. Wrote [bold]{result.config}[/] (links contoso → fabrikam, contoso → tailspin)"
     )
-    console.print("\n2. [bold]ctsync plan[/]: what changes in both tenants of every link\n")
+    console.print(
+        "\n2. [bold]ctsync preflight[/]: will sync work? (Tailspin's admin has switched guest "
+        "invitations off)\n"
+    )
+    console.print(preflight_table(result.preflight, brief=True), markup=False, soft_wrap=True)
+    console.print("(`ctsync preflight` also shows the fix of each finding.)")
+    console.print(
+        f"\n3. Tailspin's admin allows invitations again; [bold]preflight[/] as apply runs it: "
+        f"{preflight_summary(result.preflight_after)}"
+    )
+    console.print("\n4. [bold]ctsync plan[/]: what changes in both tenants of every link\n")
     console.print(plan_text(result.plan), markup=False)
-    console.print("\n3. [bold]ctsync apply --auto-approve[/]\n")
+    console.print("\n5. [bold]ctsync apply --auto-approve[/]\n")
     console.print(report_text(result.report), markup=False)
     table = Table(
         "tenant",
@@ -179,17 +216,17 @@ def _text(result: _Demo) -> None:
         "CTS apps",
         "assignments",
         "jobs",
-        title="4. What the tenants hold now",
+        title="6. What the tenants hold now",
     )
     for row in result.tenants:
         table.add_row(*(str(v) for v in row.values()))
     console.print()
     console.print(table)
     verdict = "no changes" if result.replan.empty else f"{len(result.replan.steps)} steps"
-    console.print(f"\n5. [bold]ctsync plan[/] again: {verdict} — apply is idempotent.")
+    console.print(f"\n7. [bold]ctsync plan[/] again: {verdict} — apply is idempotent.")
     audit = result.audit
     console.print(
-        f"6. [bold]ctsync audit verify[/]: {audit.get('count')} writes recorded, "
+        f"8. [bold]ctsync audit verify[/]: {audit.get('count')} writes recorded, "
         f"chain {'intact' if audit.get('ok') else 'BROKEN'}."
     )
     console.print(

@@ -6,7 +6,7 @@ import json
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -28,6 +28,7 @@ from ctsync.cli._common import (
 if TYPE_CHECKING:
     from ctsync.config import DesiredState
     from ctsync.engine import ApplyReport, Event, Plan
+    from ctsync.ops import PreflightReport
 
 __all__ = ["apply", "destroy", "plan"]
 
@@ -125,7 +126,14 @@ def _progress(plan: Plan, output: str) -> tuple[AbstractContextManager[Any], Eve
     return progress, on_event
 
 
-def _execute(plan_: Plan, desired: DesiredState, audit_db: Path | None, output: str) -> ApplyReport:
+def _execute(
+    plan_: Plan,
+    desired: DesiredState,
+    audit_db: Path | None,
+    output: str,
+    *,
+    skipped_preflight: bool = False,
+) -> ApplyReport:
     from ctsync.audit import AuditContext
     from ctsync.engine import execute
 
@@ -138,14 +146,72 @@ def _execute(plan_: Plan, desired: DesiredState, audit_db: Path | None, output: 
             return await execute(plan_, session, scope=step_scope, on_event=on_event)
 
     with trail, bar:
+        if skipped_preflight:
+            from ctsync.cli.preflight import record_skipped
+
+            record_skipped(trail, desired, plan_)
         return run(go())
 
 
-def _report(report: ApplyReport, output: str) -> None:
+def _checked_plan(
+    desired: DesiredState, links: tuple[str, ...], *, skip_preflight: bool
+) -> tuple[Plan | None, PreflightReport | None]:
+    """The plan of the chosen links, and preflight's blocking checks unless skipped.
+
+    Preflight reads live state and plans once; its plan is the one apply runs (the same
+    ``wants`` → ``read_live`` → ``plan_changes`` as ``make_plan``). None when live state could
+    not be read, which preflight reports as an error.
+    """
+    if skip_preflight:
+        from ctsync.engine import make_plan
+
+        async def plain() -> Plan:
+            async with session_for(desired) as session:
+                return await make_plan(desired, session, links=links)
+
+        return run(plain()), None
+    from ctsync.cli.preflight import checking_session
+    from ctsync.ops import TokenRoles, preflight
+
+    roles = TokenRoles()
+
+    async def checked() -> PreflightReport:
+        async with checking_session(desired, roles) as session:
+            return await preflight(session, links or None, roles=roles, blocking_only=True)
+
+    report = run(checked())
+    return report.plan, report
+
+
+def _refuse(plan_: Plan | None, checked: PreflightReport, output: str) -> NoReturn:
+    """Stop before any change when preflight found an error."""
+    from ctsync.render.preflight import preflight_table
+
+    if output == "json":
+        echo_json(
+            {
+                "preflight": checked.to_dict(),
+                "plan": plan_.to_dict() if plan_ else None,
+                "report": None,
+            }
+        )
+    else:
+        click.echo(preflight_table(checked, severities=("error",), summary=False))
+    errors = len(checked.errors)
+    fail(
+        f"apply refused: preflight found {errors} error(s) (above; `ctsync preflight` shows "
+        "everything). Fix them, or pass --skip-preflight to apply anyway. Nothing was changed."
+    )
+
+
+def _report(report: ApplyReport, output: str, checked: PreflightReport | None = None) -> None:
     from ctsync.render.plan import report_text
 
     if output == "json":
-        echo_json({"plan": report.plan.to_dict(), "report": report.to_dict()})
+        payload = {"plan": report.plan.to_dict(), "report": report.to_dict()}
+        if checked is not None:
+            payload["preflight"] = checked.to_dict()
+        echo_json(payload)
     else:
         click.echo(report_text(report))
     if not report.ok:
@@ -157,6 +223,11 @@ def _report(report: ApplyReport, output: str) -> None:
 @link_option
 @audit_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (for CI).")
+@click.option(
+    "--skip-preflight",
+    is_flag=True,
+    help="Apply even if preflight's blocking checks would refuse; recorded in the audit trail.",
+)
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.argument("saved_plan", required=False, type=click.Path(dir_okay=False, path_type=Path))
 def apply(
@@ -164,23 +235,29 @@ def apply(
     links: tuple[str, ...],
     audit_db: Path | None,
     auto_approve: bool,
+    skip_preflight: bool,
     output: str,
     saved_plan: Path | None,
 ) -> None:
     """Make both tenants of every link match the config.
 
+    Runs preflight's blocking checks first (the tenant pair and permissions; see `ctsync
+    preflight`) and refuses, changing nothing, when one finds an error — unless
+    --skip-preflight, which the audit trail records.
+
     With SAVED_PLAN (from `ctsync plan --out`), apply exactly that plan — refused if the config
     or the live state has changed since it was made.
     """
-    from ctsync.engine import make_plan
+    from ctsync.render.preflight import preflight_summary
 
     desired = load_config(config_path)
-
-    async def fresh() -> Plan:
-        async with session_for(desired) as session:
-            return await make_plan(desired, session, links=links)
-
-    current = run(fresh())
+    planned, checked = _checked_plan(desired, links, skip_preflight=skip_preflight)
+    if checked is not None and not checked.ok:
+        _refuse(planned, checked, output)
+    assert planned is not None  # preflight reports an unreadable live state as an error
+    current = planned
+    if checked is not None and output == "text":
+        click.echo(f"Preflight (blocking checks): {preflight_summary(checked)}\n")
     if saved_plan is not None:
         to_apply = _saved(saved_plan)
         if to_apply.config_hash != desired.config_hash:
@@ -196,10 +273,14 @@ def apply(
             click.echo(_render(to_apply, desired, "text"))
         if to_apply.empty:
             if output == "json":
-                echo_json({"plan": to_apply.to_dict(), "report": None})
+                payload = {"plan": to_apply.to_dict(), "report": None}
+                if checked is not None:
+                    payload["preflight"] = checked.to_dict()
+                echo_json(payload)
             return
         confirm_or_exit(to_apply, auto_approve=auto_approve, verb="apply")
-    _report(_execute(to_apply, desired, audit_db, output), output)
+    report = _execute(to_apply, desired, audit_db, output, skipped_preflight=skip_preflight)
+    _report(report, output, checked)
 
 
 def _saved(path: Path) -> Plan:

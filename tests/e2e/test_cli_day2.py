@@ -1,0 +1,117 @@
+"""Day 2 as a user runs it against `ctsync emulator serve`: status, a cycle, logs, on-demand
+provisioning, and a quarantine that `ctsync status` reports with exit code 1."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+
+from ctsync.cli import cli
+from tests.e2e.served import Served, start, stop
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    served = start(tmp_path_factory.mktemp("serve"))
+    yield served
+    stop(served)
+
+
+def ctsync(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+def _control(served: Served, path: str) -> None:
+    context = ssl.create_default_context(cafile=served.info["ca_cert"])
+    httpx.post(f"{served.info['control_url']}/{path}", json={}, verify=context).raise_for_status()
+
+
+def test_day_two(served: Served, tmp_path: Path) -> None:
+    config = tmp_path / "ctsync.yaml"
+    made = ctsync(
+        "init",
+        "--from-emulator",
+        str(served.info_file),
+        "--links",
+        "contoso:fabrikam",
+        "-o",
+        str(config),
+    )
+    assert made.exit_code == 0, made.output
+
+    not_yet = ctsync("status", "-c", str(config))
+    assert not_yet.exit_code == 1
+    assert "not set up" in not_yet.output
+
+    applied = ctsync("apply", "-c", str(config), "--auto-approve", "--skip-preflight")
+    assert applied.exit_code == 0, applied.output
+
+    # Validate one user before the bulk: Isaiah has SMS sign-in, so CTS skips him.
+    isaiah = ctsync(
+        "provision", "-c", str(config), "--link", "contoso:fabrikam", "--user", "isaiah@contoso.com"
+    )
+    assert isaiah.exit_code == 0, isaiah.output
+    assert "skipped" in isaiah.output.lower()
+    adele = ctsync(
+        "provision",
+        "-c",
+        str(config),
+        "--link",
+        "contoso:fabrikam",
+        "--user",
+        "adele@contoso.com",
+        "--output",
+        "json",
+    )
+    assert adele.exit_code == 0, adele.output
+    # The first cycle runs right after start, so Adele may already be there (RedundantExport).
+    result = json.loads(adele.output)[0]
+    assert result["status"].lower() in {"success", "skipped"}
+    if result["status"].lower() == "skipped":
+        assert result["reason"] == "RedundantExport"
+
+    _control(served, "cycles/run")
+    status = ctsync("status", "-c", str(config), "--output", "json")
+    assert status.exit_code == 0, status.output
+    link = json.loads(status.output)[0]
+    assert link["healthy"] is True
+    assert link["code"] == "Active"
+    assert link["synchronized_users"] >= 4
+
+    summary = ctsync("logs", "-c", str(config), "--summary")
+    assert summary.exit_code == 0, summary.output
+    assert "create" in summary.output
+    assert "skipped" in summary.output
+
+    as_csv = ctsync("logs", "-c", str(config), "--output", "csv", "--status", "skipped")
+    assert as_csv.output.splitlines()[0].startswith("time,link,action,status,reason")
+    assert all(",skipped," in line for line in as_csv.output.splitlines()[1:])
+
+    first = ctsync("logs", "-c", str(config), "--incremental", "--output", "json")
+    assert json.loads(first.output)["entries"]
+    second = ctsync("logs", "-c", str(config), "--incremental", "--output", "json")
+    assert json.loads(second.output)["entries"] == []
+
+    # Turn automatic redemption off (past preflight): the next cycle quarantines the job.
+    broken = config.read_text().replace("automatic_redemption: true", "automatic_redemption: false")
+    config.write_text(broken)
+    assert ctsync("apply", "-c", str(config), "--auto-approve", "--skip-preflight").exit_code == 0
+    _control(served, "cycles/run")
+    quarantined = ctsync("status", "-c", str(config))
+    assert quarantined.exit_code == 1
+    assert "QUARANTINED" in quarantined.output
+    assert "remedy" in quarantined.output
+
+    for verb in ("pause", "start"):
+        assert ctsync(verb, "-c", str(config)).exit_code == 0
+    bad = ctsync("restart", "-c", str(config), "--reset", "everything")
+    assert bad.exit_code == 1
+    assert "--reset takes" in bad.output
