@@ -21,6 +21,16 @@ def test_demo_plans_applies_and_converges(tmp_path: Path) -> None:
     contoso = next(t for t in report["tenants"] if t["tenant"] == "contoso")
     assert contoso["configuration_apps"] == 2
     assert contoso["jobs"] == "Active, Active"
+    # The first cycle provisioned the pilot's internal members, and the logs say so.
+    assert report["provisioned"]["fabrikam"] == [
+        "Adele Vance",
+        "Alex Wilber",
+        "Diego Siciliani",
+        "Megan Bowen",
+    ]
+    assert all(s["healthy"] for s in report["status"])
+    reasons = {row["reason"] for row in report["log_summary"]}
+    assert {"SmsSignInEnabled", "ExternalUser", "NotEffectivelyEntitled"} <= reasons
     # The config and the trail it wrote are kept where asked, and reload.
     assert (tmp_path / "ctsync.yaml").is_file()
     assert (tmp_path / ".ctsync" / "audit.sqlite").is_file()

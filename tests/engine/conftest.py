@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from ctsync.cli._inprocess import EmulatorTimeClock
 from ctsync.config import DesiredState, TenantSpec, init_from_emulator, load
 from ctsync.emulator import Emulator, EmulatorCredential, EmulatorTransport
 from ctsync.emulator.server import ServerAddress, info_document
@@ -20,19 +20,6 @@ from ctsync.graph import Pacer, VirtualClock
 T = TypeVar("T")
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
-
-
-class EmulatorTimeClock(VirtualClock):
-    """Simulated time the emulator shares: sleeping advances the emulator's clock, and the
-    wall clock reads it, so the client and the server agree on the time even when the
-    emulator moves on by itself (a provisioning cycle takes time)."""
-
-    def __init__(self, emulator: Emulator) -> None:
-        super().__init__(start=emulator.clock.now(), on_advance=emulator.clock.advance)
-        self._emulator = emulator
-
-    def wall(self) -> datetime:
-        return self._emulator.clock.now()
 
 
 @dataclass

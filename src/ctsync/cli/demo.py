@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from ctsync.config import DesiredState, TenantSpec
+    from ctsync.config import DesiredState
     from ctsync.emulator import Emulator
     from ctsync.engine import ApplyReport, Plan
-    from ctsync.ops import PreflightReport
+    from ctsync.ops import LinkStatus, LogReport, PreflightReport
 
 __all__ = ["demo"]
 
@@ -38,6 +38,9 @@ class _Demo:
     config: Path
     preflight: PreflightReport | None = None
     preflight_after: PreflightReport | None = None
+    provisioned: dict[str, list[str]] = field(default_factory=dict)
+    statuses: list[LinkStatus] = field(default_factory=list)
+    logs: LogReport | None = None
     plan: Plan | None = None
     report: ApplyReport | None = None
     replan: Plan | None = None
@@ -82,40 +85,52 @@ def _summary(emulator: Emulator) -> list[dict[str, Any]]:
 async def _run(result: _Demo, emulator: Emulator, desired: DesiredState) -> None:
     from ctsync.audit import Actor, AuditContext, AuditTrail, default_audit_path, recorder
     from ctsync.cli._common import step_scope
-    from ctsync.emulator import EmulatorCredential, EmulatorTransport
-    from ctsync.engine import Session, execute, make_plan
-    from ctsync.ops import TokenRoles, preflight
+    from ctsync.cli._inprocess import InProcess
+    from ctsync.engine import execute, make_plan
+    from ctsync.ops import TokenRoles, preflight, read_logs, statuses
 
-    def credential(tenant: TenantSpec) -> EmulatorCredential:
-        return EmulatorCredential(emulator, tenant.name)
-
-    transport = EmulatorTransport(emulator)
+    here = InProcess(emulator)
     invitations = emulator.tenant(BLOCKED_TENANT).authorization_policy
     invitations["allowInvitesFrom"] = "none"
     roles = TokenRoles()
-    async with Session(
-        desired, transport=transport, credentials=credential, on_token=roles
-    ) as checker:
+    async with here.session(desired, on_token=roles) as checker:
         result.preflight = await preflight(checker, roles=roles)
         # Tailspin's administrator allows invitations again (in the Entra admin center).
         invitations["allowInvitesFrom"] = "everyone"
         result.preflight_after = await preflight(checker, roles=roles, blocking_only=True)
-    async with Session(desired, transport=transport, credentials=credential) as reader:
+    async with here.session(desired) as reader:
         result.plan = await make_plan(desired, reader)
     with AuditTrail(default_audit_path(desired.path)) as trail:
         context = AuditContext(plan_id=result.plan.id, config_hash=desired.config_hash)
-        async with Session(
+        async with here.session(
             desired,
-            transport=transport,
-            credentials=credential,
             observers=[recorder(trail, context)],
             on_token=lambda token: context.add_actor(Actor.from_access_token(token)),
         ) as writer:
             result.report = await execute(result.plan, writer, scope=step_scope)
-        async with Session(desired, transport=transport, credentials=credential) as reader:
+        async with here.session(desired) as reader:
             result.replan = await make_plan(desired, reader)
         result.audit = trail.verify().to_dict()
     result.tenants = _summary(emulator)
+    # The jobs' first cycle: the provisioning service (emulated) creates the pilot users.
+    emulator.run_cycles()
+    result.provisioned = _provisioned(emulator)
+    async with here.session(desired) as reader:
+        result.statuses = await statuses(reader, desired.links)
+        result.logs = await read_logs(reader, desired.links)
+
+
+def _provisioned(emulator: Emulator) -> dict[str, list[str]]:
+    """B2B users CTS created in each target, by display name."""
+    out: dict[str, list[str]] = {}
+    for _, target in LINKS:
+        tenant = emulator.tenant(target)
+        out[target] = sorted(
+            str(u.get("displayName"))
+            for u in tenant.users.values()
+            if u.get("creationType") == "Invitation" and not u.get("deletedDateTime")
+        )
+    return out
 
 
 @click.command("demo")
@@ -171,6 +186,9 @@ def _json(result: _Demo) -> None:
                 "replan_steps": len(result.replan.steps),
                 "tenants": result.tenants,
                 "audit": result.audit,
+                "provisioned": result.provisioned,
+                "status": [s.to_dict() for s in result.statuses],
+                "log_summary": result.logs.summary() if result.logs else [],
                 "seconds": round(result.seconds, 3),
             },
             indent=2,
@@ -229,6 +247,19 @@ def _text(result: _Demo) -> None:
         f"8. [bold]ctsync audit verify[/]: {audit.get('count')} writes recorded, "
         f"chain {'intact' if audit.get('ok') else 'BROKEN'}."
     )
+    console.print(
+        "\n9. The jobs' first provisioning cycle runs (every 40 minutes; here on the "
+        "emulator's clock):"
+    )
+    for target, users in result.provisioned.items():
+        console.print(f"   {target}: {len(users)} users created — {', '.join(users)}")
+    from ctsync.render.day2 import logs_text, status_text
+
+    console.print("\n10. [bold]ctsync status[/]\n")
+    console.print(status_text(result.statuses), markup=False)
+    if result.logs is not None:
+        console.print("\n11. [bold]ctsync logs --summary[/]: what the provisioning service did\n")
+        console.print(logs_text(result.logs, summary=True), markup=False)
     console.print(
         f"\nDone in {result.seconds:.1f} s. Against a served emulator: `ctsync emulator serve "
         "--info-file emu.json`, then `ctsync init --from-emulator emu.json`."

@@ -123,8 +123,17 @@ class Watermarks:
 
 def _reason(row: dict[str, Any]) -> str | None:
     info = (row.get("provisioningStatusInfo") or {}).get("errorInformation") or {}
-    if info.get("errorCode"):
-        return str(info["errorCode"])
+    code = info.get("errorCode")
+    if code == "EntrySynchronizationSkipped":
+        # One code for several skips: the reason text says which (reference §9, cts-defaults §3.3).
+        text = str(info.get("reason") or "").lower()
+        if "sms" in text:
+            return "SmsSignInEnabled"
+        if "external" in text or "guest" in text:
+            return "ExternalUser"
+        return "OutOfScope"
+    if code:
+        return str(code)
     for step in row.get("provisioningSteps") or []:
         details = step.get("details") or {}
         if details.get("SkipReason"):
