@@ -18,6 +18,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -293,7 +294,7 @@ class AuditTrail:
             raise AuditError(msg) from None
         self._db.row_factory = sqlite3.Row
         try:
-            self._setup()
+            self._setup_patiently()
         except sqlite3.Error as exc:
             self._db.close()
             msg = f"cannot open the audit trail {self.path}: {exc}"
@@ -319,6 +320,23 @@ class AuditTrail:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _setup_patiently(self) -> None:
+        # Opening a WAL database right as another connection recovers or checkpoints it can
+        # answer "database is locked" at once, without waiting on the busy timeout: retry.
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        delay = 0.01
+        while True:
+            try:
+                self._setup()
+            except sqlite3.OperationalError as exc:
+                text = str(exc).lower()
+                if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
+            else:
+                return
 
     def _setup(self) -> None:
         # WAL lets readers (audit show, verify) run while an apply appends; FULL sync because a
