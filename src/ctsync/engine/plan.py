@@ -113,35 +113,21 @@ def _partner_steps(
         allowed = _get(sync, "userSyncInbound.isSyncAllowed")
         sync_path = f"{path}/identitySynchronization"
         body = {"displayName": want.partner, "userSyncInbound": {"isSyncAllowed": True}}
-        depends = (pid,) if current is None else ()
-        if sync is None:
+        if sync is None or allowed is not True:
+            creating = sync is None
             steps.append(
                 Step(
                     id=sync_step_id(want.tenant, want.partner),
                     tenant=want.tenant,
                     resource="identitySynchronization",
-                    action="create",
-                    summary=f"allow user sync in from {want.partner}",
-                    links=(want.sync_link,),
-                    changes=(FieldChange("userSyncInbound.isSyncAllowed", None, True),),
-                    depends_on=depends,
-                    params={"path": sync_path, "body": body},
-                )
-            )
-        elif allowed is not True:
-            steps.append(
-                Step(
-                    id=sync_step_id(want.tenant, want.partner),
-                    tenant=want.tenant,
-                    resource="identitySynchronization",
-                    action="update",
+                    action="create" if creating else "update",
                     summary=f"allow user sync in from {want.partner}",
                     links=(want.sync_link,),
                     changes=(FieldChange("userSyncInbound.isSyncAllowed", allowed, True),),
-                    params={
-                        "path": sync_path,
-                        "patch": {"userSyncInbound": {"isSyncAllowed": True}},
-                    },
+                    depends_on=(pid,) if current is None else (),
+                    params={"path": sync_path, "body": body}
+                    if creating
+                    else {"path": sync_path, "patch": {"userSyncInbound": body["userSyncInbound"]}},
                 )
             )
     return steps, notes
