@@ -123,8 +123,9 @@ def test_provision_on_demand_explains_each_outcome(tmp_path: Path, shape: str) -
     assert adele.ok
     assert [s.kind.lower() for s in adele.steps][:2] == ["import", "scoping"]
     assert isaiah.status.lower() == "skipped"
+    assert isaiah.reason == "SmsSignInEnabled"
     assert isaiah.explanation is not None
-    assert "skipped" in isaiah.explanation
+    assert "skipped: SMS sign-in is enabled" in isaiah.explanation
     assert nobody.error is not None
     assert not nobody.ok
     assert "Adele Vance" in _target_users(bench)
@@ -187,3 +188,40 @@ def test_status_of_a_link_not_set_up(tmp_path: Path) -> None:
     assert not status.set_up
     assert not status.healthy
     assert "ctsync apply" in status.problems[0]
+
+
+def test_policy_failure_is_named_in_status_and_on_demand(tmp_path: Path) -> None:
+    bench = _applied(tmp_path)
+    contoso, fabrikam = bench.emulator.tenant("contoso"), bench.emulator.tenant("fabrikam")
+    fabrikam.access_policy.partners[contoso.id]["automaticUserConsentSettings"] = {
+        "inboundAllowed": False,
+        "outboundAllowed": None,
+    }
+    bench.emulator.run_cycles()
+    status = bench.run(lambda s: statuses(s, bench.desired().links))[0]
+    assert status.quarantine is not None
+    assert status.quarantine["error"] == "AzureDirectoryB2BManagementPolicyCheckFailure"
+    link = bench.desired().links[0]
+    failed = bench.run(lambda s: provision_users(s, link, ["adele@contoso.com"]))[0]
+    assert failed.status.lower() == "failure"
+    assert not failed.ok
+    assert failed.reason == "AzureDirectoryB2BManagementPolicyCheckFailure"
+    assert failed.explanation is not None
+    assert "automatic redemption" in failed.explanation
+
+
+def test_log_summary_counts_match_the_emulators_records(tmp_path: Path) -> None:
+    bench = _applied(tmp_path)
+    bench.emulator.run_cycles()
+    links = bench.desired().links
+    report = bench.run(lambda s: read_logs(s, links))
+    stored = bench.emulator.tenant("contoso").provisioning_log.entries
+    assert sum(row["count"] for row in report.summary()) == len(stored) == len(report.entries)
+    by_status: dict[str, int] = {}
+    for record in stored:
+        status = record["provisioningStatusInfo"]["status"]
+        by_status[status] = by_status.get(status, 0) + 1
+    summed: dict[str, int] = {}
+    for row in report.summary():
+        summed[row["status"]] = summed.get(row["status"], 0) + row["count"]
+    assert summed == by_status

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Advice", "advice_for", "quarantine_advice"]
+__all__ = ["Advice", "advice_for", "quarantine_advice", "refine_reason"]
 
 
 @dataclass(frozen=True)
@@ -149,3 +149,16 @@ def advice_for(code: str | None) -> Advice | None:
 
 def quarantine_advice(reason: str | None) -> Advice:
     return _QUARANTINE.get(reason or "", Advice("the job is quarantined", "`ctsync start`"))
+
+
+def refine_reason(code: str | None, text: str | None) -> str | None:
+    """``EntrySynchronizationSkipped`` covers several skips; its reason text says which
+    (reference §9, cts-defaults §3.3). Other codes pass through."""
+    if code != "EntrySynchronizationSkipped":
+        return code
+    lowered = (text or "").lower()
+    if "sms" in lowered:
+        return "SmsSignInEnabled"
+    if "external" in lowered or "guest" in lowered:
+        return "ExternalUser"
+    return "OutOfScope"

@@ -21,7 +21,7 @@ from typing import Any
 from ctsync.config import LinkSpec
 from ctsync.engine import Session
 from ctsync.graph.apps import odata_string
-from ctsync.ops.knowledge import advice_for
+from ctsync.ops.knowledge import advice_for, refine_reason
 from ctsync.ops.locate import LinkJob, locate
 
 __all__ = [
@@ -124,16 +124,8 @@ class Watermarks:
 def _reason(row: dict[str, Any]) -> str | None:
     info = (row.get("provisioningStatusInfo") or {}).get("errorInformation") or {}
     code = info.get("errorCode")
-    if code == "EntrySynchronizationSkipped":
-        # One code for several skips: the reason text says which (reference §9, cts-defaults §3.3).
-        text = str(info.get("reason") or "").lower()
-        if "sms" in text:
-            return "SmsSignInEnabled"
-        if "external" in text or "guest" in text:
-            return "ExternalUser"
-        return "OutOfScope"
     if code:
-        return str(code)
+        return refine_reason(str(code), info.get("reason"))
     for step in row.get("provisioningSteps") or []:
         details = step.get("details") or {}
         if details.get("SkipReason"):

@@ -19,7 +19,7 @@ from ctsync.config import LinkSpec
 from ctsync.engine import Session
 from ctsync.errors import CtsyncError, NotFoundError
 from ctsync.graph.sync import SynchronizationApi
-from ctsync.ops.knowledge import advice_for
+from ctsync.ops.knowledge import advice_for, refine_reason
 from ctsync.ops.locate import LinkJob, locate
 
 __all__ = ["OnDemandResult", "OnDemandStep", "parse_on_demand", "provision_users"]
@@ -128,8 +128,10 @@ def parse_on_demand(
         failed = [s for s in steps if s.status.lower() in {"failure", "failed"}]
         skipped = [s for s in steps if s.status.lower() == "skipped"]
         status = "Failure" if failed else "Skipped" if skipped else "Success"
-        reason = None
-        if failed:
+        reported = info.get("statusInfo") or {}
+        status = str(reported.get("status") or status)
+        reason = refine_reason(reported.get("errorCode"), reported.get("reason"))
+        if failed and not reason:
             reason = (
                 str(
                     failed[-1].details.get("ErrorCode") or failed[-1].details.get("errorCode") or ""
@@ -144,7 +146,9 @@ def parse_on_demand(
     result = key.get("result") if isinstance(key, dict) else None
     status = str(status_info.get("status") or result or "Unknown")
     details = key.get("details") if isinstance(key, dict) else {}
-    reason = status_info.get("errorCode") or (details or {}).get("errorCode") or _skip_reason(steps)
+    code = status_info.get("errorCode") or (details or {}).get("errorCode")
+    text = status_info.get("reason") or (details or {}).get("errorMessage")
+    reason = refine_reason(code, text) or _skip_reason(steps)
     return status, value.get("action"), reason, steps
 
 
