@@ -1,6 +1,6 @@
-"""``python -m benchmarks [--quick] [B1 B2 B5]``: run the benchmarks, print the tables.
+"""``python -m benchmarks [--quick] [B1 B2 B4 B5 B6]``: run the benchmarks, print the tables.
 
-A full run (all three, not ``--quick``) writes ``benchmarks/results.json`` and the figures of
+A full run (all five, not ``--quick``) writes ``benchmarks/results.json`` and the figures of
 ``benchmarks/README.md`` (between the ``<!-- results -->`` markers); other runs only print,
 unless ``--json PATH`` is given.
 """
@@ -13,28 +13,39 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import b1, b2, b5
+from . import b1, b2, b4, b5, b6
 from .report import environment, tables
 
 HERE = Path(__file__).resolve().parent
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+ALL = ("B1", "B2", "B4", "B5", "B6")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("names", nargs="*", metavar="NAME", help="B1, B2, B5 (default: all)")
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"{', '.join(ALL)} (default: all)")
     parser.add_argument(
-        "--quick", action="store_true", help="small sizes: B2 at N = 10 and 100, B5 at N = 100"
+        "--quick",
+        action="store_true",
+        help="small sizes: B2 at N = 10 and 100, B4 with 10^4 entries (P = 500 only), "
+        "B5 at N = 100, B6 with 200 users per job",
     )
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args(argv)
-    chosen = [n.upper() for n in args.names] or ["B1", "B2", "B5"]
-    unknown = sorted(set(chosen) - {"B1", "B2", "B5"})
+    chosen = [n.upper() for n in args.names] or list(ALL)
+    unknown = sorted(set(chosen) - set(ALL))
     if unknown:
-        parser.error(f"unknown benchmark(s): {', '.join(unknown)} (choose from B1, B2, B5)")
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)} (choose from {', '.join(ALL)})")
 
     b2_sizes = [10, 100] if args.quick else [100, 1000]
+    # (T, M_total, page sizes): P = 1,000 only at T = 1 (at T = 50 it is two pages a tenant).
+    b4_cases: list[tuple[int, int, list[int]]] = (
+        [(1, 10_000, [500]), (50, 10_000, [500])]
+        if args.quick
+        else [(1, 100_000, [500, 1000]), (50, 100_000, [500])]
+    )
     b5_size = 100 if args.quick else 1000
+    b6_users = 200 if args.quick else 1000
     results: dict[str, Any] = {"environment": environment(), "quick": args.quick}
     began = time.perf_counter()
     for name in chosen:
@@ -44,8 +55,12 @@ def main(argv: list[str] | None = None) -> int:
             results["B1"] = b1.run()
         elif name == "B2":
             results["B2"] = b2.run(b2_sizes)
-        else:
+        elif name == "B4":
+            results["B4"] = b4.run(b4_cases)
+        elif name == "B5":
             results["B5"] = b5.run(b5_size)
+        else:
+            results["B6"] = b6.run(b6_users)
         results[name]["wall_seconds_benchmark"] = time.perf_counter() - start
     results["wall_seconds_total"] = time.perf_counter() - began
 
@@ -54,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     print(f"total wall time {results['wall_seconds_total']:.1f} s")
 
-    full = not args.quick and set(chosen) == {"B1", "B2", "B5"}
+    full = not args.quick and set(chosen) == set(ALL)
     payload = json.dumps(results, indent=2, sort_keys=True, default=str) + "\n"
     if args.json:
         args.json.write_text(payload)

@@ -36,6 +36,7 @@ __all__ = [
     "REF_DEPTH_VALIDATED",
     "Floor",
     "QuotaScope",
+    "audit_floor",
     "critical_path",
     "hub_write_scope",
     "step_weights",
@@ -160,3 +161,51 @@ def step_weights(
         trips = max(1.0, round(seconds / latency))
         out[(resource, action)] = max(out.get((resource, action), 0.0), trips)
     return out
+
+
+def audit_floor(
+    pages_per_tenant: list[int],
+    *,
+    latency: float,
+    extra_depth: float = 0.0,
+    limits: QuotaLimits | None = None,
+) -> Floor:
+    """graph-limits §6.4/§9 (B4): reading provisioning-log pages under the reports quota.
+
+    ``T_floor = max((D + max_t p_t)·L, max_t max(0, p_t − B_t)/r_t, max(0, Σ p_t − B_a)/r_a)``
+
+    - ``p_t``: pages of tenant ``t``; each page needs the previous one's ``@odata.nextLink``, so
+      a tenant's pages are a chain of round trips (plus ``extra_depth`` round trips before the
+      first page, e.g. finding the job id);
+    - per app and tenant: B_t = 5 requests (burst), r_t = 0.5 per second (5 / 10 s);
+    - per app, all tenants: B_a = 122 (burst), r_a = 12.2 per second (122 / 10 s).
+
+    Buckets start full. Concurrency across tenants is free (Graph documents no limit).
+    """
+    lim = limits or QuotaLimits()
+    t_quota, t_window = lim.reports_app_tenant
+    a_quota, a_window = lim.reports_app
+    busiest = max(pages_per_tenant, default=0)
+    scopes = (
+        QuotaScope(
+            name="tenant reports bucket",
+            units=busiest,
+            capacity=t_quota,
+            rate=t_quota / t_window,
+            start_level=float(t_quota),
+        ),
+        QuotaScope(
+            name="app reports bucket",
+            units=sum(pages_per_tenant),
+            capacity=a_quota,
+            rate=a_quota / a_window,
+            start_level=float(a_quota),
+        ),
+    )
+    return Floor(
+        depth=extra_depth + busiest,
+        latency=latency,
+        calls=0,
+        concurrency=1,
+        scopes=scopes,
+    )

@@ -8,18 +8,24 @@ create the job, S6 PUT the secrets, S7 assign the pilot group, S8 GET the schema
 provisionOnDemand, S10 start, S11 poll the job once, S12 read the provisioning logs.
 
 No batching, no client pacing (``Pacer(enabled=False)``), every call awaited before the next;
-the client still honours ``Retry-After`` on a 429. Steps the emulator does not implement (it
-answers 501: S9 provisionOnDemand and S12 ``/auditLogs/provisioning``) are left out and listed
-in :attr:`NaiveResult.skipped`. Principal ids (the pilot group) are pasted in, as in the
-walkthrough. Token acquisitions (one per tenant) go through the in-process emulator credential
-and cost no simulated latency.
+the client still honours ``Retry-After`` on a 429. S9 provisions the pilot user on demand (the
+rule id from S8's schema), S12 reads the job's provisioning logs (``$filter`` on its jobId,
+``$top=500``, first page). A step the emulator does not implement (it answers 501) is left out
+and listed in :attr:`NaiveResult.skipped`. Principal ids (the pilot group and user) are pasted
+in, as in the walkthrough. Token acquisitions (one per tenant) go through the in-process
+emulator credential and cost no simulated latency.
 
 For B5 the naive drift check reads, per link, the target's partner and identitySynchronization
 and the source's service principal, job and schema: five sequential GETs.
+
+For B4 the naive audit reads, tenant after tenant, the job's provisioning logs page after page
+(``$filter=jobId eq …``, ``$top`` = the page size, following ``@odata.nextLink``): no client
+pacing, one request in flight, ``Retry-After`` honoured on every 429 (the client's retry).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -36,7 +42,15 @@ from ctsync.graph.sync import AZURE2AZURE, SynchronizationApi
 from .common import drain_emulator_hub_writes
 from .world import GROUP_NAME, HUB, World
 
-__all__ = ["NaiveRead", "NaiveResult", "naive_read", "naive_setup", "walkthrough_calls"]
+__all__ = [
+    "NaiveAudit",
+    "NaiveRead",
+    "NaiveResult",
+    "naive_audit",
+    "naive_read",
+    "naive_setup",
+    "walkthrough_calls",
+]
 
 #: The walkthrough's calls for one link (graph-limits §6.1), in order.
 WALKTHROUGH = ("T1", "T2", "T3", "S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10")
@@ -85,12 +99,31 @@ def _merge(stats: Counter[str], client: GraphClient) -> None:
             stats[key] += value
 
 
+@contextmanager
+def _quiet_retries() -> Iterator[None]:
+    """The client logs every retry as a warning; the naive scripts retry every 429 after its
+    Retry-After (provisionOnDemand and the reports quota are 5 per 10 s), which would print
+    hundreds of lines. The retries are counted in the client stats."""
+    graph_log = logging.getLogger("ctsync.graph")
+    level = graph_log.level
+    graph_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        graph_log.setLevel(level)
+
+
 async def naive_setup(world: World, spokes: list[str], *, drained: bool = False) -> NaiveResult:
     """Run the walkthrough for hub → each of ``spokes``, strictly one call after another.
 
     ``drained``: the emulator's hub write bucket starts empty (the naive script has no client
     pacing to drain; it meets the empty bucket as 429s and waits out their Retry-After).
     """
+    with _quiet_retries():
+        return await _naive_setup(world, spokes, drained=drained)
+
+
+async def _naive_setup(world: World, spokes: list[str], *, drained: bool) -> NaiveResult:
     if drained:
         drain_emulator_hub_writes(world)
     kept, skipped = walkthrough_calls(world)
@@ -102,6 +135,7 @@ async def naive_setup(world: World, spokes: list[str], *, drained: bool = False)
     )
     hub_tenant = world.emulator.tenant(HUB)
     group_id = next(g["id"] for g in hub_tenant.groups.values() if g["displayName"] == GROUP_NAME)
+    pilot_id = hub_tenant.group_members[group_id][0]
     hub_id = hub_tenant.id
     stats: Counter[str] = Counter()
     clock = world.clock
@@ -134,18 +168,17 @@ async def naive_setup(world: World, spokes: list[str], *, drained: bool = False)
             job_id = str(job["id"])
             await sync.put_secrets(sp_id, credentials)  # S6
             await apps.assign(sp_id, principal_id=group_id, app_role_id=role_id)  # S7
-            await sync.get_schema(sp_id, job_id)  # S8 (its ruleId feeds S9)
-            if "S9" in kept:  # pragma: no cover - the emulator answers 501
-                await hub.post(
-                    f"/servicePrincipals/{quote(sp_id)}/synchronization/jobs/"
-                    f"{quote(job_id, safe='')}/provisionOnDemand",
-                    json={},
-                )
+            schema = await sync.get_schema(sp_id, job_id)  # S8 (its ruleId feeds S9)
+            if "S9" in kept:
+                await _provision_on_demand(hub, sp_id, job_id, schema, pilot_id)  # S9
             await sync.start(sp_id, job_id)  # S10
             result.to_start = clock.monotonic() - start
             await sync.get_job(sp_id, job_id)  # S11 (one poll)
-            if "S12" in kept:  # pragma: no cover - the emulator answers 501
-                await hub.get("/auditLogs/provisioning", params={"$top": 500})
+            if "S12" in kept:
+                await hub.get(
+                    "/auditLogs/provisioning",
+                    params={"$filter": f"jobId eq '{job_id}'", "$top": 500},
+                )
             result.sp_ids[spoke] = sp_id
         result.total = clock.monotonic() - start
         result.wall = time.perf_counter() - wall
@@ -155,6 +188,18 @@ async def naive_setup(world: World, spokes: list[str], *, drained: bool = False)
     result.client_stats = dict(stats)
     result.token_fetches = stats["token_fetches"]
     return result
+
+
+async def _provision_on_demand(
+    hub: GraphClient, sp_id: str, job_id: str, schema: dict[str, Any], user_id: str
+) -> None:
+    rule_id = str(schema["synchronizationRules"][0]["id"])
+    subject = {"objectId": user_id, "objectTypeName": "User"}
+    await hub.post(
+        f"/servicePrincipals/{quote(sp_id)}/synchronization/jobs/"
+        f"{quote(job_id, safe='')}/provisionOnDemand",
+        json={"parameters": [{"ruleId": rule_id, "subjects": [subject]}]},
+    )
 
 
 @dataclass
@@ -206,3 +251,53 @@ def _job_id(world: World, sp_id: str) -> str:
     # The naive script kept the job id from its setup run (as the walkthrough's reader does).
     sync = world.emulator.tenant(HUB).synchronization[sp_id]
     return next(iter(sync.jobs))
+
+
+@dataclass
+class NaiveAudit:
+    seconds: float
+    wall: float
+    entries: int
+    pages: dict[str, int]
+    counts: Counter[tuple[str, str]]
+    client_stats: dict[str, Any]
+
+
+async def naive_audit(world: World, jobs: dict[str, str], *, page: int) -> NaiveAudit:
+    """B4's naive audit: per source tenant in turn (``jobs``: tenant name → job id, known from
+    the setup), every page of the job's provisioning logs, one request at a time."""
+    with _quiet_retries():
+        return await _naive_audit(world, jobs, page=page)
+
+
+async def _naive_audit(world: World, jobs: dict[str, str], *, page: int) -> NaiveAudit:
+    stats: Counter[str] = Counter()
+    counts: Counter[tuple[str, str]] = Counter()
+    pages: dict[str, int] = {}
+    entries = 0
+    clock = world.clock
+    wall = time.perf_counter()
+    start = clock.monotonic()
+    with _clients(world, list(jobs)) as clients:
+        for name, job_id in jobs.items():
+            params = {"$filter": f"jobId eq '{job_id}'", "$top": page}
+            pages[name] = 0
+            async for rows in clients[name].iter_pages("/auditLogs/provisioning", params=params):
+                pages[name] += 1
+                entries += len(rows)
+                for row in rows:
+                    status = (row.get("provisioningStatusInfo") or {}).get("status")
+                    counts[(str(row.get("provisioningAction")), str(status))] += 1
+        seconds = clock.monotonic() - start
+        wall = time.perf_counter() - wall
+        for client in clients.values():
+            _merge(stats, client)
+            await client.aclose()
+    return NaiveAudit(
+        seconds=seconds,
+        wall=wall,
+        entries=entries,
+        pages=pages,
+        counts=counts,
+        client_stats=dict(stats),
+    )

@@ -151,7 +151,8 @@ def b1_table(r: dict[str, Any]) -> str:
     summary = [
         "",
         f"- Speed-up T_naive / T_ctsync: **{_x(r['speedup'])}** "
-        f"(apply alone: {_x(r['speedup_apply_only'])}; against the 13-call walkthrough "
+        f"(apply alone: {_x(r['speedup_apply_only'])}; against the "
+        f"{n['calls_per_link']}-call walkthrough "
         f"incl. the poll: {_x(r['speedup_vs_full_walkthrough'])}).",
         f"- Plan floor: D = {d['read']:g} RT read + {d['apply_critical_path']:g} RT on the "
         f"plan's critical path = {d['total']:g} RT → {_f(fp['seconds'])} s; "
@@ -244,19 +245,176 @@ def b5_table(r: dict[str, Any]) -> str:
     return table + "\n" + "\n".join(summary)
 
 
+def _s(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else _f(value, digits)
+
+
+def b4_table(r: dict[str, Any]) -> str:
+    head = (
+        "| T | P | entries | pages / tenant | ctsync s | naive s | speed-up | floor s (binding) "
+        "| efficiency | floor + 2-RT job lookup s | efficiency (with lookup) "
+        "| ctsync HTTP (reports + identity) | naive HTTP | 429 ctsync / naive "
+        "| early retries ctsync / naive | entries read once | wall s ctsync / naive |"
+    )
+    lines = [head, "|" + "---|" * 17]
+    for case in r["cases"]:
+        for row in case["rows"]:
+            t, n = row["tool"], row["naive"]
+            fl, fp = row["floor"], row["floor_with_locate"]
+            once = t["entries"] == row["entries"] and t["unique_change_ids"] == row["entries"]
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        f"{row['tenants']:,}",
+                        f"{row['page_size']:,}",
+                        f"{row['entries']:,}",
+                        f"{row['pages_per_tenant']:,}",
+                        _f(t["sim_seconds"], 1),
+                        _f(n["sim_seconds"], 1),
+                        _x(row["speedup"]),
+                        f"{_f(fl['seconds'], 1)} ({row['floor_binding']})",
+                        f"**{_f(row['efficiency'])}**",
+                        _f(fp["seconds"], 1),
+                        _f(row["efficiency_with_locate"]),
+                        f"{t['http_requests']:,} ({t['reports_requests']:,} + "
+                        f"{t['identity_requests']:,})",
+                        f"{n['http_requests']:,}",
+                        f"{t['throttled_429']} / {n['throttled_429']}",
+                        f"{t['early_retries']} / {n['early_retries']}",
+                        f"{t['unique_change_ids']:,} {'✓' if once else '✗'}",
+                        f"{_f(t['wall_seconds'], 1)} / {_f(n['wall_seconds'], 1)}",
+                    ]
+                )
+                + " |"
+            )
+    lines += [
+        "",
+        "Incremental run (`read_logs` with the full run's watermarks, ~1 % new entries):",
+        "",
+        "| T | new entries | ctsync s | HTTP (reports + identity) | share of the full run's "
+        "HTTP | share of its reports requests | least possible share (1 page per tenant) "
+        "| new entries read once |",
+        "|" + "---|" * 8,
+    ]
+    for case in r["cases"]:
+        inc = case["incremental"]
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    f"{case['tenants']:,}",
+                    f"{inc['new_entries']:,}",
+                    _f(inc["sim_seconds"], 1),
+                    f"{inc['http_requests']:,} ({inc['reports_requests']:,} + "
+                    f"{inc['identity_requests']:,})",
+                    f"**{inc['fraction_of_full_http']:.1%}**",
+                    f"**{inc['fraction_of_full_reports']:.1%}**",
+                    f"{inc['floor_fraction_of_full_reports']:.1%}",
+                    f"{inc['entries']:,} {'✓' if inc['all_new_read_once'] else '✗'}",
+                ]
+            )
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def b6_table(r: dict[str, Any]) -> str:
+    q = r["quarantine"]
+    rows = [
+        ("", "measured (emulator clock, s after `ctsync start`)", "floor / reference"),
+        ("---", "---", "---"),
+        (
+            "jobs × in-scope users",
+            f"{r['jobs']} × {r['users_per_job']:,} ({r['create_failures_per_job']} per job "
+            f"collide with an internal target user; `{r['broken_job']}` has redemption off)",
+            "—",
+        ),
+        (
+            "`ctsync start` (10 links) / first cycle due",
+            f"{_f(r['start_command_seconds'])} / {_f(r['first_cycle_due_seconds'])}",
+            "1 RT (0.1 s) with the job ids known",
+        ),
+        ("first user in a target", _s(r["first_user_seconds"], 2), "first cycle due"),
+        (
+            f"95 % of the healthy jobs' users ({r['t95_users']:,} of "
+            f"{r['possible_per_healthy_job'] * (r['jobs'] - 1):,} creatable)",
+            f"**{_s(r['t95_seconds'])}** (slowest job {_s(r['t95_per_job_max_seconds'])})",
+            f"{_f(r['floor_t95_doc'], 1)} (§9: 0.6 s/object); "
+            f"{_f(r['floor_t95_doc_create'], 1)} (creates at 2 × 0.6 s); "
+            f"{_f(r['expected_t95_engine_model'], 1)} expected from the engine's "
+            f"{r['engine_object_seconds'][0]:g}–{r['engine_object_seconds'][1]:g} s/object",
+        ),
+        (
+            "quarantine of the broken job",
+            f"{_s(q.get('at'))} ({q.get('reason')})" if q else "never",
+            "end of its first cycle",
+        ),
+    ]
+    table = "\n".join("| " + " | ".join(row) + " |" for row in rows)
+    poll_head = (
+        "| poll interval | polls | detected at s | detection delay s (intervals) "
+        "| GETs per poll | GETs per job-hour | RU per hour | share of the hub's RU budget "
+        "| 429 | healthy links reported unhealthy |"
+    )
+    lines = ["", poll_head, "|" + "---|" * 10]
+    for p in r["pollers"]:
+        delay = p["detection_delay"]
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    f"{p['interval_seconds']:g} s",
+                    str(p["polls"]),
+                    _s(p["detected_at"]),
+                    "never"
+                    if delay is None
+                    else f"**{_f(delay, 1)}** ({_f(p['detection_delay_in_intervals'])})",
+                    _f(p["gets_per_poll"], 0),
+                    _f(p["gets_per_job_hour"], 0),
+                    _f(p["ru_per_hour"], 0),
+                    f"**{p['ru_fraction_of_hub_budget']:.3%}**",
+                    str(p["throttled_429"]),
+                    f"{p['false_alarms']} (from {_s(p['first_false_alarm_at'], 0)} s)"
+                    if p["false_alarms"]
+                    else "0",
+                ]
+            )
+            + " |"
+        )
+    budget = r["hub_ru_budget_per_hour"]
+    lines += [
+        "",
+        f"- Hub RU budget: {budget:,.0f} RU per hour (size class {r['hub_size_class']}, "
+        "3,500 RU / 10 s; the emulator and the pacer both budget S).",
+        f"- Users created per spoke: {', '.join(str(v) for v in r['created_per_spoke'].values())}.",
+    ]
+    return table + "\n" + "\n".join(lines)
+
+
+def _target_rows(name: str, result: dict[str, Any]) -> list[dict[str, Any]]:
+    if name == "B4":
+        return list(result["cases"])
+    return list(result.get("rows") or [result])
+
+
 def tables(results: dict[str, Any]) -> str:
     out: list[str] = []
     if "B1" in results:
         out += ["### B1", "", b1_table(results["B1"]), ""]
     if "B2" in results:
         out += ["### B2", "", b2_table(results["B2"]), ""]
+    if "B4" in results:
+        out += ["### B4", "", b4_table(results["B4"]), ""]
     if "B5" in results:
         out += ["### B5", "", b5_table(results["B5"]), ""]
-    for name in ("B1", "B2", "B5"):
+    if "B6" in results:
+        out += ["### B6", "", b6_table(results["B6"]), ""]
+    for name in ("B1", "B2", "B4", "B5", "B6"):
         if name not in results:
             continue
         out += [f"#### {name} targets", ""]
-        rows = results[name].get("rows") or [results[name]]
+        rows = _target_rows(name, results[name])
         for row in rows:
             label = (
                 f"N = {row['links']:,}, hub bucket {row['hub_bucket']}: "

@@ -33,8 +33,10 @@ __all__ = [
     "LATENCY_MS",
     "AsyncCredential",
     "World",
+    "build_custom_world",
     "build_world",
     "spoke_name",
+    "tenant_lines",
 ]
 
 T = TypeVar("T")
@@ -64,10 +66,10 @@ def scenario(n: int) -> dict[str, Any]:
     return {"tenants": [hub, *spokes]}
 
 
-def config_text(emulator: Emulator, spokes: list[str]) -> str:
-    """hub → every spoke, one template: assigned members of CTS-Pilot, create and update."""
+def tenant_lines(emulator: Emulator, names: list[str]) -> list[str]:
+    """The config's ``version`` and ``tenants`` sections for the emulator's ``names``."""
     lines = ["version: 1", "tenants:"]
-    for name in [HUB, *spokes]:
+    for name in names:
         tenant = emulator.tenant(name)
         client_id = next(iter(tenant.clients))
         lines += [
@@ -77,6 +79,12 @@ def config_text(emulator: Emulator, spokes: list[str]) -> str:
             "    auth: {method: client_secret, "
             f"client_id: {client_id}, client_secret_env: {_SECRET_ENV}}}",
         ]
+    return lines
+
+
+def config_text(emulator: Emulator, spokes: list[str]) -> str:
+    """hub → every spoke, one template: assigned members of CTS-Pilot, create and update."""
+    lines = tenant_lines(emulator, [HUB, *spokes])
     lines += [
         "templates:",
         "  member-sync:",
@@ -128,19 +136,20 @@ class World:
         name = tenant if isinstance(tenant, str) else tenant.name
         return AsyncCredential(EmulatorCredential(self.emulator, name))
 
-    def transport(self) -> MeteredTransport:
-        """The in-process emulator, latency applied on the virtual clock, traffic metered."""
+    def transport(self, meter: Meter | None = None) -> MeteredTransport:
+        """The in-process emulator, latency applied on the virtual clock, traffic metered
+        (into ``meter``, the world's own by default)."""
         inner = EmulatorTransport(self.emulator, async_sleep=self.clock.sleep)
-        return MeteredTransport(inner, self.meter)
+        return MeteredTransport(inner, meter or self.meter)
 
     def pacer(self, *, enabled: bool = True) -> Pacer:
         return Pacer(clock=self.clock, enabled=enabled, size_class=SIZE_CLASS)
 
-    def session(self, pacer: Pacer | None = None) -> Session:
+    def session(self, pacer: Pacer | None = None, meter: Meter | None = None) -> Session:
         """ctsync's session: one client per tenant, one shared pacer (pacing on)."""
         return Session(
             self.desired,
-            transport=self.transport(),
+            transport=self.transport(meter),
             credentials=self.credential,
             clock=self.clock,
             pacer=pacer or self.pacer(),
@@ -166,12 +175,27 @@ class World:
 
 def build_world(n: int, *, seed: int = 7, latency_ms: float = LATENCY_MS) -> World:
     """A fresh emulator with the hub and ``n`` spokes, documented quotas on."""
+    spokes = [spoke_name(i) for i in range(1, n + 1)]
+    return build_custom_world(
+        scenario(n), spokes, lambda emu: config_text(emu, spokes), seed=seed, latency_ms=latency_ms
+    )
+
+
+def build_custom_world(
+    spec: dict[str, Any],
+    spokes: list[str],
+    config: Callable[[Emulator], str],
+    *,
+    seed: int = 7,
+    latency_ms: float = LATENCY_MS,
+) -> World:
+    """A fresh emulator seeded with ``spec`` (documented quotas on, every tenant size class
+    S), the config ``config(emulator)`` and a virtual clock in step with the emulator's."""
     emulator = Emulator(
-        scenario=scenario(n),
+        scenario=spec,
         faults=FaultProfile(latency_ms=latency_ms, quotas=True, size_class=SIZE_CLASS),
         seed=seed,
     )
-    spokes = [spoke_name(i) for i in range(1, n + 1)]
-    desired = loads(config_text(emulator, spokes), path="benchmark.yaml")
+    desired = loads(config(emulator), path="benchmark.yaml")
     clock = VirtualClock(start=emulator.clock.now(), on_advance=emulator.clock.advance)
     return World(emulator=emulator, desired=desired, clock=clock, spokes=spokes)
