@@ -102,6 +102,9 @@ class Emulator:
         self.tokens = TokenIssuer()
         self.tenants: dict[str, Tenant] = {}
         self.stats: Counter[str] = Counter()
+        self._cycles_dirty = True
+        self._next_due: datetime | None = None
+        self._checked_at: datetime | None = None
         self.traffic = TrafficControl(faults or FaultProfile(), rng=random.Random(seed))
         self.router = _graph_router()
         if scenario is not None:
@@ -120,22 +123,39 @@ class Emulator:
         self.ids = IdFactory(self.seed_value)
         self.traffic.reset(FaultProfile())
         self.provisioning = ProvisioningSettings()
+        self._cycles_dirty = True
 
     # -- the provisioning engine ---------------------------------------------------------
 
     def run_due_cycles(self) -> int:
         """Run every provisioning-cycle event due by now (also done before each request and
         after each clock advance); the number of events handled."""
-        from ctsync.emulator.engine.cycles import run_due
+        from ctsync.emulator.engine.cycles import next_due, run_due
 
-        return run_due(self)
+        now = self.clock.now()
+        # Looking at every job before every request costs requests × jobs; skip the look while
+        # nothing can have changed: no write since the last look, and the earliest event (and
+        # the hourly housekeeping, which purges soft-deleted users) not yet due.
+        if not self._cycles_dirty and self._checked_at is not None:
+            quiet = self._next_due is None or now <= self._next_due
+            if quiet and (now - self._checked_at).total_seconds() < 3600:
+                return 0
+        handled = run_due(self)
+        self._next_due = next_due(self)
+        self._checked_at = now
+        self._cycles_dirty = False
+        return handled
 
     def run_cycles(self, job_ids: list[str] | None = None) -> list[dict[str, Any]]:
         """Run one whole cycle of every started job (or of ``job_ids``) now, as control
         ``POST cycles/run`` does; each job's cycle summary."""
         from ctsync.emulator.engine.cycles import run_now
 
-        return run_now(self, job_ids)
+        self._cycles_dirty = True
+        try:
+            return run_now(self, job_ids)
+        finally:
+            self._cycles_dirty = True
 
     def seed(self, scenario: str | Path | Mapping[str, Any]) -> list[Tenant]:
         """Add the tenants of a scenario (name, JSON file path, or mapping)."""
@@ -240,6 +260,9 @@ class Emulator:
         if first == "_emulator" or first.lower() == GRAPH_VERSION:
             # Provisioning cycles run lazily: whatever became due happens before the answer.
             self.run_due_cycles()
+        if request.method.upper() != "GET":
+            # A write may start, pause or reschedule a job: look at the cycles again next time.
+            self._cycles_dirty = True
         if first == "_emulator":
             from ctsync.emulator.core.control import handle_control
 

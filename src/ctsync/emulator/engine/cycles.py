@@ -170,6 +170,12 @@ def run_due(emulator: Emulator, now: datetime | None = None) -> int:
     return handled
 
 
+def next_due(emulator: Emulator) -> datetime | None:
+    """When the earliest cycle event of any job falls due (None: nothing is scheduled)."""
+    times = [event[0] for job in iter_jobs(emulator) if (event := _next_event(job)) is not None]
+    return min(times) if times else None
+
+
 def _due(job: JobRef, now: datetime) -> bool:
     event = _next_event(job)
     if event is None:
