@@ -225,3 +225,26 @@ def test_log_summary_counts_match_the_emulators_records(tmp_path: Path) -> None:
     for row in report.summary():
         summed[row["status"]] = summed.get(row["status"], 0) + row["count"]
     assert summed == by_status
+
+
+def test_entry_level_errors_are_not_a_failing_link(tmp_path: Path) -> None:
+    """A user who collides with an internal target user fails on every cycle; the link keeps
+    working for everyone else, so status reports the escrow but does not fail the link."""
+    bench = _applied(tmp_path)
+    fabrikam = bench.emulator.tenant("fabrikam")
+    fabrikam.users["collider"] = {
+        **next(iter(fabrikam.users.values())),
+        "id": "collider",
+        "displayName": "Adele Vance (Fabrikam)",
+        "mail": "adele@contoso.com",
+        "userPrincipalName": "adele.v@fabrikam.com",
+    }
+    for _ in range(3):
+        bench.emulator.run_cycles()
+        bench.emulator.clock.advance(60)
+    status = bench.run(lambda s: statuses(s, bench.desired().links))[0]
+    assert status.healthy, status.problems
+    assert status.last_cycle is not None
+    assert status.last_cycle["state"] == "EntryLevelErrors"
+    assert status.escrowed >= 1
+    assert status.successive_failures == 0

@@ -461,14 +461,30 @@ def _quarantine_reason(engine: _Pass, run: CycleRun, record: SyncJobRecord) -> s
     return None
 
 
+#: Errors that refuse every object of a cycle because of a setting of the whole tenant.
+_TENANT_WIDE = frozenset(
+    {
+        "AzureActiveDirectoryForbidden",
+        "AzureActiveDirectoryQuotaLimitExceeded",
+        "AzureDirectoryB2BManagementPolicyCheckFailure",
+        "AzureActiveDirectoryCrossTenantSyncPolicyCheckFailure",
+    }
+)
+
+
 def _finalize(engine: _Pass, job: JobRef, run: CycleRun, ended: datetime) -> None:
     record = job.record
     status = record.job["status"]
     settings = engine.emulator.provisioning
     counts = run.counts
     exports = counts["exports"]
+    # A cycle fails as a whole when it cannot work at all: the connection or policy check, or
+    # every export refused by a tenant-wide setting (invitations blocked, the object quota).
+    # Objects that fail one by one are entry-level errors, even when every retried one fails
+    # again: a cycle that only retries a few escrowed conflicts is not a broken job.
+    tenant_wide = run.first_error is not None and run.first_error[0] in _TENANT_WIDE
     complete_failure = run.connection_error is not None or (
-        exports > 0 and counts["failed"] == exports
+        exports > 0 and counts["failed"] == exports and tenant_wide
     )
     reason = _quarantine_reason(engine, run, record)
     if complete_failure or reason == "TooManyDeletes":
