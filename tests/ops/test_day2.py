@@ -248,3 +248,24 @@ def test_entry_level_errors_are_not_a_failing_link(tmp_path: Path) -> None:
     assert status.last_cycle["state"] == "EntryLevelErrors"
     assert status.escrowed >= 1
     assert status.successive_failures == 0
+
+
+def test_incremental_audit_keeps_entries_written_in_the_marks_second(tmp_path: Path) -> None:
+    """Log times have whole seconds: an entry written in the same second as the last one read,
+    after the read, must still be read next time — once."""
+    bench = _applied(tmp_path)
+    bench.emulator.run_cycles()
+    links = bench.desired().links
+    marks = Watermarks(tmp_path / ".ctsync" / "logs-watermark.json")
+    first = bench.run(lambda s: read_logs(s, links, watermarks=marks))
+    marks.save()
+    store = bench.emulator.tenant("contoso").provisioning_log.entries
+    newest = max(store, key=lambda r: r["activityDateTime"])
+    late = {**newest, "id": "late-in-the-same-second", "changeId": "late"}
+    store.append(late)
+    later = bench.run(lambda s: read_logs(s, links, watermarks=marks))
+    marks.save()
+    assert [e.id for e in later.entries] == ["late-in-the-same-second"]
+    assert first.entries
+    again = bench.run(lambda s: read_logs(s, links, watermarks=Watermarks(marks.path)))
+    assert again.entries == []

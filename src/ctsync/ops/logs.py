@@ -14,7 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ class LogEntry:
     """One provisioning log row, flattened for people and spreadsheets."""
 
     link: str
+    id: str
     time: str
     action: str
     status: str
@@ -55,6 +56,7 @@ class LogEntry:
     def to_dict(self) -> dict[str, Any]:
         return {
             "link": self.link,
+            "id": self.id,
             "time": self.time,
             "action": self.action,
             "status": self.status,
@@ -94,31 +96,62 @@ class LogReport:
 
 
 class Watermarks:
-    """The newest log time read per link, kept in ``.ctsync/logs-watermark.json``."""
+    """Where each link's last incremental audit stopped, in ``.ctsync/logs-watermark.json``.
+
+    Log times have whole seconds and the filter only knows ``gt``, so the next read starts one
+    second before the mark and drops the entries it already saw in that second (their ids are
+    kept with the mark): an entry written in the same second, after the read, is not lost.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.marks: dict[str, str] = {}
+        self.marks: dict[str, dict[str, Any]] = {}
         if path.exists():
             try:
                 loaded = json.loads(path.read_text())
-                if isinstance(loaded, dict):
-                    self.marks = {str(k): str(v) for k, v in loaded.items()}
             except ValueError:
-                self.marks = {}
+                loaded = {}
+            if isinstance(loaded, dict):
+                for link, stored in loaded.items():
+                    # The first format kept a bare time.
+                    mark = {"time": stored, "seen": []} if isinstance(stored, str) else stored
+                    if isinstance(mark, dict) and isinstance(mark.get("time"), str):
+                        self.marks[str(link)] = {
+                            "time": mark["time"],
+                            "seen": [str(i) for i in mark.get("seen") or []],
+                        }
 
     def get(self, link: str) -> str | None:
-        return self.marks.get(link)
+        mark = self.marks.get(link)
+        return str(mark["time"]) if mark else None
 
-    def advance(self, link: str, time: str) -> None:
-        if time > self.marks.get(link, ""):
-            self.marks[link] = time
+    def seen(self, link: str) -> set[str]:
+        mark = self.marks.get(link)
+        return set(mark["seen"]) if mark else set()
+
+    def advance(self, link: str, entries: list[LogEntry]) -> None:
+        if not entries:
+            return
+        newest = max(entries, key=lambda e: _moment(e.time))
+        at = _moment(newest.time)
+        current = self.marks.get(link)
+        if current and _moment(current["time"]) > at:
+            return
+        same_second = at.replace(microsecond=0)
+        seen = {e.id for e in entries if _moment(e.time).replace(microsecond=0) == same_second}
+        if current and _moment(current["time"]).replace(microsecond=0) == same_second:
+            seen |= set(current["seen"])
+        self.marks[link] = {"time": newest.time, "seen": sorted(seen)}
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.marks, indent=2, sort_keys=True) + "\n")
         tmp.replace(self.path)
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _reason(row: dict[str, Any]) -> str | None:
@@ -155,6 +188,7 @@ def entry(link: str, row: dict[str, Any]) -> LogEntry:
     details = source.get("details") or {}
     return LogEntry(
         link=link,
+        id=str(row.get("id")),
         time=str(row.get("activityDateTime")),
         action=str(row.get("provisioningAction") or "other"),
         status=str((row.get("provisioningStatusInfo") or {}).get("status") or "unknown"),
@@ -198,9 +232,12 @@ async def read_logs(
         where = await locate(session, link)
         start: datetime | None = since
         mark = watermarks.get(link.key) if watermarks is not None else None
-        if mark:
-            seen = datetime.fromisoformat(mark.replace("Z", "+00:00"))
-            start = seen if since is None or seen > since else since
+        already: set[str] = set()
+        if mark and watermarks is not None:
+            # One second back: the mark's own second may have gained entries since.
+            resume = _moment(mark).replace(microsecond=0) - timedelta(seconds=1)
+            start = resume if since is None or resume > since else since
+            already = watermarks.seen(link.key)
         client = session.client(link.source)
         params = {
             "$filter": _filter(where, since=start, status=status, action=action),
@@ -213,8 +250,12 @@ async def read_logs(
             pages += 1
             rows.extend(entry(link.key, r) for r in page)
         report.pages[link.key] = pages
-        if watermarks is not None and rows:
-            watermarks.advance(link.key, max(r.time for r in rows))
+        if mark:
+            cutoff = _moment(mark)
+            rows = [r for r in rows if _moment(r.time) > cutoff or r.id not in already]
+            rows = [r for r in rows if not (_moment(r.time) < cutoff.replace(microsecond=0))]
+        if watermarks is not None:
+            watermarks.advance(link.key, rows)
         return rows
 
     for rows in await asyncio.gather(*(one(link) for link in links)):
