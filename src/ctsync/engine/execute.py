@@ -269,21 +269,17 @@ async def _secrets(run: _Run, step: Step) -> None:
 
 
 async def _retag(run: _Run, step: Step, client: GraphClient, sp_id: str) -> None:
-    """Write the app's ctsync tags (link, secrets fingerprint, rollout stage), keeping others."""
+    """Write the app's ctsync tags (link, secrets fingerprint, rollout stage), keeping others.
+
+    The plan carries the app's tags as read (``current_tags``; None for an app this run
+    created, whose tags came back from instantiate), so tagging costs one PATCH and no read.
+    """
     ctx = run.link(step)
-    apps = ApplicationsApi(client)
-    keep = step.params.get("keep_tags")
-    current: list[str] = []
-    if keep is None or step.params.get("stage") is not None:
-        sp = await _eventually(
-            run,
-            client,
-            lambda: apps.get_service_principal(sp_id, select=["id", "tags"]),
-            "the configuration app's service principal",
-        )
-        current = list(sp.get("tags") or [])
-        if keep is None:
-            keep = [t for t in current if not t.startswith("ctsync:")] or ctx.other_tags or []
+    current: list[str] = list(step.params.get("current_tags") or [])
+    if step.params.get("current_tags") is None:
+        keep = list(ctx.other_tags or [])
+    else:
+        keep = [t for t in current if not t.startswith("ctsync:")]
     tags = [*keep, *step.params["tags"]]
     stage = step.params.get("stage")
     if stage is not None:
@@ -291,7 +287,14 @@ async def _retag(run: _Run, step: Step, client: GraphClient, sp_id: str) -> None
         known = parse_stage_tag(current)
         since = known[1] if known and known[0] == stage else _now(client)
         tags.append(stage_tag(int(stage), since))
-    await apps.update_service_principal(sp_id, {"tags": list(dict.fromkeys(tags))})
+    await _eventually(
+        run,
+        client,
+        lambda: ApplicationsApi(client).update_service_principal(
+            sp_id, {"tags": list(dict.fromkeys(tags))}
+        ),
+        "the configuration app's service principal",
+    )
 
 
 def _now(client: GraphClient) -> str:

@@ -187,6 +187,10 @@ def _link_steps(
     stage, secrets, in_scope = _rollout_state(want, live, stage)
     fingerprint = secrets_tag(secrets)
     rollout, live_stage = sync.rollout, live.stage
+    # The app's tags as read (None: the app is created by this plan and tagged from there).
+    current_tags = (
+        list(live.service_principal.get("tags") or []) if live.service_principal else None
+    )
     stage_moves = rollout is not None and (live_stage is None or live_stage[0] != stage)
     if new_app:
         steps.append(
@@ -221,11 +225,6 @@ def _link_steps(
         summary = "save the job's credentials and settings, and tag the app for this link"
         if live.untagged:
             summary = f"adopt the untagged configuration app {want.app_name!r}: " + summary
-        keep = [
-            t
-            for t in (live.service_principal or {}).get("tags") or []
-            if not t.startswith("ctsync:")
-        ]
         steps.append(
             step(
                 "secrets",
@@ -242,7 +241,7 @@ def _link_steps(
                 params={
                     "secrets": secrets,
                     "tags": tags,
-                    "keep_tags": keep if live.service_principal else None,
+                    "current_tags": current_tags,
                     "stage": stage if rollout is not None else None,
                 },
             )
@@ -258,7 +257,11 @@ def _link_steps(
                 changes=(
                     FieldChange("rollout stage", live_stage[0] if live_stage else None, stage),
                 ),
-                params={"stage": stage, "tags": [MANAGED_TAG, want.tag, fingerprint]},
+                params={
+                    "stage": stage,
+                    "tags": [MANAGED_TAG, want.tag, fingerprint],
+                    "current_tags": current_tags,
+                },
             )
         )
     edits = schema_edits(sync)
