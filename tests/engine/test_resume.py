@@ -100,3 +100,35 @@ def test_killed_twice_in_a_row(tmp_path: Path) -> None:
     _apply_once(bench)
     assert _plan(bench).steps == ()
     assert _count_objects(bench)["service_principals"] == 2
+
+
+def test_killed_right_after_creating_the_app_while_it_replicates(tmp_path: Path) -> None:
+    """Entra replicates asynchronously: seconds after instantiate, no list shows the new app.
+    A run killed right then and re-run at once must wait for that app, not create another."""
+    from ctsync.emulator import FaultProfile
+    from ctsync.engine.journal import Journal
+
+    bench = make_bench(
+        tmp_path,
+        links=[("contoso", "fabrikam")],
+        faults=FaultProfile(replication_lag=20.0),
+    )
+    journal = Journal(tmp_path / ".ctsync" / "journal.json")
+
+    def kill_after_instantiate(record: WriteRecord) -> None:
+        if record.path.endswith("/instantiate"):
+            raise Killed
+
+    async def go(session: Session) -> None:
+        await execute(await make_plan(session.desired, session), session)
+
+    with pytest.raises(Killed):
+        bench.run(go, observers=[kill_after_instantiate], journal=journal)
+    assert list(journal.created_apps())
+    bench.run(go, journal=journal)
+    contoso = bench.emulator.tenant("contoso")
+    assert len(contoso.service_principals) == 1
+    assert len(contoso.applications) == 1
+    assert journal.created_apps() == {}
+    bench.emulator.clock.advance(30)
+    assert bench.run(lambda s: make_plan(s.desired, s), journal=journal).empty

@@ -120,15 +120,17 @@ def session_for(
     """The Graph clients of a run; with a trail, every write they make is recorded in it."""
     from ctsync.audit import Actor, recorder
     from ctsync.engine import Session
+    from ctsync.engine.journal import Journal
 
+    journal = Journal(desired.base_dir / ".ctsync" / "journal.json")
     if trail is None or context is None:
-        return Session(desired)
+        return Session(desired, journal=journal)
 
     def tap(token: str) -> None:
         assert context is not None
         context.add_actor(Actor.from_access_token(token))
 
-    return Session(desired, observers=[recorder(trail, context)], on_token=tap)
+    return Session(desired, observers=[recorder(trail, context)], on_token=tap, journal=journal)
 
 
 def step_scope(step: Step) -> AbstractContextManager[Any]:

@@ -223,6 +223,11 @@ async def _sync_create(run: _Run, step: Step) -> None:
 
 async def _app_create(run: _Run, step: Step) -> None:
     ctx = run.link(step)
+    journal = run.session.journal
+    if journal is not None and step.params.get("link_tag"):
+        journal.record_intent(
+            str(step.params["link_tag"]), display_name=str(step.params["display_name"])
+        )
     created = await ApplicationsApi(run.session.client(step.tenant)).instantiate(
         step.params["display_name"]
     )
@@ -238,6 +243,9 @@ async def _app_create(run: _Run, step: Step) -> None:
     if not ctx.sp_id:
         msg = "instantiate answered without a service principal"
         raise CtsyncError(msg)
+    if journal is not None and step.params.get("link_tag"):
+        # Before anything else can fail: a re-run must find this app even while it replicates.
+        journal.record_app(str(step.params["link_tag"]), sp_id=ctx.sp_id, app_id=ctx.app_id)
 
 
 async def _job_create(run: _Run, step: Step) -> None:
@@ -266,6 +274,8 @@ async def _secrets(run: _Run, step: Step) -> None:
         run, client, lambda: sync.put_secrets(sp_id, step.params["secrets"]), "the app"
     )
     await _retag(run, step, client, sp_id)
+    if run.session.journal is not None and step.params.get("link_tag"):
+        run.session.journal.forget_app(str(step.params["link_tag"]))
 
 
 async def _retag(run: _Run, step: Step, client: GraphClient, sp_id: str) -> None:

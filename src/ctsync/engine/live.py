@@ -24,7 +24,7 @@ from ctsync.engine.desired import (
     parse_stage_tag,
 )
 from ctsync.engine.session import Session
-from ctsync.errors import ConfigError
+from ctsync.errors import ConfigError, NotFoundError
 from ctsync.graph import BatchRequest, GraphClient, raise_for_item
 from ctsync.graph.apps import CTS_TEMPLATE_ID, odata_string
 
@@ -212,10 +212,69 @@ async def _read_tenant(session: Session, wants: Wants, live: LiveState, name: st
             if len(candidates) == 1:
                 link.service_principal = _clean(candidates[0])
                 link.untagged = True
+        await _recall_created(session, client, my_links, live)
         await _read_link_objects(client, [live.links[w.key] for w in my_links])
 
     # Principals depend on nothing else read here: resolve them alongside.
     await asyncio.gather(partners(), apps(), _resolve_principals(client, name, my_links, live))
+
+
+#: How long a read waits for an app an earlier run created to replicate.
+RECALL_TIMEOUT = 120.0
+
+
+async def _recall_created(
+    session: Session, client: GraphClient, wants: list[Any], live: LiveState
+) -> None:
+    """Apps an earlier run created (the journal) but no list shows yet: ask for them — by id,
+    or by name when that run died before instantiate answered — waiting out replication, so a
+    quick re-run adopts them instead of creating another."""
+    journal = session.journal
+    if journal is None:
+        return
+    created = journal.created_apps()
+    for want in wants:
+        link = live.links[want.key]
+        note = created.get(want.tag)
+        if link.service_principal is not None or note is None:
+            continue
+        found = await _wait_for_app(client, note)
+        if found is not None:
+            link.service_principal = _clean(found)
+            link.untagged = True
+
+
+async def _wait_for_app(client: GraphClient, note: dict[str, Any]) -> dict[str, Any] | None:
+    deadline = client.clock.monotonic() + RECALL_TIMEOUT
+    wait = 1.0
+    while True:
+        if note.get("sp_id"):
+            try:
+                answer = await client.get(
+                    f"/servicePrincipals/{quote(str(note['sp_id']))}",
+                    params={"$select": SP_SELECT},
+                )
+                return answer.json_object()
+            except NotFoundError:
+                pass
+        else:
+            named = await client.list_all(
+                "/servicePrincipals",
+                filter=f"displayName eq {odata_string(str(note.get('display_name')))}",
+                select=SP_SELECT.split(","),
+            )
+            untagged = [
+                sp
+                for sp in named
+                if (sp.get("applicationTemplateId") or "").lower() == CTS_TEMPLATE_ID
+                and not any(t.startswith(LINK_TAG_PREFIX) for t in sp.get("tags") or [])
+            ]
+            if len(untagged) == 1:
+                return untagged[0]
+        if client.clock.monotonic() + wait > deadline:
+            return None  # deleted since, or never created: plan a new app
+        await client.clock.sleep(wait)
+        wait = min(wait * 2, 15.0)
 
 
 async def _read_link_objects(client: GraphClient, links: list[LiveLink]) -> None:

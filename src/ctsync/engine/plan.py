@@ -201,7 +201,7 @@ def _link_steps(
                 summary=f"create the CTS configuration app {want.app_name!r} from template "
                 "(the next steps wait for its service principal to replicate)",
                 changes=(FieldChange("displayName", None, want.app_name),),
-                params={"display_name": want.app_name},
+                params={"display_name": want.app_name, "link_tag": want.tag},
             )
         )
     app_ready = (ids["app"],) if new_app else ()
@@ -242,6 +242,7 @@ def _link_steps(
                     "secrets": secrets,
                     "tags": tags,
                     "current_tags": current_tags,
+                    "link_tag": want.tag,
                     "stage": stage if rollout is not None else None,
                 },
             )

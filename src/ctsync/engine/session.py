@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ctsync.config import DesiredState, TenantSpec
+from ctsync.engine.journal import Journal
 from ctsync.graph import (
     Clock,
     GraphClient,
@@ -37,6 +38,7 @@ class Session:
         retry: RetryPolicy | None = None,
         observers: Sequence[Callable[[WriteRecord], None]] = (),
         on_token: Callable[[str], None] | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.desired = desired
         self._transport = transport
@@ -46,6 +48,8 @@ class Session:
         self._retry = retry
         self._observers = list(observers)
         self._on_token = on_token
+        #: Notes apps created but not yet tagged, so a re-run finds them by id (journal.py).
+        self.journal = journal
         self._clients: dict[str, GraphClient] = {}
 
     def _from_config(self, tenant: TenantSpec) -> Any:
