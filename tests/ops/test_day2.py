@@ -269,3 +269,33 @@ def test_incremental_audit_keeps_entries_written_in_the_marks_second(tmp_path: P
     assert first.entries
     again = bench.run(lambda s: read_logs(s, links, watermarks=Watermarks(marks.path)))
     assert again.entries == []
+
+
+def test_status_of_many_links_reads_each_source_tenant_once(tmp_path: Path) -> None:
+    bench = make_bench(tmp_path, links=[("contoso", "fabrikam"), ("contoso", "tailspin")])
+
+    async def apply_one(session: Session) -> None:
+        plan = await make_plan(session.desired, session, links=["contoso:fabrikam"])
+        assert (await execute(plan, session)).ok
+
+    bench.run(apply_one)
+    before = bench.emulator.stats["requests"]
+    items = bench.run(lambda s: statuses(s, bench.desired().links))
+    by_link = {i.link: i for i in items}
+    assert by_link["contoso:fabrikam"].set_up
+    assert by_link["contoso:fabrikam"].healthy
+    assert not by_link["contoso:tailspin"].set_up
+    assert "ctsync apply" in by_link["contoso:tailspin"].problems[0]
+    # One paged list of the managed apps and one $batch of their jobs: not two GETs per link.
+    assert bench.emulator.stats["requests"] - before == 2
+
+
+def test_page_size_sets_how_many_entries_each_request_reads(tmp_path: Path) -> None:
+    bench = _applied(tmp_path)
+    bench.emulator.run_cycles()
+    links = bench.desired().links
+    small = bench.run(lambda s: read_logs(s, links, page_size=5))
+    whole = bench.run(lambda s: read_logs(s, links))
+    assert [e.id for e in small.entries] == [e.id for e in whole.entries]
+    assert small.pages["contoso:fabrikam"] == -(-len(whole.entries) // 5)
+    assert whole.pages["contoso:fabrikam"] == 1

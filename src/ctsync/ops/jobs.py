@@ -12,7 +12,7 @@ from ctsync.config import LinkSpec
 from ctsync.engine import Session
 from ctsync.errors import ConfigError
 from ctsync.graph.sync import SynchronizationApi
-from ctsync.ops.locate import locate
+from ctsync.ops.locate import locate_all
 
 __all__ = ["RESETS", "JobChange", "control_jobs", "reset_scope"]
 
@@ -77,8 +77,10 @@ async def control_jobs(
     """Apply ``action`` to every link's job; ``reset`` (restart only) names what to clear."""
     scope = reset_scope(reset) if action == "restart" else None
 
+    located = {where.key: where for where in await locate_all(session, links)}
+
     async def one(link: LinkSpec) -> JobChange:
-        where = await locate(session, link)
+        where = located[link.key]
         sync = SynchronizationApi(session.client(link.source))
         with audit_step(link=link.key, step=f"{link.key}/job/{action}"):
             if action == "start":

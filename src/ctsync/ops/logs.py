@@ -22,7 +22,7 @@ from ctsync.config import LinkSpec
 from ctsync.engine import Session
 from ctsync.graph.apps import odata_string
 from ctsync.ops.knowledge import advice_for, refine_reason
-from ctsync.ops.locate import LinkJob, locate
+from ctsync.ops.locate import LinkJob, locate_all
 
 __all__ = [
     "LogEntry",
@@ -223,13 +223,15 @@ async def read_logs(
     status: str | None = None,
     action: str | None = None,
     watermarks: Watermarks | None = None,
+    page_size: int = PAGE,
 ) -> LogReport:
     """Every log row of ``links`` matching the filters; with ``watermarks``, only rows newer
     than the last read (and the watermarks move forward)."""
     report = LogReport()
+    located = await locate_all(session, links)
 
-    async def one(link: LinkSpec) -> list[LogEntry]:
-        where = await locate(session, link)
+    async def one(where: LinkJob) -> list[LogEntry]:
+        link = where.link
         start: datetime | None = since
         mark = watermarks.get(link.key) if watermarks is not None else None
         already: set[str] = set()
@@ -241,7 +243,7 @@ async def read_logs(
         client = session.client(link.source)
         params = {
             "$filter": _filter(where, since=start, status=status, action=action),
-            "$top": PAGE,
+            "$top": page_size,
             "$orderby": "activityDateTime desc",
         }
         rows: list[LogEntry] = []
@@ -258,7 +260,7 @@ async def read_logs(
             watermarks.advance(link.key, rows)
         return rows
 
-    for rows in await asyncio.gather(*(one(link) for link in links)):
+    for rows in await asyncio.gather(*(one(where) for where in located)):
         report.entries.extend(rows)
     report.entries.sort(key=lambda e: e.time, reverse=True)
     return report

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -11,7 +10,7 @@ from typing import Any
 from ctsync.config import LinkSpec
 from ctsync.engine import Session
 from ctsync.ops.knowledge import quarantine_advice
-from ctsync.ops.locate import LinkNotSetUpError, locate
+from ctsync.ops.locate import LinkNotSetUpError, locate, locate_many
 
 __all__ = ["CYCLE_INTERVAL", "LinkStatus", "link_status", "statuses", "summarize"]
 
@@ -138,4 +137,12 @@ async def link_status(session: Session, link: LinkSpec) -> LinkStatus:
 
 
 async def statuses(session: Session, links: Sequence[LinkSpec]) -> list[LinkStatus]:
-    return list(await asyncio.gather(*(link_status(session, link) for link in links)))
+    found = await locate_many(session, links)
+    out = []
+    for link in links:
+        where = found[link.key]
+        if isinstance(where, LinkNotSetUpError):
+            out.append(LinkStatus(link=link.key, set_up=False, problems=[str(where)]))
+        else:
+            out.append(summarize(link.key, where.job))
+    return out
