@@ -33,7 +33,7 @@ from ctsync.ops import control_jobs, statuses
 from .b1 import L
 from .common import run_tool
 from .meter import Meter
-from .world import GROUP_NAME, HUB, SIZE_CLASS, World, build_custom_world, spoke_name, tenant_lines
+from .world import GROUP_NAME, HUB, SIZE_CLASS, World, build_custom_world, config_text, spoke_name
 
 __all__ = ["DETECTION_TARGET", "RU_TARGET", "run"]
 
@@ -80,26 +80,6 @@ def scenario(users: int, jobs: int) -> dict[str, Any]:
         ]
         spokes.append({"name": spoke_name(k), "clients": [CLIENT], "users": clashes})
     return {"tenants": [hub, *spokes]}
-
-
-def config(emulator: Any, spokes: list[str]) -> str:
-    lines = tenant_lines(emulator, [HUB, *spokes])
-    lines += [
-        "templates:",
-        "  member-sync:",
-        "    access: {automatic_redemption: true}",
-        "    sync:",
-        f"      scope: {{assigned: [{{group: {GROUP_NAME}}}]}}",
-        "      actions: [create, update]",
-        "      start: false",
-        "topologies:",
-        f"  - hub: {HUB}",
-        "    direction: out",
-        "    template: member-sync",
-        "    spokes:",
-    ]
-    lines += [f"      - {name}" for name in spokes]
-    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -211,7 +191,9 @@ async def _scenario(world: World, broken: str, healthy: list[str]) -> tuple[Time
 
 def run(users: int = 1000, jobs: int = JOBS) -> dict[str, Any]:
     spokes = [spoke_name(k) for k in range(1, jobs + 1)]
-    world = build_custom_world(scenario(users, jobs), spokes, lambda emu: config(emu, spokes))
+    world = build_custom_world(
+        scenario(users, jobs), spokes, lambda emu: config_text(emu, spokes, start=False)
+    )
     setup = world.run(lambda: run_tool(world))
     if not setup.ok:
         msg = f"B6 setup: apply failed: {setup.failed}"

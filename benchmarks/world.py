@@ -82,8 +82,9 @@ def tenant_lines(emulator: Emulator, names: list[str]) -> list[str]:
     return lines
 
 
-def config_text(emulator: Emulator, spokes: list[str]) -> str:
-    """hub → every spoke, one template: assigned members of CTS-Pilot, create and update."""
+def config_text(emulator: Emulator, spokes: list[str], *, start: bool = True) -> str:
+    """hub → every spoke, one template: assigned members of CTS-Pilot, create and update
+    (``start=False``: apply leaves the jobs unstarted)."""
     lines = tenant_lines(emulator, [HUB, *spokes])
     lines += [
         "templates:",
@@ -92,6 +93,7 @@ def config_text(emulator: Emulator, spokes: list[str]) -> str:
         "    sync:",
         f"      scope: {{assigned: [{{group: {GROUP_NAME}}}]}}",
         "      actions: [create, update]",
+        *([] if start else ["      start: false"]),
         "topologies:",
         f"  - hub: {HUB}",
         "    direction: out",

@@ -63,3 +63,16 @@ def stop(served: Served) -> None:
         except subprocess.TimeoutExpired:
             served.process.kill()
             served.process.communicate()
+
+
+def init_config(served: Served, config: Path, links: str | None = None) -> None:
+    """`ctsync init --from-emulator` for the served emulator (``links``: ``S:T,...``)."""
+    from click.testing import CliRunner
+
+    from ctsync.cli import cli
+
+    args = ["init", "--from-emulator", str(served.info_file), "-o", str(config)]
+    if links:
+        args += ["--links", links]
+    made = CliRunner().invoke(cli, args)
+    assert made.exit_code == 0, made.output

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ctsync.cli import cli
-from tests.e2e.served import Served, start, stop
+from tests.e2e.served import Served, init_config, start, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -36,16 +36,7 @@ def _control(served: Served, path: str) -> None:
 
 def test_day_two(served: Served, tmp_path: Path) -> None:
     config = tmp_path / "ctsync.yaml"
-    made = ctsync(
-        "init",
-        "--from-emulator",
-        str(served.info_file),
-        "--links",
-        "contoso:fabrikam",
-        "-o",
-        str(config),
-    )
-    assert made.exit_code == 0, made.output
+    init_config(served, config, "contoso:fabrikam")
 
     not_yet = ctsync("status", "-c", str(config))
     assert not_yet.exit_code == 1

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ctsync.cli import cli
-from tests.e2e.served import Served, start, stop
+from tests.e2e.served import Served, init_config, start, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -57,16 +57,7 @@ def _edit_and_expect_verify_to_fail(config: Path) -> None:
 
 def test_init_plan_apply_plan_destroy(served: Served, tmp_path: Path) -> None:
     config = tmp_path / "ctsync.yaml"
-    made = ctsync(
-        "init",
-        "--from-emulator",
-        str(served.info_file),
-        "--links",
-        "contoso:fabrikam",
-        "-o",
-        str(config),
-    )
-    assert made.exit_code == 0, made.output
+    init_config(served, config, "contoso:fabrikam")
     for tenant in served.info["tenants"]:  # secrets live beside the config, never in it
         assert tenant["client_secret"] not in config.read_text()
 
@@ -125,29 +116,13 @@ def test_init_plan_apply_plan_destroy(served: Served, tmp_path: Path) -> None:
 
 def test_saved_plans_are_refused_when_live_state_moved(served: Served, tmp_path: Path) -> None:
     config = tmp_path / "ctsync.yaml"
-    ctsync(
-        "init",
-        "--from-emulator",
-        str(served.info_file),
-        "--links",
-        "contoso:tailspin",
-        "-o",
-        str(config),
-    )
+    init_config(served, config, "contoso:tailspin")
     saved = tmp_path / "plan.json"
     assert ctsync("plan", "-c", str(config), "--out", str(saved)).exit_code == 0
 
     # Someone else creates the target's partner configuration meanwhile.
     other = tmp_path / "other.yaml"
-    ctsync(
-        "init",
-        "--from-emulator",
-        str(served.info_file),
-        "--links",
-        "contoso:tailspin",
-        "-o",
-        str(other),
-    )
+    init_config(served, other, "contoso:tailspin")
     assert ctsync("apply", "-c", str(other), "--auto-approve").exit_code == 0
 
     stale = ctsync("apply", "-c", str(config), str(saved))
@@ -162,7 +137,7 @@ def test_saved_plans_are_refused_when_live_state_moved(served: Served, tmp_path:
 
 def test_plan_as_powershell(served: Served, tmp_path: Path) -> None:
     config = tmp_path / "ctsync.yaml"
-    ctsync("init", "--from-emulator", str(served.info_file), "-o", str(config))
+    init_config(served, config)
     script = ctsync("plan", "-c", str(config), "--format", "powershell")
     assert script.exit_code == 0, script.output
     for cmdlet in (

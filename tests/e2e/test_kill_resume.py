@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from ctsync.cli import cli
-from tests.e2e.served import Served, child_env, start, stop
+from tests.e2e.served import Served, child_env, init_config, start, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -84,19 +84,7 @@ def test_sigkill_then_rerun_converges(
     served: Served, tmp_path: Path, kill_points: tuple[int, ...]
 ) -> None:
     config = tmp_path / "ctsync.yaml"
-    made = CliRunner().invoke(
-        cli,
-        [
-            "init",
-            "--from-emulator",
-            str(served.info_file),
-            "--links",
-            "contoso:fabrikam,contoso:tailspin",
-            "-o",
-            str(config),
-        ],
-    )
-    assert made.exit_code == 0, made.output
+    init_config(served, config, "contoso:fabrikam,contoso:tailspin")
     for after in kill_points:
         _apply_and_kill(config, after)
 

@@ -10,13 +10,12 @@ from typing import Any
 from ctsync.config import LinkSpec
 from ctsync.engine import Session
 from ctsync.ops.knowledge import quarantine_advice
-from ctsync.ops.locate import LinkNotSetUpError, locate, locate_many
+from ctsync.ops.locate import LinkNotSetUpError, locate_many
 
 __all__ = ["CYCLE_INTERVAL", "LinkStatus", "link_status", "statuses", "summarize"]
 
 #: CTS runs a cycle every 40 minutes; the interval cannot be changed (reference §1.3).
 CYCLE_INTERVAL = timedelta(minutes=40)
-_NEVER = "0001-01-01T00:00:00Z"
 
 
 @dataclass
@@ -129,11 +128,7 @@ def summarize(link: str, job: dict[str, Any]) -> LinkStatus:
 
 
 async def link_status(session: Session, link: LinkSpec) -> LinkStatus:
-    try:
-        where = await locate(session, link)
-    except LinkNotSetUpError as exc:
-        return LinkStatus(link=link.key, set_up=False, problems=[str(exc)])
-    return summarize(link.key, where.job)
+    return (await statuses(session, [link]))[0]
 
 
 async def statuses(session: Session, links: Sequence[LinkSpec]) -> list[LinkStatus]:
