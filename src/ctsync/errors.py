@@ -68,10 +68,14 @@ class AuthenticationError(CtsyncError):
 class TransportError(CtsyncError):
     """The request got no HTTP answer: connection, TLS or timeout failure."""
 
-    def __init__(self, message: str, *, tenant: str | None, method: str, path: str) -> None:
+    def __init__(
+        self, message: str, *, tenant: str | None, method: str, path: str, sent: bool = True
+    ) -> None:
         self.tenant = tenant
         self.method = method
         self.path = path
+        #: False only when the request certainly never reached the server.
+        self.sent = sent
         super().__init__(f"{method} {path} (tenant {tenant}): {message}")
 
 

@@ -5,9 +5,12 @@ Every logical request gets a fresh ``client-request-id`` (a uuid4) and asks Grap
 server (and the emulator) can tell a retry from a new call and count retries that came before
 ``Retry-After`` expired; a new logical request never reuses one.
 
-Writes (POST, PATCH, PUT, DELETE, batch items included) are reported, once final, to the
-observers registered with :meth:`GraphClient.add_observer` as a :class:`WriteRecord` whose body
-went through :func:`~ctsync.graph.redaction.redact`. That is where the audit trail plugs in.
+Writes (POST, PATCH, PUT, DELETE, batch items included) are announced before they are sent,
+to the observers registered with :meth:`GraphClient.add_intent_observer` as a
+:class:`WriteIntent`, and reported once final to those of :meth:`GraphClient.add_observer` as a
+:class:`WriteRecord` carrying the same ``intent_id``; bodies go through
+:func:`~ctsync.graph.redaction.redact`. That is where the audit trail plugs in: a write whose
+intent has no outcome (the process was killed while it was in flight) stays visible.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from urllib.parse import quote, urlsplit
 from uuid import uuid4
 
 from ctsync._version import __version__
-from ctsync.errors import AuthenticationError, CtsyncError, TransportError
+from ctsync.errors import AuthenticationError, CtsyncError, GraphError, TransportError
 
 from ._envelope import error_code, graph_error, parse_json
 from ._http import AsyncTransport, HttpTransport, NoResponseError, RawResponse
@@ -33,11 +36,11 @@ from .batch import BatchRequest, BatchResult, plan_batches
 from .clock import Clock, SystemClock
 from .clouds import Cloud, origin_of, resolve_cloud
 from .credentials import AccessTokenLike
-from .pacing import BATCH, Cost, Pacer, estimate_cost
+from .pacing import BATCH, Cost, Pacer, Ticket, estimate_cost
 from .redaction import redact
 from .retry import RetryPolicy, parse_retry_after
 
-__all__ = ["ClientStats", "GraphClient", "GraphResponse", "WriteRecord"]
+__all__ = ["ClientStats", "GraphClient", "GraphResponse", "WriteIntent", "WriteRecord"]
 
 logger = logging.getLogger("ctsync.graph")
 
@@ -68,8 +71,21 @@ class GraphResponse:
 
 
 @dataclass(frozen=True)
+class WriteIntent:
+    """A write about to be sent (its first attempt). ``intent_id`` names it until its outcome."""
+
+    tenant: str
+    method: str
+    path: str
+    body: Any
+    intent_id: str
+
+
+@dataclass(frozen=True)
 class WriteRecord:
-    """One write as Graph finally answered it. ``status`` None: no HTTP answer (outcome unknown)."""
+    """One write as Graph finally answered it. ``status`` None: no HTTP answer, and then
+    ``error_code`` says why: ``NotSent`` (it never reached Graph), ``TransportError`` (the
+    answer was lost) or ``Interrupted`` (the run was stopped while it was in flight)."""
 
     tenant: str
     method: str
@@ -79,9 +95,11 @@ class WriteRecord:
     request_id: str | None
     client_request_id: str
     error_code: str | None
+    intent_id: str | None = None
 
 
 WriteObserver = Callable[[WriteRecord], None]
+IntentObserver = Callable[[WriteIntent], None]
 
 
 @dataclass
@@ -172,6 +190,7 @@ class GraphClient:
         self._token: tuple[str, float, float] | None = None  # token, expires_on, refresh_at
         self._token_lock = asyncio.Lock()
         self._observers: list[WriteObserver] = []
+        self._intent_observers: list[IntentObserver] = []
 
     def __repr__(self) -> str:
         return f"GraphClient(tenant_id={self.tenant_id!r}, cloud={self.cloud.name!r})"
@@ -197,6 +216,14 @@ class GraphClient:
         write that could not be recorded must not pass silently (the record says what it was).
         """
         self._observers.append(callback)
+
+    def add_intent_observer(self, callback: IntentObserver) -> None:
+        """Call ``callback(WriteIntent)`` before the first attempt of every write.
+
+        An exception from it stops the write before anything is sent: a write that could not
+        be announced (the audit trail is unwritable) is not made.
+        """
+        self._intent_observers.append(callback)
 
     # -- requests -------------------------------------------------------------------------
 
@@ -259,6 +286,7 @@ class GraphClient:
         content = None if json is None else _json.dumps(json, separators=(",", ":")).encode()
         log_path = urlsplit(rel).path
         self.stats.requests += 1
+        intent = self._announce(method, log_path, json)
         try:
             exchange = await self._exchange(
                 method,
@@ -268,8 +296,15 @@ class GraphClient:
                 content=content,
                 cost=estimate_cost(method, rel),
             )
-        except TransportError:
-            self._notify(method, log_path, body=json, status=None, code="TransportError")
+        except TransportError as exc:
+            code = "TransportError" if exc.sent else "NotSent"
+            self._notify(method, log_path, body=json, status=None, code=code, intent_id=intent)
+            raise
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            # Stopped while the write may be in flight: say so rather than leave only the intent.
+            self._notify(
+                method, log_path, body=json, status=None, code="Interrupted", intent_id=intent
+            )
             raise
         raw = exchange.raw
         request_id = raw.headers.get("request-id")
@@ -295,6 +330,7 @@ class GraphClient:
                 request_id=error.request_id,
                 client_request_id=crid,
                 code=error.code,
+                intent_id=intent,
             )
             raise error
         self._notify(
@@ -304,6 +340,7 @@ class GraphClient:
             status=raw.status,
             request_id=request_id,
             client_request_id=crid,
+            intent_id=intent,
         )
         return GraphResponse(
             status=raw.status,
@@ -361,13 +398,17 @@ class GraphClient:
         headers: Mapping[str, str],
         content: bytes | None,
         cost: Cost,
+        idempotent: bool = False,
     ) -> _Exchange:
         """Send with pacing, token, retries and the throttle gate; return the last answer.
 
-        Raises :class:`TransportError` when no HTTP answer came and retrying is not allowed or
-        not possible; error statuses are returned for the caller to turn into GraphErrors.
+        ``idempotent`` marks a POST that changes nothing (a ``$batch`` of reads): it is retried
+        like a GET. Raises :class:`TransportError` when no HTTP answer came and retrying is not
+        allowed or not possible; error statuses are returned for the caller to turn into
+        GraphErrors.
         """
         policy = self.retry
+        retry_as = "GET" if idempotent else method
         client_request_id = str(uuid4())
         start = self.clock.monotonic()
         refreshed = False
@@ -382,13 +423,17 @@ class GraphClient:
                 wait = policy.backoff(attempt)
                 if not (
                     failure.retryable
-                    and policy.retryable_failure(method, sent=failure.sent)
+                    and policy.retryable_failure(retry_as, sent=failure.sent)
                     and self._within_budget(attempt, start, wait)
                 ):
                     tries = f" (after {attempt} attempts)" if attempt > 1 else ""
                     msg = f"{failure}{tries}"
                     raise TransportError(
-                        msg, tenant=self.tenant_id, method=method, path=path
+                        msg,
+                        tenant=self.tenant_id,
+                        method=method,
+                        path=path,
+                        sent=failure.sent or attempt > 1,
                     ) from None
                 self._log_retry(
                     method, path, status="-", code=failure.kind, wait=wait, attempt=attempt
@@ -417,7 +462,7 @@ class GraphClient:
                 )
                 continue
             retry_after = sent.retry_after
-            if not policy.retryable_status(method, raw.status):
+            if not policy.retryable_status(retry_as, raw.status):
                 return _Exchange(raw, payload, attempt, client_request_id, retry_after)
             wait = retry_after if retry_after is not None else policy.backoff(attempt)
             if not self._within_budget(attempt, start, wait):
@@ -517,6 +562,7 @@ class GraphClient:
         request_id: str | None = None,
         client_request_id: str | None = None,
         code: str | None = None,
+        intent_id: str | None = None,
     ) -> None:
         if method not in WRITE_METHODS or not self._observers:
             return
@@ -529,9 +575,27 @@ class GraphClient:
             request_id=request_id,
             client_request_id=client_request_id or "",
             error_code=code,
+            intent_id=intent_id,
         )
         for observer in self._observers:
             observer(record)
+
+    def _announce(self, method: str, path: str, body: Any) -> str | None:
+        """Tell the intent observers a write is about to be sent; its ``intent_id``."""
+        if method not in WRITE_METHODS:
+            return None
+        intent_id = str(uuid4())
+        if self._intent_observers:
+            intent = WriteIntent(
+                tenant=self.tenant_id,
+                method=method,
+                path=path,
+                body=redact(body, path=path),
+                intent_id=intent_id,
+            )
+            for observer in self._intent_observers:
+                observer(intent)
+        return intent_id
 
     # -- tokens ---------------------------------------------------------------------------
 
@@ -668,33 +732,75 @@ class GraphClient:
         return {r.id: results[r.id] for r in requests}
 
     async def _run_batch(self, chunk: list[BatchRequest]) -> dict[str, BatchResult]:
-        policy = self.retry
         ready_at = {r.id: self.clock.monotonic() for r in chunk}
         attempts: Counter[str] = Counter()
+        intents: dict[str, str | None] = {}
         final: dict[str, BatchResult] = {}
         start = self.clock.monotonic()
-        while ready_at:
-            now = self.clock.monotonic()
-            due = min(ready_at.values())
-            if due > now:
-                await self.clock.sleep(due - now)
-                continue
-            sending = [r for r in chunk if r.id in ready_at and ready_at[r.id] <= now]
-            # Graph works through a batch in order and a 429 can stop the rest of it: put the
-            # items that waited longest first so the same tail is not throttled every round.
-            sending.sort(key=lambda r: -attempts[r.id])
+        try:
+            while ready_at:
+                now = self.clock.monotonic()
+                due = min(ready_at.values())
+                if due > now:
+                    await self.clock.sleep(due - now)
+                    continue
+                sending = [r for r in chunk if r.id in ready_at and ready_at[r.id] <= now]
+                # Graph works through a batch in order and a 429 can stop the rest of it: put
+                # the items that waited longest first so the same tail is not throttled every
+                # round.
+                sending.sort(key=lambda r: -attempts[r.id])
+                for request in sending:
+                    del ready_at[request.id]
+                    attempts[request.id] += 1
+                    if attempts[request.id] > 1:
+                        self.stats.retries += 1
+                    elif request.method.upper() in WRITE_METHODS:
+                        path = urlsplit(request.url).path
+                        intents[request.id] = self._announce(
+                            request.method.upper(), path, request.body
+                        )
+                retrying, fresh = await self._batch_round(sending, attempts, start)
+                ready_at.update(retrying)
+                for result in fresh:
+                    final[result.id] = result
+                    self._notify_item(result, intents.get(result.id))
+        except (asyncio.CancelledError, KeyboardInterrupt, CtsyncError) as exc:
+            # Every announced item gets an outcome, even when the batch itself failed.
+            status, code = None, "Interrupted"
+            if isinstance(exc, TransportError):
+                code = "TransportError" if exc.sent else "NotSent"
+            elif isinstance(exc, GraphError):
+                status, code = exc.status, exc.code
+            for request in chunk:
+                if request.id in intents and request.id not in final:
+                    self._notify(
+                        request.method.upper(),
+                        urlsplit(request.url).path,
+                        body=request.body,
+                        status=status,
+                        code=code,
+                        intent_id=intents[request.id],
+                    )
+            raise
+        return final
+
+    async def _batch_round(
+        self, sending: list[BatchRequest], attempts: Counter[str], start: float
+    ) -> tuple[dict[str, float], list[BatchResult]]:
+        """Send ``sending`` as one ``$batch``: (items to retry and when, final results)."""
+        policy = self.retry
+        # The items travel together, so they share one ticket: the batch as a whole may be a
+        # gate's probe, and it settles once its answer is read (after any 429 in it closed the
+        # gate again, so no waiter is let through on a stale Retry-After).
+        ticket = Ticket()
+        answered: bool | None = None
+        try:
             for request in sending:
-                del ready_at[request.id]
-                attempts[request.id] += 1
-                if attempts[request.id] > 1:
-                    self.stats.retries += 1
-                # Items never probe a gate (their answer waits for the whole batch), so their
-                # tickets hold nothing to settle.
                 await self.pacer.acquire(
                     self.tenant_id,
                     estimate_cost(request.method, request.url),
                     since=start,
-                    can_probe=False,
+                    ticket=ticket,
                 )
             answers, crid, outer_request_id = await self._post_batch(sending)
             retrying: dict[str, float] = {}
@@ -735,22 +841,21 @@ class GraphClient:
                         client_request_id=crid,
                     )
                 )
-            # A 424 only says "my dependency failed": if that dependency is being retried,
-            # so is the dependant, no sooner than it.
-            changed = True
-            while changed:
-                changed = False
-                for result in list(fresh):
-                    deps = [d for d in result.request.depends_on if d in retrying]
-                    if result.status == 424 and deps:
-                        fresh.remove(result)
-                        retrying[result.id] = max(retrying[d] for d in deps)
-                        changed = True
-            ready_at.update(retrying)
-            for result in fresh:
-                final[result.id] = result
-                self._notify_item(result)
-        return final
+            answered = not any(status == 429 for status, _, _ in answers.values())
+        finally:
+            self.pacer.settle(ticket, ok=answered)
+        # A 424 only says "my dependency failed": if that dependency is being retried, so is
+        # the dependant, no sooner than it.
+        changed = True
+        while changed:
+            changed = False
+            for result in list(fresh):
+                deps = [d for d in result.request.depends_on if d in retrying]
+                if result.status == 424 and deps:
+                    fresh.remove(result)
+                    retrying[result.id] = max(retrying[d] for d in deps)
+                    changed = True
+        return retrying, fresh
 
     def _item_wait(
         self, request: BatchRequest, status: int, headers: Mapping[str, str], attempt: int
@@ -791,6 +896,8 @@ class GraphClient:
             headers=headers,
             content=content,
             cost=Cost(BATCH, 0, 0),
+            # A batch of reads changes nothing: a lost answer or a 5xx may be sent again.
+            idempotent=all(r.method.upper() == "GET" for r in requests),
         )
         raw = exchange.raw
         if raw.status >= 400:
@@ -821,7 +928,7 @@ class GraphClient:
             )
         return answers, exchange.client_request_id, raw.headers.get("request-id")
 
-    def _notify_item(self, result: BatchResult) -> None:
+    def _notify_item(self, result: BatchResult, intent_id: str | None) -> None:
         request = result.request
         self._notify(
             request.method.upper(),
@@ -831,6 +938,7 @@ class GraphClient:
             request_id=result.headers.get("request-id"),
             client_request_id=result.client_request_id,
             code=result.error_code,
+            intent_id=intent_id,
         )
 
 

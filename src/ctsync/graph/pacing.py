@@ -233,15 +233,17 @@ class Pacer:
         *,
         since: float | None = None,
         can_probe: bool = True,
+        ticket: Ticket | None = None,
     ) -> Ticket:
         """Wait until no 429 gate holds the request and ``cost`` fits every bucket it draws on.
 
         ``since`` (monotonic) is when the logical request started: gates release the oldest
-        first. ``can_probe`` False keeps the request from being a gate's lone probe (batch items:
-        their answer only comes once the whole batch is sent). Hand the ticket back to
-        :meth:`settle` when the answer is in.
+        first. ``can_probe`` False keeps the request from being a gate's lone probe. Requests
+        that travel together (the items of one ``$batch``) share one ``ticket``: the first item
+        may probe for all of them, and the rest pass the gates it holds. Hand the ticket back
+        to :meth:`settle` when the answer is in.
         """
-        ticket = Ticket()
+        ticket = Ticket() if ticket is None else ticket
         if not self.enabled:
             return ticket
         since = self.clock.monotonic() if since is None else since
@@ -278,6 +280,7 @@ class Pacer:
         for gate in ticket.probes:
             gate.settle(ok=ok)
         ticket.probes.clear()
+        ticket.passed.clear()
 
     # -- the throttle gate ----------------------------------------------------------------
 
@@ -290,20 +293,32 @@ class Pacer:
     async def _pass_gates(
         self, tenant_id: str, family: str, since: float, can_probe: bool, ticket: Ticket
     ) -> None:
+        """Pass the app-wide and the tenant gate of ``family``.
+
+        :meth:`ThrottleGate.enter` returns only once the caller may go. A gate passed is not
+        entered again unless a new 429 closed it since (its ``closings`` moved on), so the loop
+        ends as soon as no fresh 429 arrives: it never spins on a gate that still wants a probe
+        somebody else will send.
+        """
         keys = ((None, family), (tenant_id, family))
-        waited = True
-        while waited:  # after any wait, look at both gates again
-            waited = False
-            for key in keys:
-                gate = self._gates.get(key)
-                if gate is None or gate in ticket.probes or gate.passable():
+
+        def holds(gate: ThrottleGate) -> bool:
+            return not (
+                gate in ticket.probes
+                or ticket.passed.get(gate) == gate.closings
+                or gate.passable()
+            )
+
+        while pending := [g for k in keys if (g := self._gates.get(k)) and holds(g)]:
+            for gate in pending:
+                if not holds(gate):
                     continue
                 before = self.clock.monotonic()
                 if await gate.enter(since=since, can_probe=can_probe):
                     ticket.probes.append(gate)
+                ticket.passed[gate] = gate.closings
                 if (spent := self.clock.monotonic() - before) > 0:
                     self.waited["gate"] = self.waited.get("gate", 0.0) + spent
-                    waited = True
 
     def throttled(
         self, tenant_id: str, family: str, seconds: float, *, scope: str | None = None
@@ -333,6 +348,8 @@ class Ticket:
     """What :meth:`Pacer.acquire` hands out: the gates this request probes for."""
 
     probes: list[ThrottleGate] = field(default_factory=list)
+    #: Gates passed (not as the probe), with the number of closings each had then.
+    passed: dict[ThrottleGate, int] = field(default_factory=dict)
 
 
 class ThrottleGate:
@@ -347,6 +364,8 @@ class ThrottleGate:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self.until = 0.0
+        #: How many 429s closed the gate so far: a request passed it for the closings it saw.
+        self.closings = 0
         self.needs_probe = False
         self.probing = False
         self._queue: list[tuple[float, int, bool, asyncio.Future[bool]]] = []
@@ -355,6 +374,7 @@ class ThrottleGate:
 
     def close(self, seconds: float) -> None:
         self.until = max(self.until, self._clock.monotonic() + seconds)
+        self.closings += 1
         self.needs_probe = True
         if self._queue:
             self._schedule()

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
+import httpx
 import pytest
 
-from ctsync.errors import GraphError, NotFoundError
+from ctsync.errors import CtsyncError, GraphError, NotFoundError, TransportError
 from ctsync.graph import (
     BatchRequest,
     BatchResult,
@@ -17,7 +19,10 @@ from ctsync.graph import (
     plan_batches,
     raise_for_item,
 )
+from ctsync.graph.client import WriteIntent
 from tests.unit.graph.fakes import FakeGraph, Reply, error, make_client, throttled
+from tests.unit.graph.test_pacing import TickingClock
+from tests.watchdog import watchdog
 
 
 def _gets(n: int, prefix: str = "r") -> list[BatchRequest]:
@@ -290,3 +295,148 @@ def test_write_items_reach_observers_redacted() -> None:
     assert record.body == {"value": [{"key": "SecretToken", "value": "***"}]}
     assert record.request_id == graph.requests[0].request_id
     assert record.client_request_id == graph.requests[0].headers["client-request-id"]
+
+
+def test_a_batch_after_a_429_is_sent_once_the_gate_opens_and_never_spins() -> None:
+    # A GET throttled the tenant; a batch of reads queued behind the gate must go once
+    # Retry-After ends (it may probe: its items travel together), on a clock that moves
+    # between readings as a real one does.
+    clock = TickingClock()
+    graph = FakeGraph(clock)
+    graph.on("GET", "/organization", throttled("2"), Reply(200, {}))
+    graph.on("GET", "/users/u0", Reply(200, {"id": "u0"}))
+    graph.on("GET", "/users/u1", Reply(200, {"id": "u1"}))
+
+    async def main() -> dict[str, int]:
+        async with make_client(graph) as client:
+            first = asyncio.create_task(client.get("/organization"))
+            await clock.sleep(0.5)
+            results = await client.batch(_gets(2))
+            await first
+        return {k: r.status for k, r in results.items()}
+
+    with watchdog(5, "a batch behind a 429 gate"):
+        assert asyncio.run(main()) == {"r0": 200, "r1": 200}
+    batch = graph.seen("POST", "/$batch")
+    assert len(batch) == 1
+    assert batch[0].at >= 2.0
+
+
+def test_a_throttled_batch_item_is_sent_again_and_never_spins() -> None:
+    # Only the batch's own item was throttled: nobody else may probe the gate it closed, so
+    # the retried item must be the probe itself (it once spun here, the loop blocked).
+    clock = TickingClock()
+    graph = FakeGraph(clock)
+    graph.on("GET", "/users/u0", throttled("2"), Reply(200, {"id": "u0"}))
+    graph.on("GET", "/users/u1", Reply(200, {"id": "u1"}))
+
+    async def main() -> dict[str, int]:
+        async with make_client(graph) as client:
+            results = await client.batch(_gets(2))
+        return {k: r.status for k, r in results.items()}
+
+    with watchdog(5, "a batch item behind its own 429"):
+        assert asyncio.run(main()) == {"r0": 200, "r1": 200}
+    assert [s.at >= 2.0 for s in graph.seen("POST", "/$batch")] == [False, True]
+
+
+def test_a_batch_of_reads_is_sent_again_after_a_dropped_connection() -> None:
+    graph = FakeGraph(VirtualClock())
+    graph.fail("POST", "/$batch", httpx.RemoteProtocolError("peer closed connection"))
+    graph.on("GET", "/users/u0", Reply(200, {"id": "u0"}))
+
+    async def main() -> int:
+        async with make_client(graph) as client:
+            results = await client.batch(_gets(1))
+        return results["r0"].status
+
+    assert asyncio.run(main()) == 200
+    assert len(graph.seen("POST", "/$batch")) == 2
+
+
+def test_a_batch_with_a_write_is_not_sent_again_after_a_dropped_connection() -> None:
+    graph = FakeGraph(VirtualClock())
+    graph.fail("POST", "/$batch", httpx.RemoteProtocolError("peer closed connection"))
+    graph.on("PATCH", "/servicePrincipals/sp", Reply(204))
+    records: list[WriteRecord] = []
+    intents: list[WriteIntent] = []
+
+    async def main() -> None:
+        async with make_client(graph) as client:
+            client.add_observer(records.append)
+            client.add_intent_observer(intents.append)
+            await client.batch(
+                [BatchRequest(id="w", method="PATCH", url="/servicePrincipals/sp", body={})]
+            )
+
+    with pytest.raises(TransportError):
+        asyncio.run(main())
+    assert len(graph.seen("POST", "/$batch")) == 1
+    # The write may have happened: announced, then recorded with an unknown outcome.
+    [intent] = intents
+    [record] = records
+    assert (record.status, record.error_code) == (None, "TransportError")
+    assert record.intent_id == intent.intent_id
+
+
+def test_every_write_is_announced_before_it_is_sent_and_its_outcome_names_the_intent() -> None:
+    graph = FakeGraph(VirtualClock())
+    graph.on("PATCH", "/servicePrincipals/sp", Reply(204))
+    events: list[tuple[str, str | None, int]] = []
+
+    async def main() -> None:
+        async with make_client(graph) as client:
+            client.add_intent_observer(
+                lambda i: events.append(("intent", i.intent_id, len(graph.requests)))
+            )
+            client.add_observer(
+                lambda r: events.append(("outcome", r.intent_id, len(graph.requests)))
+            )
+            await client.patch("/servicePrincipals/sp", json={"tags": []})
+            await client.get("/servicePrincipals/sp2")  # reads are not announced
+
+    with contextlib.suppress(GraphError):
+        asyncio.run(main())
+    (kind1, id1, sent_before), (kind2, id2, sent_after) = events
+    assert (kind1, kind2) == ("intent", "outcome")
+    assert id1 == id2
+    assert id1 is not None
+    assert (sent_before, sent_after) == (0, 1)
+
+
+def test_a_write_interrupted_in_flight_is_recorded_as_interrupted() -> None:
+    clock = VirtualClock()
+    graph = FakeGraph(clock, latency=5.0)
+    graph.on("PATCH", "/servicePrincipals/sp", Reply(204))
+    records: list[WriteRecord] = []
+
+    async def main() -> None:
+        async with make_client(graph) as client:
+            client.add_observer(records.append)
+            task = asyncio.create_task(client.patch("/servicePrincipals/sp", json={}))
+            await clock.sleep(1.0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    asyncio.run(main())
+    [record] = records
+    assert (record.status, record.error_code) == (None, "Interrupted")
+
+
+def test_an_intent_that_cannot_be_recorded_stops_the_write() -> None:
+    graph = FakeGraph(VirtualClock())
+    graph.on("PATCH", "/servicePrincipals/sp", Reply(204))
+
+    def refuse(intent: WriteIntent) -> None:
+        msg = "audit trail is read-only"
+        raise CtsyncError(msg)
+
+    async def main() -> None:
+        async with make_client(graph) as client:
+            client.add_intent_observer(refuse)
+            await client.patch("/servicePrincipals/sp", json={})
+
+    with pytest.raises(CtsyncError, match="read-only"):
+        asyncio.run(main())
+    assert graph.requests == []

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from ctsync.graph import Cost, Pacer, Quota, Quotas, TokenBucket, VirtualClock, estimate_cost
+from ctsync.graph.pacing import Ticket
 from tests.unit.graph.fakes import OTHER_TENANT, TENANT, FakeGraph, Reply, make_client, throttled
+from tests.watchdog import watchdog
 
 # -- the virtual clock the pacing tests stand on ----------------------------------------------
 
@@ -332,3 +334,57 @@ def test_a_cancelled_probe_hands_the_role_to_the_next_waiter() -> None:
         return bool(ticket.probes)
 
     assert asyncio.run(main()) is True
+
+
+class TickingClock(VirtualClock):
+    """Simulated time that, like a real clock, moves a hair between any two readings."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.readings = 0
+
+    def monotonic(self) -> float:
+        self.readings += 1
+        return super().monotonic() + self.readings * 1e-6
+
+
+def test_a_request_that_may_not_probe_passes_a_gate_waiting_for_a_probe() -> None:
+    # The gate's Retry-After is over and it wants a probe; this caller may not be one. It
+    # must pass (or wait), never spin: with a clock that moves between readings, the old
+    # contract re-entered the gate forever without yielding.
+    clock = TickingClock()
+    pacer = Pacer(clock=clock)
+    cost = Cost("identity", 1, 0)
+
+    async def main() -> list[Any]:
+        pacer.throttled(TENANT, "identity", 1.0)
+        await clock.sleep(2.0)
+        ticket = await pacer.acquire(TENANT, cost, can_probe=False)
+        return list(ticket.probes)
+
+    with watchdog(5, "Pacer.acquire"):
+        assert asyncio.run(main()) == []
+
+
+def test_requests_that_share_a_ticket_send_one_probe_for_all() -> None:
+    clock = TickingClock()
+    pacer = Pacer(clock=clock)
+    cost = Cost("identity", 1, 0)
+
+    async def main() -> tuple[int, bool]:
+        pacer.throttled(TENANT, "identity", 1.0)
+        await clock.sleep(2.0)
+        ticket = Ticket()
+        for _ in range(5):  # the items of one $batch
+            await pacer.acquire(TENANT, cost, ticket=ticket)
+        probes = len(ticket.probes)
+        # Another request waits for the batch's answer ...
+        other = asyncio.create_task(pacer.acquire(TENANT, cost))
+        await asyncio.sleep(0)
+        waiting = not other.done()
+        pacer.settle(ticket, ok=True)
+        pacer.settle(await other, ok=True)  # ... and goes once it is in
+        return probes, waiting
+
+    with watchdog(5, "Pacer.acquire"):
+        assert asyncio.run(main()) == (1, True)
