@@ -61,7 +61,7 @@ def _tls(served: Served) -> ssl.SSLContext:
 def served(server: Served) -> Served:
     """The module's emulator, reset to the scenario (same seed: same ids and secrets)."""
     control = server.info["control_url"]
-    httpx.post(f"{control}/reset", verify=_tls(server)).raise_for_status()
+    httpx.post(f"{control}/reset", json={}, verify=_tls(server)).raise_for_status()
     seeded = httpx.post(f"{control}/seed", json={"scenario": _scenario()}, verify=_tls(server))
     seeded.raise_for_status()
     assert seeded.json()["tenants"] == server.info["tenants"]

@@ -36,7 +36,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 def served(server: Served) -> Served:
     """The module's emulator, reset to the demo scenario (same seed: same ids and secrets)."""
     context = ssl.create_default_context(cafile=server.info["ca_cert"])
-    httpx.post(f"{server.info['control_url']}/reset", verify=context).raise_for_status()
+    httpx.post(f"{server.info['control_url']}/reset", json={}, verify=context).raise_for_status()
     seeded = httpx.post(
         f"{server.info['control_url']}/seed", json={"scenario": "demo"}, verify=context
     )

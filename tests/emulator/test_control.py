@@ -57,7 +57,7 @@ def test_reset_then_seed(demo: Emulator, control: httpx.Client) -> None:
     old_token = EmulatorCredential(demo, "contoso").get_token(
         "https://graph.microsoft.com/.default"
     )
-    assert control.post("/reset").status_code == 200
+    assert control.post("/reset", json={}).status_code == 200
     assert control.get("/state").json()["tenants"] == []
     # A token of a tenant the emulator no longer holds is refused.
     with httpx.Client(
@@ -91,7 +91,71 @@ def test_reset_then_seed(demo: Emulator, control: httpx.Client) -> None:
 def test_bad_control_requests(control: httpx.Client) -> None:
     assert control.post("/seed", json={"scenario": 3}).status_code == 400
     assert control.post("/seed", json={"scenario": "no-such-file.json"}).status_code == 400
-    assert control.post("/seed", content=b"{oops").status_code == 400
+    json_type = {"content-type": "application/json"}
+    assert control.post("/seed", content=b"{oops", headers=json_type).status_code == 400
     unknown = control.get("/nothing")
     assert unknown.status_code == 501
     assert unknown.json()["error"]["code"] == "NotImplemented"
+
+
+# -- what a web page cannot send -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "content_type"),
+    [
+        ("/reset", b"", None),
+        ("/reset", b"", "text/plain"),
+        ("/reset", b"{}", "text/plain;charset=UTF-8"),
+        ("/seed", b'{"scenario": "demo"}', "text/plain"),
+        ("/faults", b"rate_429=1", "application/x-www-form-urlencoded"),
+        ("/clock/advance", b'{"seconds": 60}', "multipart/form-data; boundary=x"),
+        ("/cycles/run", b"{}", "application/jsonp"),
+        ("/provisioning", b'{"escrow_floor": 3}', "application/x-json"),
+    ],
+)
+def test_control_posts_need_a_json_content_type(
+    demo: Emulator, control: httpx.Client, path: str, content: bytes, content_type: str | None
+) -> None:
+    """A browser sends text/plain, form and multipart POSTs cross-origin without asking first;
+    the control API answers none of them, so a web page cannot reset or seed it."""
+    before = control.get("/state").json()
+    headers = {} if content_type is None else {"content-type": content_type}
+    refused = control.post(path, content=content, headers=headers)
+    assert refused.status_code == 415
+    assert refused.json()["error"]["code"] == "UnsupportedMediaType"
+    assert "application/json" in refused.json()["error"]["message"]
+    after = control.get("/state").json()
+    assert after == before
+    assert len(demo.tenants) == 3
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON"]
+)
+def test_json_content_types_are_accepted_with_or_without_a_body(
+    demo: Emulator, control: httpx.Client, content_type: str
+) -> None:
+    headers = {"content-type": content_type}
+    assert control.post("/clock/advance", content=b'{"seconds": 5}', headers=headers).is_success
+    assert control.post("/cycles/run", headers=headers).is_success  # no body: {}
+    assert control.post("/reset", headers=headers).is_success
+    assert demo.tenants == {}
+
+
+def test_reads_need_no_content_type(control: httpx.Client) -> None:
+    assert control.get("/state").status_code == 200
+    assert control.get("/provisioning").status_code == 200
+    # Other methods need JSON too, before the API says it has no such route.
+    assert control.delete("/state").status_code == 415
+    assert control.request("DELETE", "/state", json={}).status_code == 501
+
+
+def test_state_shows_the_drop_fault(control: httpx.Client) -> None:
+    answer = control.post("/faults", json={"rate_drop": 0.25, "rate_drop_before": 0.05})
+    assert answer.status_code == 200
+    faults = control.get("/state").json()["faults"]
+    assert (faults["rate_drop"], faults["rate_drop_before"]) == (0.25, 0.05)
+    too_much = control.post("/faults", json={"rate_429": 0.8})
+    assert too_much.status_code == 400
+    assert "add up to more than 1" in too_much.json()["error"]["message"]

@@ -885,7 +885,7 @@ def test_a_paused_job_runs_no_cycles(pilot_link: Link) -> None:
     assert link.source.post(f"{link.job_path}/pause").status_code == 204
     link.demo.clock.advance(3 * 2400)
     assert link.record().completed_cycles == 0
-    assert link.control.post("/cycles/run").json()["cycles"] == []
+    assert link.control.post("/cycles/run", json={}).json()["cycles"] == []
     assert link.synced() == {}
 
 
@@ -923,7 +923,7 @@ def test_job_status_after_a_clean_cycle(pilot_link: Link) -> None:
 
 def test_control_runs_cycles_and_shows_the_last_one(pilot_link: Link) -> None:
     link = pilot_link
-    everything = link.control.post("/cycles/run")
+    everything = link.control.post("/cycles/run", json={})
     assert everything.status_code == 200
     [summary] = everything.json()["cycles"]
     assert summary["job_id"] == link.job_id
@@ -950,7 +950,7 @@ def test_control_tunes_the_engine(demo: Emulator) -> None:
         for bad in ({"on_demand_shape": "xml"}, {"nope": 1}, {"escrow_floor": -1}):
             assert control.post("/provisioning", json=bad).status_code == 400
         assert control.get("/provisioning").json()["interval"] == 2400.0
-        control.post("/reset")
+        control.post("/reset", json={})
     assert demo.provisioning == ProvisioningSettings()
 
 

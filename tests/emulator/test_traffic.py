@@ -3,14 +3,17 @@ random faults, and the ``--faults`` spec."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections import Counter
 from datetime import datetime
 from typing import Any
 
+import httpx
 import pytest
 
+from ctsync.emulator import EmulatorCredential, EmulatorTransport
 from ctsync.emulator._emulator import Emulator
 from ctsync.emulator.core.clock import FrozenClock
 from ctsync.emulator.core.http import EmuRequest
@@ -476,6 +479,11 @@ def test_parse_the_documented_example() -> None:
         ("retry-after=4", "retry_after", (4, 4)),
         ("retry_after=1s-2500ms", "retry_after", (1, 2.5)),
         ("429=5%", "rate_429", 0.05),
+        ("drop=8%", "rate_drop", 0.08),
+        ("reset=0.1", "rate_drop", 0.1),
+        ("rate_drop=2%", "rate_drop", 0.02),
+        ("drop-before=1%", "rate_drop_before", 0.01),
+        ("rate-drop-before=0.3", "rate_drop_before", 0.3),
         ("quotas=on", "quotas", True),
         ("size=l", "size_class", "L"),
         ("size=auto", "size_class", None),
@@ -499,6 +507,10 @@ def test_parse_units_and_aliases(spec: str, field: str, value: Any) -> None:
         ("retry-after=1-x", "'retry-after=1-x'"),
         ("429=1.5", "rate_429 must be between 0 and 1"),
         ("429=0.6,500=0.6", "add up to more than 1"),
+        ("429=0.6,drop=0.5", "add up to more than 1"),
+        ("drop=0.6,drop-before=0.6", "add up to more than 1"),
+        ("drop=150%", "rate_drop must be between 0 and 1"),
+        ("drop=often", "'drop=often'"),
         ("retry-after=5-1", "retry_after"),
         ("size=XL", "size_class"),
         ("quota-mode=sliding", "quota_mode"),
@@ -513,6 +525,8 @@ def test_parse_errors_name_the_problem(spec: str, needle: str) -> None:
 def test_parse_errors_list_the_valid_keys() -> None:
     with pytest.raises(ValueError, match="Valid keys: 429, 500, 503, retry-after, latency"):
         FaultProfile.parse("latancy=5")
+    with pytest.raises(ValueError, match=r"drop \(or reset\), drop-before"):
+        FaultProfile.parse("latancy=5")
 
 
 def test_dict_round_trip_and_merge() -> None:
@@ -526,6 +540,11 @@ def test_dict_round_trip_and_merge() -> None:
     assert profile.merged({"retry_after": 3}).retry_after == (3, 3)
     assert profile.merged({"size_class": None}).size_class is None
     assert profile.with_latency(250).latency_ms == 250
+    dropping = FaultProfile.parse("drop=5%,drop-before=1%")
+    data = dropping.to_dict()
+    assert (data["rate_drop"], data["rate_drop_before"]) == (0.05, 0.01)
+    assert FaultProfile.from_dict(data) == dropping
+    assert dropping.merged({"rate_drop": 0}).rate_drop == 0
 
 
 @pytest.mark.parametrize(
@@ -540,6 +559,10 @@ def test_dict_round_trip_and_merge() -> None:
         {"size_class": 3},
         {"quota_mode": 1},
         {"latency_ms": -1},
+        {"rate_drop": "often"},
+        {"rate_drop": 1.5},
+        {"rate_drop": 0.5, "rate_429": 0.6},
+        {"rate_drop_before": -0.1},
     ],
 )
 def test_merge_refuses_bad_settings(change: dict[str, Any]) -> None:
@@ -575,3 +598,162 @@ def test_emulator_answers_throttled_calls_with_graphs_envelope() -> None:
     assert ok.status == 200
     assert ok.headers["x-ms-resource-unit"] == "1"
     assert emu.traffic.stats()["early_retries"] == 1
+
+
+# -- dropped connections --------------------------------------------------------------------
+
+PARTNERS_URL = "https://graph.microsoft.com/v1.0/policies/crossTenantAccessPolicy/partners"
+
+
+def _graph(emu: Emulator, tenant: str = "contoso") -> httpx.Client:
+    token = EmulatorCredential(emu, tenant).get_token("https://graph.microsoft.com/.default")
+    return httpx.Client(
+        transport=EmulatorTransport(emu), headers={"authorization": f"Bearer {token.token}"}
+    )
+
+
+def _partner_id(emu: Emulator) -> str:
+    return emu.tenant("fabrikam").id
+
+
+def test_drop_decisions_are_seeded_and_follow_the_rates() -> None:
+    profile = FaultProfile(rate_drop=0.2, rate_drop_before=0.1)
+
+    def decisions(seed: int) -> list[str | None]:
+        traffic = Harness(profile, seed=seed).traffic
+        return [traffic.drop() for _ in range(5_000)]
+
+    first = decisions(4)
+    assert first == decisions(4)
+    assert first != decisions(5)
+    counts = Counter(first)
+    assert 900 <= counts["after"] <= 1_100
+    assert 420 <= counts["before"] <= 580
+    traffic = Harness(profile, seed=4).traffic
+    [traffic.drop() for _ in range(10)]
+    assert traffic.stats()["random_faults"] == {
+        "drop": first[:10].count("after"),
+        "drop_before": first[:10].count("before"),
+    }
+
+
+def test_a_profile_without_drops_draws_no_numbers() -> None:
+    traffic = Harness(FaultProfile(rate_429=0.5), seed=3).traffic
+    state = traffic._rng.getstate()
+    assert traffic.drop() is None
+    assert traffic._rng.getstate() == state
+
+
+def test_a_dropped_call_is_processed_and_its_answer_lost() -> None:
+    emu = Emulator(scenario="demo", faults=FaultProfile.parse("drop=100%"))
+    partner = _partner_id(emu)
+    with _graph(emu) as graph:
+        with pytest.raises(httpx.RemoteProtocolError) as info:
+            graph.post(PARTNERS_URL, json={"tenantId": partner})
+        assert info.value.request.method == "POST"
+        # A 204 is lost the same way: the change happened, the client cannot know.
+        with pytest.raises(httpx.RemoteProtocolError):
+            graph.patch(f"{PARTNERS_URL}/{partner}", json={"inboundTrust": {"isMfaAccepted": True}})
+        emu.traffic.configure(FaultProfile())
+        stored = graph.get(f"{PARTNERS_URL}/{partner}")
+        assert stored.status_code == 200
+        assert stored.json()["inboundTrust"]["isMfaAccepted"] is True
+        # The retry a client makes after a lost answer meets the object it created.
+        assert graph.post(PARTNERS_URL, json={"tenantId": partner}).status_code == 409
+    stats = emu.traffic.stats()
+    assert stats["random_faults"] == {"drop": 2}
+    assert emu.stats["requests"] == 4
+
+
+def test_a_dropped_call_through_an_async_client() -> None:
+    emu = Emulator(scenario="demo", faults=FaultProfile(rate_drop=1.0, latency_ms=30))
+    token = EmulatorCredential(emu, "contoso").get_token("https://graph.microsoft.com/.default")
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def run() -> None:
+        transport = EmulatorTransport(emu, async_sleep=sleep)
+        headers = {"authorization": f"Bearer {token.token}"}
+        async with httpx.AsyncClient(transport=transport, headers=headers) as graph:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await graph.post(PARTNERS_URL, json={"tenantId": _partner_id(emu)})
+
+    asyncio.run(run())
+    assert slept == [pytest.approx(0.03)]  # the client waited, then lost the answer
+    assert _partner_id(emu) in emu.tenant("contoso").access_policy.partners
+
+
+def test_a_batch_is_dropped_whole_after_every_inner_request_ran() -> None:
+    emu = Emulator(scenario="demo", faults=FaultProfile(rate_drop=1.0))
+    partners = [emu.tenant("fabrikam").id, emu.tenant("tailspin").id]
+    requests = [
+        {
+            "id": str(i),
+            "method": "POST",
+            "url": "/policies/crossTenantAccessPolicy/partners",
+            "headers": {"content-type": "application/json"},
+            "body": {"tenantId": tenant_id},
+        }
+        for i, tenant_id in enumerate(partners)
+    ]
+    with _graph(emu) as graph, pytest.raises(httpx.RemoteProtocolError):
+        graph.post("https://graph.microsoft.com/v1.0/$batch", json={"requests": requests})
+    assert sorted(emu.tenant("contoso").access_policy.partners) == sorted(partners)
+    assert emu.traffic.stats()["random_faults"] == {"drop": 1}
+
+
+def test_a_call_dropped_before_the_service_changes_nothing() -> None:
+    emu = Emulator(scenario="demo", faults=FaultProfile.parse("drop-before=100%"))
+    with _graph(emu) as graph:
+        with pytest.raises(httpx.RemoteProtocolError):
+            graph.post(PARTNERS_URL, json={"tenantId": _partner_id(emu)})
+        assert emu.tenant("contoso").access_policy.partners == {}
+        assert emu.stats["requests"] == 0
+        assert emu.traffic.stats()["random_faults"] == {"drop_before": 1}
+        emu.traffic.configure(FaultProfile())
+        assert graph.post(PARTNERS_URL, json={"tenantId": _partner_id(emu)}).status_code == 201
+
+
+def test_only_graph_calls_are_dropped() -> None:
+    emu = Emulator(scenario="demo", faults=FaultProfile(rate_drop=1.0))
+    tenant = emu.tenant("contoso")
+    client = next(iter(tenant.clients.values()))
+    with httpx.Client(transport=EmulatorTransport(emu)) as http:
+        token = http.post(
+            f"https://login.microsoftonline.com/{tenant.id}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client.client_id,
+                "client_secret": client.client_secret,
+                "scope": "https://graph.microsoft.com/.default",
+            },
+        )
+        assert token.status_code == 200
+        state = http.get("https://graph.microsoft.com/_emulator/state").json()
+        assert state["faults"]["rate_drop"] == 1.0
+        head = http.head(
+            f"{PARTNERS_URL}/{_partner_id(emu)}",
+            headers={"authorization": f"Bearer {token.json()['access_token']}"},
+        )
+        assert head.status_code == 405  # HEAD is never dropped: its headers are the answer
+    assert emu.traffic.stats()["random_faults"] == {}
+
+
+def test_the_same_seed_drops_the_same_calls() -> None:
+    def outcomes(seed: int) -> list[int | str]:
+        emu = Emulator(scenario="demo", seed=seed, faults=FaultProfile(rate_drop=0.3))
+        out: list[int | str] = []
+        with _graph(emu) as graph:
+            for _ in range(60):
+                try:
+                    out.append(graph.get(PARTNERS_URL).status_code)
+                except httpx.RemoteProtocolError:
+                    out.append("dropped")
+        return out
+
+    first = outcomes(1)
+    assert first == outcomes(1)
+    assert 5 <= first.count("dropped") <= 35
+    assert set(first) == {200, "dropped"}

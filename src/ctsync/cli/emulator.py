@@ -23,7 +23,12 @@ def emulator() -> None:
 
 
 @emulator.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind. Anything but loopback exposes the unauthenticated control API.",
+)
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -62,6 +67,14 @@ def emulator() -> None:
     help="Where to keep the TLS material (default: a temporary directory removed on exit).",
 )
 @click.option("--access-log", is_flag=True, help="Log every request (method, path, status).")
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Also answer requests whose Host header names NAME (repeatable; added to the TLS "
+    "certificate). Loopback names and the bind address are always allowed; '*' allows any.",
+)
 def serve(
     *,
     host: str,
@@ -74,11 +87,18 @@ def serve(
     seed: int,
     state_dir: Path | None,
     access_log: bool,
+    allow_hosts: tuple[str, ...],
 ) -> None:
-    """Serve the emulator until interrupted (Ctrl+C or SIGTERM)."""
+    """Serve the emulator until interrupted (Ctrl+C or SIGTERM).
+
+    Bind loopback (the default): the control API under /_emulator takes no token.
+    """
     from ctsync.emulator import Emulator, OffsetClock
-    from ctsync.emulator.server import ServerAddress
+    from ctsync.emulator.server import ServerAddress, bind_warnings
     from ctsync.emulator.server import serve as serve_emulator
+
+    for warning in bind_warnings(host, allow_hosts):
+        click.secho(warning, err=True, fg="red", bold=True)
 
     profile = _fault_profile(faults, latency_ms)
     try:
@@ -109,6 +129,7 @@ def serve(
                 ready=ready,
                 access_log=access_log,
                 log_level="info" if access_log else "warning",
+                allow_hosts=allow_hosts,
             )
         except OSError as exc:  # the port is taken, the state dir is not writable, ...
             msg = f"cannot serve the emulator on {host}:{port}: {exc}"

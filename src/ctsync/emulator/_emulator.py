@@ -268,8 +268,14 @@ class Emulator:
 
             return handle_control(self, request, path.removeprefix("/_emulator"))
         if first.lower() == GRAPH_VERSION:
+            # A HEAD answer is complete with its headers, so no socket could lose it halfway.
+            drop = self.traffic.drop() if request.method.upper() != "HEAD" else None
+            if drop == "before":
+                # The request never reached the service: nothing runs, nothing is counted.
+                return _lost_request()
             response = self._handle_graph(request, path.removeprefix("/" + first) or "/")
             response.delay = self.traffic.latency()
+            response.drop = drop == "after"
             return response
         from ctsync.emulator.core.oauth import handle_oauth
 
@@ -391,6 +397,16 @@ class Emulator:
         headers["request-id"] = request_id
         headers["client-request-id"] = client_request_id
         return json_response(fault.status, {"error": error}, headers)
+
+
+def _lost_request() -> EmuResponse:
+    """What a transport gets for a request lost before the service saw it (``drop-before``):
+    only the order to drop the connection. Over a socket the client sees a status line and
+    headers and then the connection closes, as for a lost answer; this 502 is never read."""
+    body = b'{"error":{"code":"connectionDropped","message":"The connection was dropped."}}'
+    return EmuResponse(
+        status=502, headers={"content-type": "application/json"}, body=body, drop=True
+    )
 
 
 def _parse_body(method: str, body: bytes) -> Any:

@@ -6,19 +6,26 @@ certificate, starts uvicorn on the bound socket, and once it accepts connections
 *info file*: the one JSON document telling clients where the emulator is, which CA to trust,
 and the tenants with their client credentials. SIGINT and SIGTERM shut it down gracefully;
 the info file is removed on the way out, since it describes a server that no longer runs.
+
+The served app answers only requests whose ``Host`` header names a loopback address, the bind
+address or a name allowed explicitly (``allow_hosts``): a web page that rebinds its own DNS
+name to 127.0.0.1 sends its own name as ``Host`` and gets ``403``. (The in-process transport
+has no socket and no such check.) A dropped connection (the ``drop`` fault) is a response
+start followed by an aborted connection, which the client sees as an incomplete response.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import signal
 import socket
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -32,7 +39,19 @@ from ctsync.emulator.transport import handle_locked
 if TYPE_CHECKING:
     from ctsync.emulator._emulator import Emulator
 
-__all__ = ["ASGIApp", "ServerAddress", "bind_socket", "info_document", "make_app", "serve"]
+__all__ = [
+    "LOOPBACK_HOSTS",
+    "ASGIApp",
+    "DroppedConnection",
+    "ServerAddress",
+    "allowed_hosts_for",
+    "bind_socket",
+    "bind_warnings",
+    "info_document",
+    "is_loopback",
+    "make_app",
+    "serve",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,18 +64,122 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: Seconds uvicorn waits for in-flight requests (some held by injected latency) on shutdown.
 GRACEFUL_SHUTDOWN_SECONDS = 5
 
+#: ``Host`` names a served emulator always answers to (any port).
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+
+# -- who may call ----------------------------------------------------------------------------
+
+
+def host_name(value: str) -> str:
+    """The name in a ``Host`` header or a bind address: no port, lower case, no trailing dot,
+    an IPv6 address in brackets (``[::1]:8443`` and ``::1`` both give ``[::1]``)."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        name = value[: end + 1] if end != -1 else value
+    elif value.count(":") > 1:  # a bare IPv6 address: a bind host, never a valid Host header
+        name = f"[{value}]"
+    else:
+        name = value.partition(":")[0]
+    return name.removesuffix(".")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address (or host name) is loopback only: ``localhost``, 127.0.0.0/8,
+    ``::1``. A wildcard (``0.0.0.0``, ``::``, ``""``) or any other name is not."""
+    name = host_name(host).strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def allowed_hosts_for(bind_host: str, extra: Iterable[str] = ()) -> frozenset[str] | None:
+    """The ``Host`` names a server bound to ``bind_host`` answers to: :data:`LOOPBACK_HOSTS`,
+    the bind address itself and ``extra`` (``--allow-host``); ``None`` (any Host, no DNS
+    rebinding protection) when ``extra`` holds ``*``."""
+    extra = [name.strip() for name in extra]
+    if "*" in extra:
+        return None
+    names = set(LOOPBACK_HOSTS)
+    names.update(host_name(name) for name in [bind_host, *extra] if name)
+    return frozenset(names)
+
+
+def bind_warnings(host: str, allow_hosts: Iterable[str] = ()) -> list[str]:
+    """What ``ctsync emulator serve`` must shout before it serves on ``host``: nothing for a
+    loopback bind that checks ``Host``."""
+    warnings = []
+    if not is_loopback(host):
+        warnings.append(
+            f"WARNING: the emulator binds {host or 'every interface'!r}, which is not a loopback "
+            "address. Its control API (/_emulator) has no authentication and the client "
+            "secrets in the info file are valid there: anyone who can reach this port can "
+            "reset, reseed or read the emulator and get tokens for its tenants. Bind "
+            "127.0.0.1 (the default) unless that is what you want."
+        )
+    if any(name.strip() == "*" for name in allow_hosts):
+        warnings.append(
+            "WARNING: --allow-host '*' turns the Host check off: a web page that rebinds its "
+            "DNS name to this address can call the emulator, control API included."
+        )
+    return warnings
+
+
+def _forbidden_host(host: str | None, allowed: frozenset[str]) -> EmuResponse | None:
+    """``403`` unless the ``Host`` header names one of ``allowed``."""
+    if host is not None and host_name(host) in allowed:
+        return None
+    shown = "no Host header" if host is None else f"Host {host!r}"
+    message = (
+        f"The emulator does not answer requests with {shown}: it answers "
+        f"{', '.join(sorted(allowed))} (any port). This protects it from DNS rebinding; "
+        "ctsync emulator serve --allow-host NAME adds a name."
+    )
+    return json_response(403, {"error": {"code": "Forbidden", "message": message}})
+
 
 # -- the ASGI adapter ------------------------------------------------------------------------
 
 
+class DroppedConnection(Exception):  # noqa: N818 - what happened, not an error of the emulator
+    """Raised by the ASGI app after a response start to make the server abort the connection:
+    the emulator's ``drop`` fault. Its log records are filtered out of ``uvicorn.error``."""
+
+
+class _QuietDrops(logging.Filter):
+    """Drops uvicorn's "Exception in ASGI application" record for an injected drop."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, DroppedConnection)
+
+
+_QUIET_DROPS = _QuietDrops()
+
+
 def make_app(
-    emulator: Emulator, *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    emulator: Emulator,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    allowed_hosts: Iterable[str] | None = LOOPBACK_HOSTS,
 ) -> ASGIApp:
     """An ASGI 3 application answering every HTTP request from ``emulator``.
 
     Requests are handled one at a time under the emulator's lock; injected latency is awaited
     afterwards with ``sleep``, outside the lock, so a slow response holds up no other.
+
+    ``allowed_hosts`` are the names (no port; IPv6 in brackets) a request's ``Host`` header
+    may carry, else ``403`` before the emulator sees the request; ``None`` accepts any Host.
+    The default is loopback only (see :func:`allowed_hosts_for`).
     """
+    allowed = None if allowed_hosts is None else frozenset(map(host_name, allowed_hosts))
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if _QUIET_DROPS not in uvicorn_log.filters:
+        uvicorn_log.addFilter(_QUIET_DROPS)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -66,6 +189,10 @@ def make_app(
             msg = f"the emulator serves HTTP only, not {scope['type']}"
             raise RuntimeError(msg)
         request = await _read_request(scope, receive)
+        refusal = None if allowed is None else _forbidden_host(_host_header(scope), allowed)
+        if refusal is not None:
+            await _send_response(send, refusal, head=request.method == "HEAD")
+            return
         try:
             response = handle_locked(emulator, request)
         except Exception:
@@ -76,6 +203,11 @@ def make_app(
             )
         if response.delay > 0:
             await sleep(response.delay)
+        if response.drop:
+            await _send_start(send, _unfinishable(response))
+            logger.info("dropped the connection of %s %s (fault)", request.method, scope["path"])
+            msg = "the emulator's drop fault: connection aborted after the response start"
+            raise DroppedConnection(msg)
         await _send_response(send, response, head=request.method == "HEAD")
 
     return app
@@ -89,6 +221,13 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _host_header(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"host":
+            return str(value.decode("latin-1"))
+    return None
 
 
 async def _read_request(scope: Scope, receive: Receive) -> EmuRequest:
@@ -120,13 +259,27 @@ async def _read_request(scope: Scope, receive: Receive) -> EmuRequest:
     return EmuRequest(method=scope["method"], url=url, headers=headers, body=b"".join(chunks))
 
 
-async def _send_response(send: Send, response: EmuResponse, *, head: bool) -> None:
+def _unfinishable(response: EmuResponse) -> EmuResponse:
+    """``response`` re-framed so that its start alone is never a complete HTTP/1.1 response:
+    without ``content-length`` the server frames the body chunked, and a status that carries
+    no body (204, 304) becomes 200 (the client never gets to see it)."""
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    status = 200 if response.status in {204, 304} else response.status
+    return EmuResponse(status=status, headers=headers, body=response.body)
+
+
+async def _send_start(send: Send, response: EmuResponse) -> None:
     headers = [
         (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()
     ]
-    if not any(name == b"content-length" for name, _ in headers):
-        headers.append((b"content-length", str(len(response.body)).encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
+
+
+async def _send_response(send: Send, response: EmuResponse, *, head: bool) -> None:
+    headers = dict(response.headers)
+    if not any(k.lower() == "content-length" for k in headers):
+        headers["content-length"] = str(len(response.body))
+    await _send_start(send, EmuResponse(status=response.status, headers=headers))
     await send({"type": "http.response.body", "body": b"" if head else response.body})
 
 
@@ -207,17 +360,23 @@ def serve(
     ready: Callable[[ServerAddress], None] | None = None,
     access_log: bool = False,
     log_level: str = "warning",
+    allow_hosts: Iterable[str] = (),
 ) -> None:
     """Serve ``emulator`` until SIGINT or SIGTERM (or until uvicorn stops).
 
-    TLS material goes to ``state_dir/tls``. ``info_file`` (see :func:`info_document`) and
-    ``ready`` happen once the server accepts connections; the info file is written atomically
-    with mode 0600, as it holds client secrets.
+    Requests must name a loopback host, ``host`` or one of ``allow_hosts`` in their ``Host``
+    header (``*`` accepts any; see :func:`allowed_hosts_for`); the TLS certificate covers the
+    same names. TLS material goes to ``state_dir/tls``. ``info_file`` (see
+    :func:`info_document`) and ``ready`` happen once the server accepts connections; the info
+    file is written atomically with mode 0600, as it holds client secrets.
     """
     import uvicorn
 
     info_path = info_file.resolve() if info_file else None
     wrote_info = False
+    allow_hosts = [name.strip() for name in allow_hosts if name.strip()]
+    allowed = allowed_hosts_for(host, allow_hosts)
+    cert_hosts = [host, *(host_name(name).strip("[]") for name in allow_hosts if name != "*")]
 
     def started(address: ServerAddress) -> None:
         nonlocal wrote_info
@@ -231,7 +390,7 @@ def serve(
     with _stop_on_signals():
         sock = bind_socket(host, port)
         try:
-            files = generate_tls(state_dir / "tls", hosts=[host]) if tls else None
+            files = generate_tls(state_dir / "tls", hosts=cert_hosts) if tls else None
             scheme = "https" if tls else "http"
             authority = f"{scheme}://{_client_host(host)}:{sock.getsockname()[1]}"
             address = ServerAddress(
@@ -242,7 +401,7 @@ def serve(
                 info_file=info_path,
             )
             config = uvicorn.Config(
-                make_app(emulator),
+                make_app(emulator, allowed_hosts=allowed),
                 log_level=log_level,
                 access_log=access_log,
                 lifespan="off",

@@ -4,7 +4,10 @@
 ``httpx.AsyncClient(transport=...)``: each request becomes an :class:`EmuRequest`, goes through
 :meth:`Emulator.handle`, and comes back as an ``httpx.Response``. Injected latency
 (``EmuResponse.delay``) is applied only through the ``sleep``/``async_sleep`` functions the
-caller passes; without them it is ignored, so in-process tests never wait.
+caller passes; without them it is ignored, so in-process tests never wait. A dropped
+connection (the ``drop`` fault) raises ``httpx.RemoteProtocolError`` once the emulator has
+handled the request (``drop``) or without handling it (``drop-before``), as httpx does when a
+server closes the connection before the response is complete.
 
 :class:`EmulatorCredential` mints tokens directly (no token endpoint round trip) for code that
 wants an azure-core ``TokenCredential``.
@@ -49,7 +52,8 @@ class EmulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """An httpx transport (sync and async) answering from an :class:`Emulator` in-process.
 
     ``sleep`` (sync clients) and ``async_sleep`` (async clients) receive the injected latency
-    of each response in seconds; when not given, latency is not applied.
+    of each response in seconds; when not given, latency is not applied. A response the
+    emulator marks ``drop`` raises :class:`httpx.RemoteProtocolError` instead of arriving.
     """
 
     def __init__(
@@ -67,13 +71,26 @@ class EmulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         response = handle_locked(self.emulator, _to_emu(request, request.read()))
         if response.delay > 0 and self._sleep is not None:
             self._sleep(response.delay)
+        if response.drop:
+            raise _dropped_connection(request)
         return _to_httpx(request, response)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = handle_locked(self.emulator, _to_emu(request, await request.aread()))
         if response.delay > 0 and self._async_sleep is not None:
             await self._async_sleep(response.delay)
+        if response.drop:
+            raise _dropped_connection(request)
         return _to_httpx(request, response)
+
+
+def _dropped_connection(request: httpx.Request) -> httpx.RemoteProtocolError:
+    """The error httpx raises when the server closes the connection mid-response."""
+    return httpx.RemoteProtocolError(
+        "peer closed connection without sending complete message body "
+        "(the emulator's injected 'drop' fault)",
+        request=request,
+    )
 
 
 def _to_emu(request: httpx.Request, body: bytes) -> EmuRequest:

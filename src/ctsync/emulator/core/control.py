@@ -1,7 +1,11 @@
 """The control API under ``/_emulator``: reset, seed, inspect, inject faults, move time, run
 provisioning cycles and tune the provisioning engine.
 
-It is a local test harness, so it takes no token; bind the emulator to loopback.
+It is a local test harness, so it takes no token; bind the emulator to loopback. Every request
+other than ``GET``/``HEAD`` must carry ``Content-Type: application/json`` (body or not),
+else ``415``: a web page can make a browser send a cross-origin "simple" request (``text/plain``,
+form data) without asking first, but not one with a JSON content type. (The served app also
+checks the ``Host`` header against DNS rebinding: ``ctsync.emulator.server``.)
 """
 
 from __future__ import annotations
@@ -23,6 +27,17 @@ def _error(status: int, code: str, message: str) -> EmuResponse:
     return json_response(status, {"error": {"code": code, "message": message}})
 
 
+#: Methods that change nothing and need no content type.
+_SAFE_METHODS = {"GET", "HEAD"}
+
+
+def _is_json(value: str | None) -> bool:
+    """``application/json``, any case, with or without parameters (``; charset=utf-8``)."""
+    if not value:
+        return False
+    return value.split(";", 1)[0].strip().lower() == "application/json"
+
+
 def _body(request: EmuRequest) -> Any:
     if not request.body.strip():
         return {}
@@ -32,6 +47,13 @@ def _body(request: EmuRequest) -> Any:
 def handle_control(emulator: Emulator, request: EmuRequest, path: str) -> EmuResponse:
     method = request.method.upper()
     route = (method, path.lower().rstrip("/"))
+    if method not in _SAFE_METHODS and not _is_json(request.header("content-type")):
+        return _error(
+            415,
+            "UnsupportedMediaType",
+            f"The control API takes {method} requests only with Content-Type: application/json "
+            "(send {} when there is nothing to say).",
+        )
     try:
         body = _body(request) if method == "POST" else None
     except (ValueError, UnicodeDecodeError):

@@ -45,12 +45,15 @@ class EmuRequest:
 
 @dataclass
 class EmuResponse:
-    """One HTTP response. ``delay`` is injected latency the transport applies before delivery."""
+    """One HTTP response. ``delay`` is injected latency the transport applies before delivery;
+    ``drop`` (an injected fault) tells the transport to lose the connection instead of
+    delivering the response whole."""
 
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     delay: float = 0.0
+    drop: bool = False
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None

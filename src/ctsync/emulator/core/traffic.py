@@ -14,10 +14,16 @@ before its route runs. In order:
    and 503 (with a ``Retry-After`` too).
 3. **Quotas** (graph-limits §1.1-1.4), when ``profile.quotas`` is on.
 
+Dropped connections are decided once per outer HTTP request (a ``$batch`` as a whole), before
+it is handled, by :meth:`TrafficControl.drop`: ``after`` (``rate_drop``) lets the emulator
+process the request and then has the transport lose the answer; ``before``
+(``rate_drop_before``) loses the request before the service sees it.
+
 Families: ``identity`` calls are split into ``identity/read`` and ``identity/write`` so an
 exhausted write bucket refuses writes while reads pass; ``reports`` (audit and provisioning
 logs) and ``on_demand`` (provisionOnDemand) have their own. The outer ``$batch`` request
-(kind ``batch``) is free and never faulted: each inner request is charged instead.
+(kind ``batch``) is free and never answered with a random error: each inner request is
+charged and faulted instead (only a dropped connection hits the ``$batch`` as a whole).
 
 Bucket model (Microsoft names a token bucket but documents only quota per window): capacity =
 the window's quota, refilled linearly at quota/window. ``quota_mode="window"`` switches to
@@ -57,6 +63,11 @@ _SPEC_KEYS = {
     "rate-500": "rate_500",
     "503": "rate_503",
     "rate-503": "rate_503",
+    "drop": "rate_drop",
+    "reset": "rate_drop",
+    "rate-drop": "rate_drop",
+    "drop-before": "rate_drop_before",
+    "rate-drop-before": "rate_drop_before",
     "retry-after": "retry_after",
     "latency": "latency_ms",
     "latency-ms": "latency_ms",
@@ -69,7 +80,11 @@ _SPEC_KEYS = {
     "size-class": "size_class",
     "quota-mode": "quota_mode",
 }
-_SPEC_HELP = "429, 500, 503, retry-after, latency, jitter, lag, quotas, size, quota-mode"
+_SPEC_HELP = (
+    "429, 500, 503, retry-after, latency, jitter, lag, quotas, size, quota-mode, drop (or reset), "
+    "drop-before"
+)
+_RATES = ("rate_429", "rate_500", "rate_503", "rate_drop", "rate_drop_before")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 _TRUE = {"on", "true", "yes", "1"}
@@ -102,7 +117,9 @@ class FaultProfile:
     """How the emulated service misbehaves. Defaults: no faults, documented quotas on.
 
     ``latency_ms``/``jitter_ms``: delay per response (uniform jitter ± ``jitter_ms``).
-    ``rate_*``: chance per call of that fault (their sum is at most 1). ``retry_after``: range
+    ``rate_*``: chance per call of that fault (their sum is at most 1); ``rate_drop`` and
+    ``rate_drop_before`` are per outer HTTP request (a ``$batch`` counts once): the connection
+    drops after the emulator processed the request, or before. ``retry_after``: range
     in seconds the ``Retry-After`` of random 429/503 is drawn from. ``replication_lag``: seconds
     an object created through the API stays invisible to reads. ``size_class`` forces the
     tenant size class (S/M/L) that picks the identity RU quota. ``quota_mode``: ``bucket``
@@ -114,6 +131,8 @@ class FaultProfile:
     rate_429: float = 0
     rate_500: float = 0
     rate_503: float = 0
+    rate_drop: float = 0
+    rate_drop_before: float = 0
     retry_after: tuple[float, float] = (1, 5)
     replication_lag: float = 0
     quotas: bool = True
@@ -125,11 +144,11 @@ class FaultProfile:
             if getattr(self, name) < 0:
                 msg = f"{name} must not be negative"
                 raise ValueError(msg)
-        for name in ("rate_429", "rate_500", "rate_503"):
+        for name in _RATES:
             if not 0 <= getattr(self, name) <= 1:
                 msg = f"{name} must be between 0 and 1"
                 raise ValueError(msg)
-        if self.rate_429 + self.rate_500 + self.rate_503 > 1:
+        if sum(getattr(self, name) for name in _RATES) > 1 + 1e-9:
             msg = "the fault rates add up to more than 1"
             raise ValueError(msg)
         low, high = self.retry_after
@@ -147,9 +166,9 @@ class FaultProfile:
     def parse(cls, spec: str) -> FaultProfile:
         """Read the CLI's ``--faults`` spec.
 
-        Comma-separated ``key=value``, e.g. ``429=0.3,503=5%,retry-after=1-10,latency=100ms,
-        jitter=20ms,lag=2s,quotas=off,size=L,quota-mode=window``. Bare numbers are milliseconds
-        for latency and jitter, seconds for lag and retry-after.
+        Comma-separated ``key=value``, e.g. ``429=0.3,503=5%,drop=1%,retry-after=1-10,
+        latency=100ms,jitter=20ms,lag=2s,quotas=off,size=L,quota-mode=window``. Bare numbers
+        are milliseconds for latency and jitter, seconds for lag and retry-after.
         """
         changes: dict[str, Any] = {}
         for raw in spec.split(","):
@@ -397,6 +416,27 @@ class TrafficControl:
         if self.profile.jitter_ms > 0:
             millis += self._rng.uniform(-self.profile.jitter_ms, self.profile.jitter_ms)
         return max(0.0, millis) / 1000
+
+    # -- dropped connections -------------------------------------------------------------
+
+    def drop(self) -> str | None:
+        """Whether the transport loses this HTTP request's connection: ``"after"`` the emulator
+        processed it (the answer is lost), ``"before"`` it reached the service, or ``None``.
+
+        One seeded draw per outer request, and none at all while both rates are 0, so a profile
+        without drops draws exactly the numbers it drew before drops existed.
+        """
+        p = self.profile
+        if p.rate_drop + p.rate_drop_before <= 0:
+            return None
+        roll = self._rng.random()
+        if roll < p.rate_drop:
+            self._counts["random_faults.drop"] += 1
+            return "after"
+        if roll < p.rate_drop + p.rate_drop_before:
+            self._counts["random_faults.drop_before"] += 1
+            return "before"
+        return None
 
     # -- admission -----------------------------------------------------------------------
 
