@@ -1,4 +1,5 @@
-"""The control API under /_emulator: reset, seed, state, faults, clock/advance."""
+"""The control API under /_emulator: reset, seed, state, faults, clock/advance, and the JSON
+content type its POSTs need."""
 
 from __future__ import annotations
 

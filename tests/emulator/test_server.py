@@ -1,4 +1,5 @@
-"""The serving pieces in-process: the local CA, the ASGI adapter, the info file."""
+"""The serving pieces: the local CA, the ASGI adapter and its Host check, the info file, the
+non-loopback warning, and dropped connections over a real socket (uvicorn in a thread)."""
 
 from __future__ import annotations
 
