@@ -12,15 +12,14 @@ import pytest
 from ctsync.config import init_example, init_from_emulator, load, loads
 from ctsync.emulator import Emulator
 from ctsync.emulator.server import ServerAddress, info_document
+from ctsync.emulator.tls import generate_tls
 from ctsync.errors import ConfigError
 
 
 @pytest.fixture
 def info(tmp_path: Path) -> dict[str, Any]:
     """The info file `ctsync emulator serve --info-file` writes for the demo scenario."""
-    ca = tmp_path / "emulator" / "ca.pem"
-    ca.parent.mkdir()
-    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    ca = generate_tls(tmp_path / "emulator").ca_cert
     address = ServerAddress(
         authority="https://127.0.0.1:8443",
         graph_url="https://127.0.0.1:8443/v1.0",

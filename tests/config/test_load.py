@@ -22,6 +22,7 @@ from ctsync.config import (
     TenantSpec,
     load,
 )
+from ctsync.emulator.tls import generate_tls
 from ctsync.errors import ConfigError
 from ctsync.graph import CLOUDS
 
@@ -433,7 +434,7 @@ def test_unmanaged_tenants_may_be_targets() -> None:
 
 
 def test_explicit_cloud_with_a_relative_ca_bundle(tmp_path: Path) -> None:
-    (tmp_path / "ca.pem").write_text("pem")
+    generate_tls(tmp_path)
     config = tmp_path / "ctsync.yaml"
     config.write_text(
         f"""\

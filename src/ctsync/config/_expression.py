@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from ._regex import regex_problem
 from ._state import AttributeSource
 
 __all__ = ["FUNCTIONS", "MAX_EXPRESSION_LENGTH", "ExpressionError", "parse_expression"]
@@ -285,6 +286,9 @@ class _Parser:
                 self.expect(")", f"',' or ')' to close {name}(")
                 break
         keys = _parameter_keys(name, [offset for _, _, offset in args], start)
+        for key, (arg, _, offset) in zip(keys, args, strict=True):
+            if key == "RegularExpression" and arg.type == "Constant":
+                self.check_regex(arg.name, offset)
         text = f"{name}({', '.join(t for _, t, _ in args)})"
         source = AttributeSource(
             type="Function",
@@ -293,6 +297,16 @@ class _Parser:
             parameters=tuple((key, arg) for key, (arg, _, _) in zip(keys, args, strict=True)),
         )
         return source, text
+
+    def check_regex(self, pattern: str, offset: int) -> None:
+        problem = regex_problem(pattern)
+        if problem is None:
+            return
+        message, at = problem
+        # Exact when the string is spelled without escapes; else point at the string.
+        literal = self.text[offset + 1 : offset + 1 + len(pattern)] == pattern
+        msg = f"RegularExpression needs a valid regular expression: {message}"
+        raise ExpressionError(msg, offset + 1 + at if literal else offset)
 
     def argument(self) -> tuple[AttributeSource, str]:
         left, left_text = self.expression()

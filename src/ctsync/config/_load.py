@@ -21,14 +21,16 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from ctsync.errors import ConfigError
 from ctsync.graph.clouds import Cloud, resolve_cloud
+from ctsync.graph.credentials import check_certificate
 
 from ._expression import parse_expression, quote
+from ._files import read_bounded
 from ._schema import (
     GUID_PATTERN,
     PARTIAL,
@@ -70,11 +72,12 @@ from ._state import (
     SecretRef,
     SyncSettings,
     TenantSpec,
+    _under,
     canonical_content,
 )
 from ._yaml import DataPath, Document, read_yaml, walk
 
-__all__ = ["load", "loads"]
+__all__ = ["MAX_CONFIG_BYTES", "load", "loads"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 Placer = Callable[[DataPath], DataPath]
@@ -91,19 +94,25 @@ AnyAuth = (
 _MAX_REPORTED = 20
 
 
+#: The largest config file ctsync reads. A 100-tenant mesh with templates is about 30 KB, so
+#: this is over a hundred times any real config; the bound keeps ``/dev/zero``, a log file
+#: passed by mistake or a hostile file from taking all memory (ruamel keeps a node object per
+#: value) or minutes of parsing.
+MAX_CONFIG_BYTES: Final = 4 * 1024 * 1024
+
+
 def load(path: str | os.PathLike[str]) -> DesiredState:
     """Read, validate and resolve the config file at ``path``."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = read_bounded(file, limit=MAX_CONFIG_BYTES, what="config file")
     except FileNotFoundError:
         msg = f"config file {file} does not exist (create one with `ctsync init`)"
         raise ConfigError(msg, location=str(file)) from None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         msg = f"config file is not UTF-8 text (byte {exc.start})"
-        raise ConfigError(msg, location=str(file)) from None
-    except OSError as exc:
-        msg = f"cannot read config file {file}: {exc.strerror or type(exc).__name__}"
         raise ConfigError(msg, location=str(file)) from None
     return loads(text, path=file)
 
@@ -259,6 +268,7 @@ class _Loader:
                     secret=secret("client_secret", auth.client_secret_env, auth.client_secret_file),
                 )
             case CertificateAuth():
+                self.certificate(auth.certificate_path, (*path, "certificate_path"))
                 return AuthRef(
                     method=auth.method,
                     client_id=auth.client_id,
@@ -281,6 +291,22 @@ class _Loader:
                 return AuthRef(method=auth.method)
         msg = f"unsupported auth {type(auth).__name__}"  # pragma: no cover - the union is closed
         raise TypeError(msg)
+
+    def certificate(self, written: str, path: DataPath) -> None:
+        # A certificate that is there must be usable, and validate says so at the key. One that
+        # is not there yet is fine here: it is often put in place only where ctsync runs (the
+        # examples, CI validating a config); signing in says it is missing.
+        file = _under(self.base_dir, written)
+        try:
+            file.stat()
+        except FileNotFoundError:
+            return
+        except OSError:
+            pass  # check_certificate says why
+        try:
+            check_certificate(str(file))
+        except ConfigError as exc:
+            raise self.fail(f"{_dotted(path)}: {exc.message}", self.where.value(path)) from None
 
     # -- links and topologies -------------------------------------------------------------
 
@@ -661,6 +687,10 @@ def _message(error: Mapping[str, Any]) -> str:
         return f"unknown {discriminator} {ctx.get('tag')!r}; use one of {expected}{hint}"
     if kind == "greater_than_equal":
         return f"must be at least {ctx.get('ge')} (got {_show(given)})"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx.get('le')} (got {_show(given)})"
+    if kind == "finite_number":
+        return f"must be a number, not {_show(given)}"
     if kind == "too_short":
         count = ctx.get("min_length")
         return f"needs at least {count} {'entry' if count == 1 else 'entries'}"

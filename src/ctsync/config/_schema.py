@@ -54,6 +54,18 @@ NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 ENV_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TARGET_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
 
+#: Graph keeps the accidental-deletions threshold (``DeleteThresholdValue``) as a 32-bit int.
+MAX_DELETION_THRESHOLD: Final = 2**31 - 1
+#: A rollout gate waits at most this many cycles: about four weeks at Entra's 40-minute cycle.
+#: The gate is a minimum, so a longer pilot needs no larger value: run promote later.
+MAX_GATE_CYCLES: Final = 1_000
+
+# C0 controls, DEL and C1 controls. In a name they would break a line of `ctsync plan`, move
+# the cursor or recolour the terminal (ESC), and end up as is in Graph's display names.
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# The same, but tab, line feed and carriage return: layout in multi-line text.
+_CONTROL_NOT_LAYOUT: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
 #: Target attributes a mapping may not name, lower-cased, with the reason.
 FORBIDDEN_TARGETS: Final = {
     "alternativesecurityids": (
@@ -121,7 +133,26 @@ def _text(value: str) -> str:
     return value
 
 
+def _one_line(value: str) -> str:
+    _refuse_controls(value, _CONTROL, "must be printable text on one line")
+    return value
+
+
+def _free_text(value: str) -> str:
+    _refuse_controls(value, _CONTROL_NOT_LAYOUT, "may hold only printable text and line breaks")
+    return value
+
+
+def _refuse_controls(value: str, controls: re.Pattern[str], rule: str) -> None:
+    found = controls.search(value)
+    if found:
+        char = found.group(0)
+        msg = f"contains the control character {char!r} (U+{ord(char):04X}); {rule}"
+        raise _fail("control_character", msg, offset=found.start())
+
+
 def _expression(value: str) -> str:
+    _free_text(value)
     try:
         parse_expression(value)
     except ExpressionError as exc:
@@ -130,6 +161,7 @@ def _expression(value: str) -> str:
 
 
 def _filter(value: str) -> str:
+    _free_text(value)
     try:
         parse_filter(value)
     except FilterError as exc:
@@ -148,8 +180,10 @@ def _version(value: Any) -> Any:
 Guid = Annotated[str, AfterValidator(_guid), Field(json_schema_extra={"pattern": GUID_PATTERN})]
 Name = Annotated[str, AfterValidator(_name), Field(json_schema_extra={"pattern": NAME_PATTERN})]
 EnvName = Annotated[str, AfterValidator(_env), Field(json_schema_extra={"pattern": ENV_PATTERN})]
-Text = Annotated[str, AfterValidator(_text), Field(min_length=1)]
-FilePath = Annotated[str, AfterValidator(_text), Field(min_length=1)]
+Text = Annotated[str, AfterValidator(_text), AfterValidator(_one_line), Field(min_length=1)]
+FilePath = Annotated[str, AfterValidator(_text), AfterValidator(_one_line), Field(min_length=1)]
+OneLine = Annotated[str, AfterValidator(_one_line)]
+FreeText = Annotated[str, AfterValidator(_free_text)]
 Expression = Annotated[str, AfterValidator(_expression), Field(min_length=1)]
 FilterText = Annotated[str, AfterValidator(_filter), Field(min_length=1)]
 
@@ -511,11 +545,16 @@ class RolloutGate(_Section):
         0.0,
         ge=0.0,
         le=1.0,
+        allow_inf_nan=False,
         description="Highest share of failed provisioning-log entries since the stage began "
         "(0.0: none may fail).",
     )
     min_cycles: int = Field(
-        1, ge=1, description="Provisioning cycles that must have run since the stage began."
+        1,
+        ge=1,
+        le=MAX_GATE_CYCLES,
+        description="Provisioning cycles that must have run since the stage began (1 to "
+        "1000; the gate is a minimum, promote can always run later).",
     )
 
 
@@ -593,7 +632,7 @@ class MappingDetail(_Section):
     expression: Expression | None = Field(
         None, description='Entra expression: [attribute], "constant" or Function(...).'
     )
-    constant: str | None = Field(None, description="A constant value, no quoting needed.")
+    constant: OneLine | None = Field(None, description="A constant value, no quoting needed.")
     apply: Literal["always", "on_create"] = Field(
         "always", description="always, or on_create (only when the user is created)."
     )
@@ -654,7 +693,9 @@ class Sync(_Section):
     deletion_threshold: int | None = Field(
         None,
         ge=1,
-        description="Accidental-deletion threshold (default 500); null turns it off.",
+        le=MAX_DELETION_THRESHOLD,
+        description="Accidental-deletion threshold (default 500, at most 2147483647: Graph "
+        "keeps it as a 32-bit number); null turns it off.",
     )
     start: bool | None = Field(None, description="Start the job after apply (default true).")
     app_display_name: Text | None = Field(
@@ -692,7 +733,7 @@ class Template(_Section):
     """Reusable access and sync settings for links."""
 
     noun: ClassVar[str] = "a template"
-    description: str | None = Field(None, description="What this template is for.")
+    description: FreeText | None = Field(None, description="What this template is for.")
     access: Access | None = Field(None, description="Cross-tenant access settings.")
     sync: Sync | None = Field(None, description="Sync job settings.")
 

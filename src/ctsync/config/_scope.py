@@ -5,7 +5,8 @@ A filter is one or more groups joined by ``OR``; a group is one or more clauses 
 clause is ``attribute OPERATOR value``, or ``attribute OPERATOR`` for the unary operators.
 Operators are Graph's wire names (cts-defaults §2.1); they are matched case-insensitively with
 space and underscore interchangeable, and always emitted in the wire spelling. A value is quoted
-with ``'`` or ``"`` (backslash escapes the quote) or, if it has no spaces, written bare.
+with ``'`` or ``"`` (backslash escapes the quote and itself; any other backslash is kept, as
+regular expressions need) or, if it has no spaces, written bare.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from ._regex import regex_problem
 from ._state import ScopeClause
 
 __all__ = ["OPERATORS", "UNARY_OPERATORS", "FilterError", "parse_filter"]
@@ -36,6 +38,7 @@ OPERATORS: Final[dict[str, str]] = {
     "Includes": "Binary",
 }
 UNARY_OPERATORS: Final = frozenset(name for name, arity in OPERATORS.items() if arity == "Unary")
+_REGEX_OPERATORS: Final = frozenset({"REGEX MATCH", "NOT REGEX MATCH"})
 
 #: Attributes Entra can't scope on (cts-defaults §1.4, [KI], [COND]), lower-cased.
 UNSCOPABLE: Final = {
@@ -139,7 +142,22 @@ class _FilterParser:
         if value is None:
             msg = f"{operator} needs a value, e.g. {name} {operator} 'Sales'"
             raise FilterError(msg, op_end)
+        if operator in _REGEX_OPERATORS:
+            self.check_regex(value, operator)
         return ScopeClause(attribute=name, operator=operator, values=(value,))
+
+    def check_regex(self, pattern: str, operator: str) -> None:
+        problem = regex_problem(pattern)
+        if problem is None:
+            return
+        message, offset = problem
+        start = self.value_start
+        quoted = self.text[start : start + 1] in {"'", '"'}
+        first = start + 1 if quoted else start
+        # Exact when the value is spelled without escapes; else point at the value.
+        literal = self.text[first : first + len(pattern)] == pattern
+        msg = f"{operator} needs a valid regular expression: {message}"
+        raise FilterError(msg, first + offset if literal else start)
 
     def operator(self) -> str:
         start = self.pos
@@ -165,7 +183,9 @@ class _FilterParser:
             i = start + 1
             while i < len(self.text):
                 char = self.text[i]
-                if char == "\\" and i + 1 < len(self.text):
+                # A backslash escapes the quote and itself; any other is kept, so that a
+                # regular expression's \d or \. reaches Graph as written.
+                if char == "\\" and self.text[i + 1 : i + 2] in {quote, "\\"}:
                     chars.append(self.text[i + 1])
                     i += 2
                     continue

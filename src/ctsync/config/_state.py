@@ -12,11 +12,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from ctsync.errors import ConfigError
 from ctsync.graph.clouds import Cloud
 from ctsync.graph.credentials import AuthSpec
+
+from ._files import read_bounded
 
 __all__ = [
     "AccessSettings",
@@ -33,6 +35,10 @@ __all__ = [
     "SyncSettings",
     "TenantSpec",
 ]
+
+#: A client secret is about 40 characters and a certificate password rarely more than 100; a
+#: larger "secret file" is the wrong file (or /dev/zero), refused rather than read into memory.
+MAX_SECRET_BYTES: Final = 64 * 1024
 
 SizeClass = Literal["S", "M", "L"]
 AccessType = Literal["allowed", "blocked"]
@@ -84,11 +90,14 @@ class SecretRef:
             return value.strip()
         path = _under(base_dir, self.file or "")
         try:
-            value = path.read_text(encoding="utf-8")
+            raw = read_bounded(
+                path, limit=MAX_SECRET_BYTES, what="secret file", location=self.location
+            )
+            value = raw.decode("utf-8")
         except FileNotFoundError:
             msg = f"secret file {path} does not exist"
             raise ConfigError(msg, location=self.location) from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
             # The exception text names the file and the OS reason, never the content.
             msg = f"cannot read secret file {path}: {type(exc).__name__}"
             raise ConfigError(msg, location=self.location) from None

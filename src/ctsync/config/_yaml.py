@@ -7,17 +7,31 @@ works on plain ``dict``/``list``/scalars and asks a :class:`Locator` where a pat
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from ctsync.errors import ConfigError
 
-__all__ = ["DataPath", "Document", "Locator", "read_yaml", "walk"]
+__all__ = ["MAX_DEPTH", "MAX_NODES", "DataPath", "Document", "Locator", "read_yaml", "walk"]
 
 #: Keys and list indices from the document root to a node.
 DataPath = tuple[str | int, ...]
+
+#: The most nodes (keys, values and list items, aliases expanded) a config may have. A
+#: 100-tenant mesh with templates and mappings has about 2,000, a thousand links written one by
+#: one with overrides about 50,000. Aliases are shared by ruamel but expanded here, so nine
+#: lines of nested aliases ("billion laughs") would otherwise grow to 9**9 nodes.
+MAX_NODES: Final = 100_000
+
+#: The deepest nesting of mappings and lists. A config needs about 8 (links[0].overrides.sync.
+#: scope.filter[0].name); ruamel's composer recurses per level and hits Python's recursion
+#: limit at a few hundred.
+MAX_DEPTH: Final = 64
+
+_HUGE: Final = 10**1000
 
 _DUPLICATE = re.compile(r'found duplicate key "(.*?)" with value')
 
@@ -90,14 +104,24 @@ class Document:
 
 
 def read_yaml(text: str, *, name: str) -> Document:
-    """Parse ``text`` (YAML 1.2, duplicate keys refused); :class:`ConfigError` with the place."""
+    """Parse ``text`` (YAML 1.2, duplicate keys refused); :class:`ConfigError` with the place.
+
+    Events are checked as they come out of the parser (see :class:`_Shape`), so a document
+    nested too deeply or expanding past :data:`MAX_NODES` through aliases is refused before
+    ruamel's recursive composer or :func:`_plain` pays for it.
+    """
     from ruamel.yaml import YAML
     from ruamel.yaml.constructor import DuplicateKeyError
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    yaml = YAML(typ="rt")
     try:
+        yaml = YAML(typ="rt")
+        yaml.Scanner = _scanner()
+        yaml.Parser = _parser()
+        yaml.Constructor = _constructor()
         tree = yaml.load(text)
+    except _RefusedError as exc:
+        raise ConfigError(exc.message, location=_mark(name, exc.mark)) from None
     except DuplicateKeyError as exc:
         # ruamel's own message quotes both values; build one that names only the key.
         found = _DUPLICATE.search(str(exc.problem or ""))
@@ -114,11 +138,14 @@ def read_yaml(text: str, *, name: str) -> Document:
         # Reader errors (a NUL byte, invalid UTF-8 sequences) carry no mark.
         msg = f"not a YAML document: {type(exc).__name__}"
         raise ConfigError(msg, location=name) from None
+    except RecursionError:
+        # The scanner and _check_events bound the depth; this is the backstop.
+        raise ConfigError(_too_deep(), location=name) from None
     locator = Locator(name, text)
     if tree is None:
         msg = "the file is empty; a config needs at least 'version: 1' and 'tenants:'"
         raise ConfigError(msg, location=f"{name}:1:1")
-    data = _plain(tree, (), locator)
+    data = _plain(tree, (), locator, _Budget())
     return Document(data=data, locator=locator)
 
 
@@ -128,9 +155,181 @@ def _mark(name: str, mark: Any) -> str:
     return f"{name}:{mark.line + 1}:{mark.column + 1}"
 
 
-def _plain(node: Any, path: DataPath, locator: Locator) -> Any:
+def _too_deep() -> str:
+    return (
+        f"nested too deeply: more than {MAX_DEPTH} levels of mappings and lists "
+        "(a config needs about 8)"
+    )
+
+
+def _too_many() -> str:
+    return (
+        f"too many values: more than {MAX_NODES:,} once aliases are expanded, the most "
+        "ctsync reads (aliases of lists of aliases multiply)"
+    )
+
+
+class _Shape:
+    """Counts nodes and levels event by event; refuses past MAX_NODES or MAX_DEPTH.
+
+    Parser events come out without recursion and before the composer builds anything, so the
+    limits hold before any cost is paid. Each anchor remembers how many nodes and levels it
+    holds, so an alias costs what :func:`_plain` will expand it to, and an alias bomb is
+    refused at the alias that crosses the limit. Scalar keys are not counted (as in
+    :func:`walk`).
+    """
+
+    def __init__(self) -> None:
+        from ruamel.yaml import events
+
+        self.events = events
+        self.total = 0
+        self.anchors: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, levels below)
+        # Per open collection: anchor, is it a mapping, and [nodes, levels below, children].
+        self.open: list[tuple[str | None, bool, list[int]]] = []
+
+    def feed(self, event: Any) -> None:
+        events = self.events
+        if isinstance(event, events.ScalarEvent):
+            is_key = self._next_is_key()
+            self._add(0 if is_key else 1, 0, event)
+            if event.anchor:
+                self.anchors[str(event.anchor)] = (1, 0)
+        elif isinstance(event, events.AliasEvent):
+            self._next_is_key()
+            self._add(*self.anchors.get(str(event.anchor), (1, 0)), event)
+        elif isinstance(event, events.CollectionStartEvent):
+            self._next_is_key()
+            if len(self.open) > MAX_DEPTH:
+                raise _RefusedError(_too_deep(), event.start_mark)
+            self._count(1, event)
+            anchor = str(event.anchor) if event.anchor else None
+            is_mapping = isinstance(event, events.MappingStartEvent)
+            self.open.append((anchor, is_mapping, [1, 0, 0]))
+        elif isinstance(event, events.CollectionEndEvent) and self.open:
+            anchor, _, (nodes, height, _) = self.open.pop()
+            if anchor is not None:
+                self.anchors[anchor] = (nodes, height)
+            self._into_parent(nodes, height)
+
+    def _next_is_key(self) -> bool:
+        """Whether the node that starts now is a mapping key (and count it as a child)."""
+        if not self.open:
+            return False
+        _, is_mapping, counts = self.open[-1]
+        counts[2] += 1
+        return is_mapping and counts[2] % 2 == 1
+
+    def _count(self, nodes: int, event: Any) -> None:
+        self.total += nodes
+        if self.total > MAX_NODES:
+            raise _RefusedError(_too_many(), event.start_mark)
+
+    def _add(self, nodes: int, height: int, event: Any) -> None:
+        self._count(nodes, event)
+        if len(self.open) + height > MAX_DEPTH:
+            raise _RefusedError(_too_deep(), event.start_mark)
+        self._into_parent(nodes, height)
+
+    def _into_parent(self, nodes: int, height: int) -> None:
+        if self.open:
+            counts = self.open[-1][2]
+            counts[0] += nodes
+            counts[1] = max(counts[1], height + 1)
+
+
+@functools.cache
+def _parser() -> type:
+    """ruamel's round-trip parser, with every event the composer takes checked by _Shape."""
+    from ruamel.yaml.parser import RoundTripParser
+
+    class Parser(RoundTripParser):
+        def __init__(self, loader: Any) -> None:
+            super().__init__(loader)
+            self.shape = _Shape()
+
+        def get_event(self) -> Any:
+            event = super().get_event()
+            self.shape.feed(event)
+            return event
+
+    return Parser
+
+
+@functools.cache
+def _constructor() -> type:
+    """ruamel's round-trip constructor, with a bad scalar (``2026-13-45``, a 5,000-digit
+    number) reported at its place instead of escaping as a bare ValueError."""
+    from ruamel.yaml.constructor import RoundTripConstructor
+
+    class Constructor(RoundTripConstructor):
+        def construct_non_recursive_object(self, node: Any, tag: str | None = None) -> Any:
+            try:
+                return super().construct_non_recursive_object(node, tag)
+            except (ValueError, OverflowError) as exc:
+                kind = str(tag or node.tag).rsplit(":", 1)[-1]
+                what = {"int": "number", "float": "number", "timestamp": "date"}.get(kind, kind)
+                detail = str(exc).split(";", 1)[0]
+                msg = f"cannot read this {what}: {detail} (quote it to make it text)"
+                raise _RefusedError(msg, node.start_mark) from None
+
+    return Constructor
+
+
+@functools.cache
+def _scanner() -> type:
+    """ruamel's round-trip scanner, refusing nesting past MAX_DEPTH as soon as it sees it.
+
+    For each open ``[`` or ``{`` the scanner keeps a possible simple key and re-checks all of
+    them per token, and it reads ahead to the innermost one before the first event comes out:
+    ``[[[[...`` costs the square of its depth (10,000 levels: seconds; 2,000,000: hours).
+    Block nesting (``- - - - x``) is cut off at the same depth.
+    """
+    from ruamel.yaml.scanner import RoundTripScanner
+
+    class Scanner(RoundTripScanner):
+        def fetch_flow_collection_start(self, token_class: Any, to_push: str) -> None:
+            if self.flow_level > MAX_DEPTH:
+                raise _RefusedError(_too_deep(), self.reader.get_mark())
+            super().fetch_flow_collection_start(token_class, to_push)
+
+        def add_indent(self, column: int) -> bool:
+            if len(self.indents) > MAX_DEPTH:
+                raise _RefusedError(_too_deep(), self.reader.get_mark())
+            return bool(super().add_indent(column))
+
+    return Scanner
+
+
+class _RefusedError(Exception):
+    """Input read_yaml refuses, and where it is in the text (read_yaml adds the file name)."""
+
+    def __init__(self, message: str, mark: Any) -> None:
+        self.message = message
+        self.mark = mark
+        super().__init__(message)
+
+
+class _Budget:
+    """Nodes :func:`_plain` may still produce; shared by the whole document."""
+
+    def __init__(self) -> None:
+        self.left = MAX_NODES
+
+    def spend(self, count: int, locator: Locator, path: DataPath) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise ConfigError(_too_many(), location=locator.value(path))
+
+
+def _plain(node: Any, path: DataPath, locator: Locator, budget: _Budget) -> Any:
+    # The event scan in read_yaml already bounds both; this is the backstop for what it
+    # cannot see (keys brought in by merges), and it keeps _plain safe on its own.
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+    budget.spend(1, locator, path)
+    if len(path) > MAX_DEPTH:
+        raise ConfigError(_too_deep(), location=locator.value(path))
     if isinstance(node, CommentedMap):
         result: dict[str, Any] = {}
         for key in node:
@@ -141,16 +340,22 @@ def _plain(node: Any, path: DataPath, locator: Locator) -> Any:
                 raise ConfigError(msg, location=where)
             child = (*path, key)
             locator.record(child, key=key_pos, value=value_pos)
-            result[key] = _plain(node[key], child, locator)
+            result[key] = _plain(node[key], child, locator, budget)
         return result
     if isinstance(node, CommentedSeq):
         items: list[Any] = []
         for index, item in enumerate(node):
             child = (*path, index)
             locator.record(child, key=None, value=_item_position(node, index))
-            items.append(_plain(item, child, locator))
+            items.append(_plain(item, child, locator, budget))
         return items
-    return _scalar(node)
+    value = _scalar(node)
+    # Hex and octal integers of any length construct fine, but Python refuses to print one
+    # past 4,300 digits; no setting takes anything near this.
+    if isinstance(value, int) and abs(value) >= _HUGE:
+        msg = "this number has more than 1,000 digits (quote it to make it text)"
+        raise ConfigError(msg, location=locator.value(path))
+    return value
 
 
 def _positions(node: Any, key: Any) -> tuple[tuple[int, int], tuple[int, int]]:

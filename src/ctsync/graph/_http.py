@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 import httpx
 
+from ctsync.errors import ConfigError
+
+from .clouds import check_ca_bundle
+
 __all__ = ["AsyncTransport", "HttpTransport", "NoResponseError", "RawResponse"]
 
 AsyncTransport = httpx.AsyncBaseTransport
@@ -55,9 +59,7 @@ class HttpTransport:
         timeout: float = 60.0,
     ) -> None:
         # A CA bundle path becomes an SSL context: httpx deprecates `verify=<path>`.
-        tls: ssl.SSLContext | bool = (
-            ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
-        )
+        tls: ssl.SSLContext | bool = _tls_context(verify) if isinstance(verify, str) else verify
         # Redirects are not followed: a 3xx would carry the bearer token elsewhere.
         self._client = httpx.AsyncClient(
             transport=transport,
@@ -99,6 +101,17 @@ class HttpTransport:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _tls_context(ca_bundle: str) -> ssl.SSLContext:
+    """A client context trusting ``ca_bundle``; a bad bundle is a ConfigError, not SSLError."""
+    # Checked first: OpenSSL would block on a FIFO or read /dev/zero forever.
+    check_ca_bundle(ca_bundle)
+    try:
+        return ssl.create_default_context(cafile=ca_bundle)
+    except (ssl.SSLError, OSError) as exc:  # changed since the check
+        msg = f"cloud ca_bundle {ca_bundle!r} cannot be used: {exc}"
+        raise ConfigError(msg) from None
 
 
 def _describe(exc: Exception) -> str:

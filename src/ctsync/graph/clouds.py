@@ -6,6 +6,7 @@ which CA bundle to trust. The token is only ever sent to the origin of ``graph_u
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit
 
 from ctsync.errors import ConfigError
 
-__all__ = ["CLOUDS", "Cloud", "origin_of", "resolve_cloud"]
+__all__ = ["CLOUDS", "Cloud", "check_ca_bundle", "origin_of", "resolve_cloud"]
 
 
 @dataclass(frozen=True)
@@ -102,10 +103,11 @@ def resolve_cloud(value: str | Mapping[str, Any] | Cloud) -> Cloud:
     authority = _check_url(value.get("authority"), "authority")
     ca_bundle = value.get("ca_bundle")
     if ca_bundle is not None:
-        if not isinstance(ca_bundle, str | Path) or not Path(ca_bundle).is_file():
+        if not isinstance(ca_bundle, str | Path):
             msg = f"cloud ca_bundle {ca_bundle!r} is not a readable file"
             raise ConfigError(msg)
         ca_bundle = str(ca_bundle)
+        check_ca_bundle(ca_bundle)
     name = value.get("name") or "custom"
     return Cloud(
         name=str(name),
@@ -115,6 +117,42 @@ def resolve_cloud(value: str | Mapping[str, Any] | Cloud) -> Cloud:
         ca_bundle=ca_bundle,
         custom=True,
     )
+
+
+def check_ca_bundle(path: str) -> None:
+    """Raise :class:`ConfigError` unless ``path`` is a readable PEM file of CA certificates.
+
+    Loaded into a throw-away SSL context now, so that a wrong file is reported where the
+    cloud is defined rather than as an ``ssl.SSLError`` when the first request is made.
+    """
+    import ssl
+
+    try:
+        info = Path(path).stat()
+    except OSError as exc:
+        msg = f"cloud ca_bundle {path!r} is not a readable file ({_reason(exc)})"
+        raise ConfigError(msg) from None
+    if not stat.S_ISREG(info.st_mode):
+        # OpenSSL would block on a FIFO and read /dev/zero forever.
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO, socket or device"
+        msg = f"cloud ca_bundle {path!r} is not a readable file (it is {kind})"
+        raise ConfigError(msg)
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except ssl.SSLError as exc:
+        detail = f" (OpenSSL: {exc.reason})" if exc.reason else ""
+        msg = (
+            f"cloud ca_bundle {path!r} is not a PEM file of CA certificates "
+            f"(-----BEGIN CERTIFICATE----- blocks){detail}"
+        )
+        raise ConfigError(msg) from None
+    except OSError as exc:
+        msg = f"cloud ca_bundle {path!r} is not a readable file ({_reason(exc)})"
+        raise ConfigError(msg) from None
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 def _check_url(raw: object, key: str) -> str:

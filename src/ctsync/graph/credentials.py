@@ -11,6 +11,7 @@ pass their own.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = [
     "SafeCredential",
     "TokenCredentialLike",
     "build_credential",
+    "check_certificate",
 ]
 
 #: The ``auth.method`` values a config may use.
@@ -138,6 +140,15 @@ def build_credential(spec: AuthSpec, *, tenant_id: str, cloud: Cloud) -> SafeCre
         detail = _scrub(str(exc), spec)
         msg = f"cannot build a {spec.method} credential for tenant {tenant_id}: {detail}"
         raise ConfigError(msg) from None
+    except OSError as exc:
+        # A file it reads (the certificate) became unreadable after check_certificate.
+        name = f" {exc.filename}" if exc.filename else ""
+        reason = exc.strerror or type(exc).__name__
+        msg = (
+            f"cannot build a {spec.method} credential for tenant {tenant_id}: "
+            f"cannot read{name}: {reason}"
+        )
+        raise ConfigError(msg) from None
     return SafeCredential(
         credential, tenant_id=tenant_id, method=spec.method, secrets=spec.secrets()
     )
@@ -160,9 +171,7 @@ def _construct(spec: AuthSpec, *, tenant_id: str, cloud: Cloud) -> Any:
                 tenant_id, client_id, spec.client_secret or "", **network
             )
         case "certificate":
-            if not Path(spec.certificate_path or "").is_file():
-                msg = f"auth.certificate_path {spec.certificate_path!r} is not a readable file"
-                raise ConfigError(msg)
+            check_certificate(spec.certificate_path or "")
             return identity.CertificateCredential(
                 tenant_id,
                 client_id,
@@ -187,6 +196,49 @@ def _construct(spec: AuthSpec, *, tenant_id: str, cloud: Cloud) -> Any:
             return identity.DeviceCodeCredential(tenant_id=tenant_id, **network)
     msg = f"unknown auth method {spec.method!r}"  # pragma: no cover - AuthSpec checks this
     raise ConfigError(msg)
+
+
+#: A certificate with its chain and private key is a few KB, PEM or PKCS#12; a larger file is
+#: the wrong one, and is refused before anything reads it whole.
+MAX_CERTIFICATE_BYTES: Final = 1024 * 1024
+
+
+def check_certificate(path: str) -> None:
+    """Raise :class:`ConfigError` unless ``path`` is a readable file shaped like a certificate
+    with its private key: PEM with both blocks, or PKCS#12 (DER).
+
+    Only the shape: a PKCS#12 file may need the password to open, which is a secret read
+    later. azure-identity parses the file when the credential is built.
+    """
+    label = f"auth.certificate_path {path!r}"
+    try:
+        info = Path(path).stat()
+    except OSError as exc:
+        msg = f"{label} is not a readable file ({exc.strerror or type(exc).__name__})"
+        raise ConfigError(msg) from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO, socket or device"
+        msg = f"{label} is not a readable file (it is {kind})"
+        raise ConfigError(msg)
+    if info.st_size > MAX_CERTIFICATE_BYTES:
+        msg = f"{label} is too large for a certificate ({info.st_size:,} bytes)"
+        raise ConfigError(msg)
+    try:
+        with Path(path).open("rb") as file:
+            head = file.read(MAX_CERTIFICATE_BYTES)
+    except OSError as exc:
+        msg = f"{label} is not a readable file ({exc.strerror or type(exc).__name__})"
+        raise ConfigError(msg) from None
+    if b"-----BEGIN" in head:
+        if b"CERTIFICATE-----" not in head or b"PRIVATE KEY-----" not in head:
+            msg = f"{label} is PEM but lacks the certificate or its private key; put both in it"
+            raise ConfigError(msg)
+    elif not head.startswith(b"\x30"):  # an ASN.1 SEQUENCE: PKCS#12 in DER
+        msg = (
+            f"{label} is not a certificate: expected PEM (-----BEGIN CERTIFICATE----- and "
+            "its -----BEGIN PRIVATE KEY-----) or PKCS#12"
+        )
+        raise ConfigError(msg)
 
 
 class SafeCredential:

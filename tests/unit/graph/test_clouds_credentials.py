@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from ctsync.emulator.tls import generate_tls
 from ctsync.errors import AuthenticationError, ConfigError
 from ctsync.graph import CLOUDS, AuthSpec, SafeCredential, build_credential, resolve_cloud
 
@@ -34,8 +35,7 @@ def test_national_clouds() -> None:
 
 
 def test_explicit_cloud(tmp_path: Path) -> None:
-    ca = tmp_path / "ca.pem"
-    ca.write_text("pem")
+    ca = generate_tls(tmp_path).ca_cert
     cloud = resolve_cloud(
         {
             "graph_url": "https://127.0.0.1:8443/v1.0/",
@@ -200,8 +200,7 @@ def _find(obj: Any, attribute: str, depth: int = 0, seen: set[int] | None = None
 
 
 def test_custom_cloud_reaches_the_azure_identity_transport(tmp_path: Path) -> None:
-    ca = tmp_path / "ca.pem"
-    ca.write_text("pem")
+    ca = generate_tls(tmp_path).ca_cert
     cloud = resolve_cloud(
         {
             "graph_url": "https://127.0.0.1:8443/v1.0",
@@ -248,3 +247,45 @@ def test_safe_credential_wraps_failures_without_the_secret() -> None:
     assert info.value.__cause__ is None
     assert info.value.__suppress_context__
     assert SafeCredential(_Working(), tenant_id=TENANT, method="x").get_token("s").token == "tok"
+
+
+# -- files that are not what they claim -------------------------------------------------------
+
+
+def test_a_garbage_ca_bundle_is_a_config_error_not_an_ssl_error(tmp_path: Path) -> None:
+    from ctsync.graph._http import HttpTransport
+
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    endpoints = {"graph_url": "https://127.0.0.1:1/v1.0", "authority": "https://127.0.0.1:1"}
+    with pytest.raises(ConfigError, match="is not a PEM file of CA certificates"):
+        resolve_cloud({**endpoints, "ca_bundle": str(garbage)})
+    with pytest.raises(ConfigError, match="is not a PEM file of CA certificates"):
+        HttpTransport(verify=str(garbage))
+    with pytest.raises(ConfigError, match="is a directory"):
+        HttpTransport(verify=str(tmp_path))
+    HttpTransport(verify=str(generate_tls(tmp_path / "tls").ca_cert))
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "is not a certificate"),
+        (b"-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n", "lacks the"),
+        (b"\x30\x82\x01\x00", None),  # PKCS#12 is DER: a SEQUENCE; azure-identity opens it
+    ],
+)
+def test_certificate_files_are_checked_for_their_shape(
+    tmp_path: Path, content: bytes, problem: str | None
+) -> None:
+    path = tmp_path / "cert"
+    path.write_bytes(content)
+    spec = AuthSpec("certificate", client_id="a", certificate_path=str(path))
+    with pytest.raises(ConfigError, match=problem or "cannot build a certificate credential"):
+        build_credential(spec, tenant_id=TENANT, cloud=CLOUDS["global"])
+
+
+def test_a_certificate_that_is_a_directory_is_a_config_error(tmp_path: Path) -> None:
+    spec = AuthSpec("certificate", client_id="a", certificate_path=str(tmp_path))
+    with pytest.raises(ConfigError, match="it is a directory"):
+        build_credential(spec, tenant_id=TENANT, cloud=CLOUDS["global"])
