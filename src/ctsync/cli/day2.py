@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import click
 
@@ -35,6 +36,14 @@ if TYPE_CHECKING:
 __all__ = ["logs", "pause", "provision", "restart", "start", "status"]
 
 T = TypeVar("T")
+
+#: A --users file is one UPN or object id a line: 10,000 users fit in 1 MB and already take
+#: five and a half hours at on-demand provisioning's 5 requests per 10 seconds.
+_MAX_USERS_BYTES: Final = 4 * 1024 * 1024
+#: --watch polls at least once a day; time.sleep refuses much more (OverflowError) or NaN.
+_MAX_INTERVAL: Final = 86_400.0
+# C0 controls, DEL and C1 controls: in a UPN they are a mistake, and they would be printed.
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _with_session(
@@ -82,7 +91,8 @@ def _links(desired: DesiredState, keys: tuple[str, ...]) -> Any:
 @click.option(
     "--users",
     "users_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    # Read and checked by _read_users: a directory, FIFO or device is an error there too.
+    type=click.Path(path_type=Path),
     help="A file with one UPN or object id per line (# comments allowed).",
 )
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -102,12 +112,9 @@ def provision(
     from ctsync.ops import provision_users
     from ctsync.render.day2 import on_demand_text
 
-    wanted = list(users)
+    wanted = [_user(user, "--user") for user in users]
     if users_file is not None:
-        for line in users_file.read_text().splitlines():
-            text = line.split("#", 1)[0].strip()
-            if text:
-                wanted.append(text)
+        wanted += _read_users(users_file)
     if not wanted:
         fail("name at least one user: --user UPN, or --users FILE")
     desired = load_config(config_path)
@@ -121,6 +128,36 @@ def provision(
         click.echo(on_demand_text(results))
     if not all(r.ok for r in results):
         sys.exit(1)
+
+
+def _user(text: str, where: str) -> str:
+    user = text.strip()
+    if not user:
+        fail(f"{where}: a user is a UPN or an object id, not an empty value")
+    control = _CONTROL.search(user)
+    if control:
+        fail(f"{where}: {user!r} holds the control character {control.group(0)!r}")
+    return user
+
+
+def _read_users(path: Path) -> list[str]:
+    from ctsync.config._files import read_bounded
+
+    try:
+        raw = read_bounded(path, limit=_MAX_USERS_BYTES, what="--users file")
+    except FileNotFoundError:
+        fail(f"{path}: --users file does not exist")
+    except CtsyncError as exc:
+        fail(str(exc))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        fail(f"{path}: --users file is not UTF-8 text (byte {exc.start}); list one UPN per line")
+    users: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.split("#", 1)[0].strip():
+            users.append(_user(line.split("#", 1)[0], f"{path}:{number}"))
+    return users
 
 
 def _job_command(action: str) -> Any:
@@ -142,7 +179,9 @@ def _job_command(action: str) -> Any:
 
         desired = load_config(config_path)
         chosen = _links(desired, links)
-        words = [w for w in (reset or "").split(",") if w.strip()]
+        words = [w.strip() for w in (reset or "").split(",") if w.strip()]
+        if reset is not None and not words:
+            fail("--reset needs what to clear: escrows, watermark, quarantine or full")
         if words:
             try:
                 reset_scope(words)
@@ -208,6 +247,8 @@ def status(
     from ctsync.ops import statuses
     from ctsync.render.day2 import status_text
 
+    if not math.isfinite(interval) or interval > _MAX_INTERVAL:
+        fail(f"--interval is seconds between polls, from 0 to {_MAX_INTERVAL:.0f}, not {interval}")
     desired = load_config(config_path)
     chosen = _links(desired, links)
     count = 0
@@ -227,24 +268,41 @@ def status(
         sys.exit(1)
 
 
-_SINCE = re.compile(r"^(\d+)([mhd])$")
+_SINCE = re.compile(r"^([0-9]+)([mhd])$")
+_UNITS: Final = {"m": "minutes", "h": "hours", "d": "days"}
+_SINCE_FORMS = "a duration like 24h, 30m, 7d or a date like 2026-11-01"
 
 
 def _since(text: str | None) -> datetime | None:
-    if not text:
+    if text is None:
         return None
-    m = _SINCE.match(text.strip())
+    value = text.strip()
+    if not value:
+        # It used to mean "no filter": an unset variable in a script read every entry.
+        fail(f"--since needs {_SINCE_FORMS}, not an empty value")
+    now = datetime.now(UTC)
+    m = _SINCE.match(value)
     if m:
-        amount, unit = int(m.group(1)), m.group(2)
-        delta = {"m": timedelta(minutes=amount), "h": timedelta(hours=amount)}.get(
-            unit, timedelta(days=amount)
-        )
-        return datetime.now(UTC) - delta
+        digits, unit = m.groups()
+        try:
+            moment = now - timedelta(**{_UNITS[unit]: int(digits)})
+        except (OverflowError, ValueError):
+            fail(f"--since {_shown(value)} reaches back before the year 1; give {_SINCE_FORMS}")
+        if moment >= now:
+            fail(f"--since {value} is now: no entry is newer; give a duration above zero")
+        return moment
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        fail(f"--since takes a duration like 24h, 30m, 7d or a date like 2026-11-01, not {text!r}")
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        fail(f"--since takes {_SINCE_FORMS}, not {_shown(text)!r}")
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment > now:
+        fail(f"--since {value} is in the future: no entry is newer")
+    return moment
+
+
+def _shown(value: str) -> str:
+    return value if len(value) <= 40 else value[:37] + "..."
 
 
 @click.command("logs")
@@ -289,6 +347,7 @@ def logs(
     from ctsync.ops import Watermarks, read_logs
     from ctsync.render.day2 import logs_csv, logs_text
 
+    newer_than = _since(since)  # before anything is read or written
     desired = load_config(config_path)
     chosen = _links(desired, links)
     marks = (
@@ -300,7 +359,7 @@ def logs(
         lambda s: read_logs(
             s,
             chosen,
-            since=_since(since),
+            since=newer_than,
             status=status_,
             action=action,
             watermarks=marks,
