@@ -380,6 +380,9 @@ def test_control_characters_elsewhere_are_refused() -> None:
         "    auth: {method: azure_cli}\n"
     )
     assert "tenants.tailspin.cloud.name: contains the control" in error_of(cloud).message
+    # urlsplit drops a tab or newline from a URL without a word; refuse it instead.
+    url = cloud.replace("'https://127.0.0.1:1/v1.0'", '"https://127.0.0.1:1/v1.0\\n"')
+    assert "cloud.graph_url: contains the control character '\\n'" in error_of(url).message
     secret_file = HEADER.replace("client_secret_env: CONTOSO_SECRET", 'client_secret_file: "a\\nb"')
     assert "client_secret_file: contains the control" in error_of(secret_file, header=False).message
 

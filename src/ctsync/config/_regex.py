@@ -2,10 +2,9 @@
 
 Entra evaluates them with .NET's regex engine; ctsync checks them with Python's ``re``, which
 shares the syntax of everything common (classes, groups, quantifiers, anchors, lookaround). A
-few .NET-only constructs are rewritten to an equivalent Python accepts before the check, so
-they are not refused: ``(?<name>...)`` and ``(?'name'...)``, ``\\k<name>``, ``\\p{L}`` and
-``\\P{L}``, inline options anywhere (``(?i)``, ``(?n:...)``), ``\\z``, ``\\G``, ``\\e``,
-``\\cX``.
+few .NET-only constructs are rewritten to something Python accepts before the check, so they
+are not refused: ``(?<name>...)``, ``(?'name'...)``, ``\\k<name>``, ``\\p{L}``, ``\\P{L}``,
+inline options anywhere (``(?i)``, ``(?n:...)``), ``\\z``, ``\\G``, ``\\e`` and ``\\cX``.
 What is left is refused: unbalanced parentheses or brackets, a quantifier with nothing to
 repeat, a reversed range, a dangling backslash, a reference to a group that does not exist.
 """

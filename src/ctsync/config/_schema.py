@@ -237,11 +237,11 @@ class CloudEndpoints(_Section):
     """Explicit endpoints: the emulator, a proxy, or a cloud without a name here."""
 
     noun: ClassVar[str] = "cloud"
-    graph_url: str = Field(
+    graph_url: OneLine = Field(
         description="Graph version root, ending in /v1.0 or /beta, e.g. "
         "https://127.0.0.1:8443/v1.0. https, except on 127.0.0.1, localhost or ::1."
     )
-    authority: str = Field(description="Token authority host URL, e.g. https://127.0.0.1:8443.")
+    authority: OneLine = Field(description="Token authority host URL, e.g. https://127.0.0.1:8443.")
     ca_bundle: FilePath | None = Field(
         None,
         description="PEM file of the CA to trust instead of the system store; relative to "
