@@ -128,7 +128,7 @@ def test_failed_and_unanswered_writes_are_recorded(db_path: Path, context: Audit
         failed, lost = trail.records()
     assert (failed.status, failed.error_code) == (404, "Request_ResourceNotFound")
     assert failed.request_id == graph.requests[0].request_id
-    assert (lost.status, lost.error_code, lost.request_id) == (None, "TransportError", None)
+    assert (lost.status, lost.error_code, lost.request_id) == (None, "NotSent", None)
     assert failed.step == lost.step == "sp.update"
 
 

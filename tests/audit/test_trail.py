@@ -15,7 +15,7 @@ from ctsync.audit import (
     default_audit_path,
     record_hash,
 )
-from ctsync.audit.trail import FIELDS
+from ctsync.audit.trail import COLUMNS
 
 from .conftest import START, raw, ticking, write
 
@@ -92,6 +92,7 @@ def test_export_head(trail: AuditTrail) -> None:
         "last_seq": 2,
         "last_hash": last.hash,
         "problems": [],
+        "unknown_outcomes": [],
     }
 
 
@@ -100,7 +101,7 @@ def test_schema_wal_and_version(trail: AuditTrail, db_path: Path) -> None:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         columns = [row[1] for row in db.execute("PRAGMA table_info(records)")]
-    assert columns == [*FIELDS, "hash"]
+    assert columns == list(COLUMNS)
 
 
 def test_a_foreign_sqlite_file_is_refused(tmp_path: Path) -> None:

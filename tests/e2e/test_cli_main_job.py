@@ -92,7 +92,9 @@ def test_init_plan_apply_plan_destroy(served: Served, tmp_path: Path) -> None:
 
     verified = ctsync("audit", "verify", "-c", str(config), "--output", "json")
     assert verified.exit_code == 0, verified.output
-    assert json.loads(verified.output)["count"] == 11
+    # 11 writes, each recorded as its intent before it was sent and its outcome after.
+    assert json.loads(verified.output)["count"] == 22
+    assert json.loads(verified.output)["unknown_outcomes"] == []
 
     gone = ctsync("destroy", "-c", str(config), "--keep-users", "--auto-approve")
     assert gone.exit_code == 0, gone.output

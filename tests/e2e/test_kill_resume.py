@@ -81,8 +81,11 @@ def _apply_and_kill(config: Path, after_writes: int) -> None:
 
 @pytest.mark.parametrize("kill_points", [(2, 9), (5, 12)])
 def test_sigkill_then_rerun_converges(
-    served: Served, tmp_path: Path, kill_points: tuple[int, ...]
+    monkeypatch: pytest.MonkeyPatch, served: Served, tmp_path: Path, kill_points: tuple[int, ...]
 ) -> None:
+    # No replication lag here: a re-run need not wait long for an app a killed run may have
+    # been creating when it died.
+    monkeypatch.setenv("CTSYNC_REPLICATION_WAIT", "3")
     config = tmp_path / "ctsync.yaml"
     init_config(served, config, "contoso:fabrikam,contoso:tailspin")
     for after in kill_points:

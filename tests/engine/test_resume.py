@@ -132,3 +132,30 @@ def test_killed_right_after_creating_the_app_while_it_replicates(tmp_path: Path)
     assert journal.created_apps() == {}
     bench.emulator.clock.advance(30)
     assert bench.run(lambda s: make_plan(s.desired, s), journal=journal).empty
+
+
+def test_a_partner_created_elsewhere_moments_ago_is_updated_once_it_replicates(
+    tmp_path: Path,
+) -> None:
+    """The create answers 409 (the object exists) while a read still answers 404 (it has not
+    replicated yet): the fallback update waits for it instead of failing the step."""
+    from ctsync.emulator import FaultProfile
+
+    bench = make_bench(
+        tmp_path, links=[("contoso", "fabrikam")], faults=FaultProfile(replication_lag=20.0)
+    )
+
+    async def go(session: Session) -> tuple[Plan, bool]:
+        contoso_id = session.desired.tenants["contoso"].tenant_id
+        await session.client("fabrikam").post(
+            "/policies/crossTenantAccessPolicy/partners", json={"tenantId": contoso_id}
+        )
+        plan = await make_plan(session.desired, session)
+        report = await execute(plan, session)
+        return plan, report.ok
+
+    plan, ok = bench.run(go)
+    assert "create" in [s.action for s in plan.steps if s.id == "fabrikam/partner/contoso"]
+    assert ok
+    bench.emulator.clock.advance(30)
+    assert _plan(bench).steps == ()

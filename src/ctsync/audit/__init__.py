@@ -3,7 +3,8 @@
 ```python
 trail = AuditTrail(default_audit_path(config_path))
 context = AuditContext(plan_id=plan.id, config_hash=config_hash)
-client.add_observer(recorder(trail, context))
+client.add_intent_observer(intent_recorder(trail, context))  # before each write
+client.add_observer(recorder(trail, context))  # its outcome
 with audit_step(link="contoso:fabrikam", step="partner.create"):
     await client.post(...)
 assert trail.verify().ok
@@ -15,7 +16,15 @@ catch.
 
 from __future__ import annotations
 
-from .recording import Actor, AuditContext, AuditStep, audit_step, current_step, recorder
+from .recording import (
+    Actor,
+    AuditContext,
+    AuditStep,
+    audit_step,
+    current_step,
+    intent_recorder,
+    recorder,
+)
 from .trail import (
     DEFAULT_AUDIT_DB,
     GENESIS_HASH,
@@ -42,6 +51,7 @@ __all__ = [
     "audit_step",
     "current_step",
     "default_audit_path",
+    "intent_recorder",
     "record_hash",
     "recorder",
 ]

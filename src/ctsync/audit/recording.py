@@ -19,11 +19,19 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final, Literal
 
-from ctsync.graph.client import WriteRecord
+from ctsync.graph.client import WriteIntent, WriteRecord
 
-from .trail import AuditTrail
+from .trail import INTENT, OUTCOME, AuditTrail
 
-__all__ = ["Actor", "AuditContext", "AuditStep", "audit_step", "current_step", "recorder"]
+__all__ = [
+    "Actor",
+    "AuditContext",
+    "AuditStep",
+    "audit_step",
+    "current_step",
+    "intent_recorder",
+    "recorder",
+]
 
 
 class _Inherit(Enum):
@@ -163,6 +171,37 @@ def recorder(trail: AuditTrail, context: AuditContext) -> Callable[[WriteRecord]
             error_code=write.error_code,
             plan_id=context.plan_id,
             config_hash=context.config_hash,
+            phase=OUTCOME if write.intent_id else None,
+            intent_id=write.intent_id,
+        )
+
+    return record
+
+
+def intent_recorder(trail: AuditTrail, context: AuditContext) -> Callable[[WriteIntent], None]:
+    """An observer for :meth:`GraphClient.add_intent_observer`: each write is recorded as an
+    intent before it is sent, so a process killed while it is in flight leaves it visible.
+
+    Like :func:`recorder`, it raises :class:`~ctsync.audit.AuditError` when the record cannot
+    be stored — and then the write is not sent.
+    """
+
+    def record(intent: WriteIntent) -> None:
+        where = _current.get()
+        actor = context.actor_for(intent.tenant)
+        trail.append(
+            actor_tenant=intent.tenant,
+            actor_client_id=actor.client_id,
+            actor_object_id=actor.object_id,
+            link=where.link,
+            step=where.step,
+            method=intent.method,
+            path=intent.path,
+            body=intent.body,
+            plan_id=context.plan_id,
+            config_hash=context.config_hash,
+            phase=INTENT,
+            intent_id=intent.intent_id,
         )
 
     return record

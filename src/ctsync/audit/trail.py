@@ -1,8 +1,14 @@
 """The audit trail: one sqlite3 file, append-only, every record chained to the one before.
 
 Each record's ``hash`` is the SHA-256 of the canonical JSON of all its other fields, its
-``prev_hash`` included, so changing, removing or reordering a record breaks the chain. The
-``head`` table holds the last seq and hash, updated in the same transaction as the insert, so
+``prev_hash`` included, so changing, removing or reordering a record breaks the chain.
+
+A write is recorded twice: an ``intent`` before it is sent and its ``outcome`` once Graph
+answered (or did not), both carrying the same ``intent_id``. A process killed while a write was
+in flight leaves an intent with no outcome; :meth:`AuditTrail.unresolved` lists those, and the
+outcomes that came without an HTTP answer, so a write whose effect is unknown is never invisible.
+
+The ``head`` table holds the last seq and hash, updated in the same transaction as the insert, so
 cutting records off the end breaks the agreement between ``head`` and the last record.
 Triggers refuse UPDATE and DELETE on records; they stop accidents and casual edits, not someone
 who drops them, which is why :meth:`AuditTrail.verify` never trusts them.
@@ -42,8 +48,9 @@ __all__ = [
     "record_hash",
 ]
 
-SCHEMA_VERSION: Final = 1
-"""Stored in ``PRAGMA user_version``; a newer file is refused rather than misread."""
+SCHEMA_VERSION: Final = 2
+"""Stored in ``PRAGMA user_version``; a newer file is refused rather than misread. Version 2
+added ``phase`` and ``intent_id``; a version 1 file is upgraded in place when opened."""
 
 GENESIS_HASH: Final = "0" * 64
 """The ``prev_hash`` of the first record."""
@@ -75,8 +82,25 @@ FIELDS: Final = (
     "error_code",
     "plan_id",
     "config_hash",
+    "phase",
+    "intent_id",
     "prev_hash",
 )
+
+#: Fields added after version 1: hashed only when set, so version 1 records keep their hash.
+_LATER_FIELDS: Final = frozenset({"phase", "intent_id"})
+
+#: The records table's columns in order (version 2 added its columns at the end).
+COLUMNS: Final = (
+    *(f for f in FIELDS if f not in _LATER_FIELDS),
+    "hash",
+    *(f for f in FIELDS if f in _LATER_FIELDS),
+)
+
+INTENT: Final = "intent"
+OUTCOME: Final = "outcome"
+#: Outcomes without an HTTP answer that certainly did not change anything.
+_NOT_SENT: Final = "NotSent"
 
 TRIGGERS: Final = (
     "records_no_update",
@@ -106,9 +130,12 @@ CREATE TABLE records (
     plan_id           TEXT,
     config_hash       TEXT,
     prev_hash         TEXT NOT NULL,
-    hash              TEXT NOT NULL
+    hash              TEXT NOT NULL,
+    phase             TEXT,
+    intent_id         TEXT
 );
 CREATE INDEX records_link ON records (link, seq);
+CREATE INDEX records_intent ON records (intent_id);
 CREATE INDEX records_time ON records (time);
 
 -- One row: the last seq and hash. A truncated tail no longer matches it.
@@ -146,18 +173,19 @@ BEGIN SELECT RAISE(ABORT, 'the audit head only moves forward, onto the newest re
 _INSERT: Final = """
 INSERT INTO records (
     seq, time, actor_tenant, actor_client_id, actor_object_id, link, step, method, path, body,
-    status, request_id, client_request_id, error_code, plan_id, config_hash, prev_hash, hash
+    status, request_id, client_request_id, error_code, plan_id, config_hash, phase, intent_id,
+    prev_hash, hash
 ) VALUES (
     :seq, :time, :actor_tenant, :actor_client_id, :actor_object_id, :link, :step, :method,
     :path, :body, :status, :request_id, :client_request_id, :error_code, :plan_id,
-    :config_hash, :prev_hash, :hash
+    :config_hash, :phase, :intent_id, :prev_hash, :hash
 )
 """
 
 _SELECT: Final = """
 SELECT seq, time, actor_tenant, actor_client_id, actor_object_id, link, step, method, path,
        body, status, request_id, client_request_id, error_code, plan_id, config_hash,
-       prev_hash, hash
+       phase, intent_id, prev_hash, hash
 FROM records
 """
 
@@ -190,10 +218,22 @@ class AuditRecord:
     config_hash: str | None
     prev_hash: str
     hash: str
+    phase: str | None = None
+    """``intent`` (about to send), ``outcome`` (the answer), or None (a note, or version 1)."""
+    intent_id: str | None = None
+    """Pairs an outcome with its intent."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description, for ``--output json``."""
         return asdict(self)
+
+    def unknown_reason(self) -> str:
+        """Why this record's write has an unknown outcome (for listings)."""
+        if self.phase == INTENT:
+            return "sent or about to be sent when the run stopped; no outcome was recorded"
+        if self.error_code == "Interrupted":
+            return "the run was interrupted while it was in flight"
+        return f"no answer came ({self.error_code or 'connection lost'})"
 
 
 @dataclass(frozen=True)
@@ -206,6 +246,8 @@ class VerifyResult:
     last_seq: int = 0
     """The head's seq: worth keeping outside the database (see the module docstring)."""
     last_hash: str = GENESIS_HASH
+    unknown: list[AuditRecord] = field(default_factory=list)
+    """Writes whose outcome is unknown (:meth:`AuditTrail.unresolved`); not tampering."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -214,6 +256,9 @@ class VerifyResult:
             "last_seq": self.last_seq,
             "last_hash": self.last_hash,
             "problems": list(self.problems),
+            "unknown_outcomes": [
+                {**r.to_dict(), "reason": r.unknown_reason()} for r in self.unknown
+            ],
         }
 
 
@@ -231,7 +276,11 @@ def record_hash(fields: Mapping[str, Any]) -> str:
     into the file) hashes as its repr, so it can only ever mismatch.
     """
     canonical = json.dumps(
-        {name: fields.get(name) for name in FIELDS},
+        {
+            name: fields.get(name)
+            for name in FIELDS
+            if name not in _LATER_FIELDS or fields.get(name) is not None
+        },
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=True,
@@ -280,27 +329,55 @@ class AuditTrail:
     that reads the head inside it). ``now`` supplies record times; inject one in tests.
     """
 
-    def __init__(self, path: Path, *, now: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        now: Callable[[], datetime] | None = None,
+        lazy: bool = False,
+    ) -> None:
+        """Open (or create) the trail at ``path``. ``lazy`` defers that to the first use, so
+        a run that ends up writing nothing (a refused apply) leaves no file behind; an error
+        opening it then surfaces at the first record — before the write it would record."""
         self.path = Path(path)
         self._now = now or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
+        self._handle: sqlite3.Connection | None = None
+        self._closed = False
+        if not lazy:
+            self._open()
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._closed:
+            msg = "Cannot operate on a closed database."
+            raise sqlite3.ProgrammingError(msg)
+        if self._handle is None:
+            self._open()
+            assert self._handle is not None
+        return self._handle
+
+    def _open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
+            handle = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
             )
         except (OSError, sqlite3.Error) as exc:
             msg = f"cannot open the audit trail {self.path}: {exc}"
             raise AuditError(msg) from None
-        self._db.row_factory = sqlite3.Row
+        handle.row_factory = sqlite3.Row
+        self._handle = handle
         try:
             self._setup_patiently()
         except sqlite3.Error as exc:
-            self._db.close()
+            self._handle = None
+            handle.close()
             msg = f"cannot open the audit trail {self.path}: {exc}"
             raise AuditError(msg) from None
-        except AuditError:
-            self._db.close()
+        except BaseException:
+            self._handle = None
+            handle.close()
             raise
 
     def __repr__(self) -> str:
@@ -319,7 +396,10 @@ class AuditTrail:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            self._closed = True
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
 
     def _setup_patiently(self) -> None:
         # Opening a WAL database right as another connection recovers or checkpoints it can
@@ -351,6 +431,8 @@ class AuditTrail:
                     msg = f"{self.path} is a sqlite database but not a ctsync audit trail"
                     raise AuditError(msg)
                 self._create()
+            elif version == 1:
+                self._upgrade_from_1()
             elif version > SCHEMA_VERSION:
                 msg = (
                     f"{self.path} has audit schema version {version}; this ctsync reads up to "
@@ -364,6 +446,14 @@ class AuditTrail:
         for statement in _split_sql(_SCHEMA):
             self._db.execute(statement)
         self._db.execute("INSERT INTO head (id, seq, hash) VALUES (1, 0, ?)", (GENESIS_HASH,))
+        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _upgrade_from_1(self) -> None:
+        # New columns only: version 1 records keep NULL there and, since record_hash skips
+        # unset later fields, keep their hashes.
+        self._db.execute("ALTER TABLE records ADD COLUMN phase TEXT")
+        self._db.execute("ALTER TABLE records ADD COLUMN intent_id TEXT")
+        self._db.execute("CREATE INDEX records_intent ON records (intent_id)")
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
@@ -405,8 +495,17 @@ class AuditTrail:
         error_code: str | None = None,
         plan_id: str | None = None,
         config_hash: str | None = None,
+        phase: str | None = None,
+        intent_id: str | None = None,
     ) -> AuditRecord:
-        """Record one write and return it as stored. ``body`` is redacted again here."""
+        """Record one write and return it as stored. ``body`` is redacted again here.
+
+        ``phase`` is ``intent`` before a write is sent and ``outcome`` once it is answered,
+        both with the write's ``intent_id``; None for notes.
+        """
+        if phase not in (None, INTENT, OUTCOME):
+            msg = f"audit phase must be {INTENT!r}, {OUTCOME!r} or None, not {phase!r}"
+            raise ValueError(msg)
         fields: dict[str, Any] = {
             "actor_tenant": actor_tenant,
             "actor_client_id": actor_client_id,
@@ -422,6 +521,8 @@ class AuditTrail:
             "error_code": error_code,
             "plan_id": plan_id,
             "config_hash": config_hash,
+            "phase": phase,
+            "intent_id": intent_id,
         }
         with self._lock:
             try:
@@ -460,14 +561,21 @@ class AuditTrail:
         link: str | None = None,
         since: datetime | None = None,
         limit: int | None = None,
+        writes: bool = False,
     ) -> list[AuditRecord]:
         """Records in seq order, optionally of one ``link`` and at or after ``since``.
 
         ``limit`` keeps the most recent ``limit`` matching records (still oldest first), which
-        is what ``audit show`` wants.
+        is what ``audit show`` wants. ``writes`` lists each write once: its outcome, or its
+        intent when no outcome was recorded (notes stay).
         """
         where: list[str] = []
         params: dict[str, Any] = {}
+        if writes:
+            where.append(
+                "NOT (phase = 'intent' AND EXISTS (SELECT 1 FROM records AS o "
+                "WHERE o.intent_id = records.intent_id AND o.phase = 'outcome'))"
+            )
         if link is not None:
             where.append("link = :link")
             params["link"] = link
@@ -484,6 +592,26 @@ class AuditTrail:
             rows = self._db.execute(sql, params).fetchall()
         found = [_record(row) for row in rows]
         return found[::-1] if limit is not None else found
+
+    def unresolved(self, *, link: str | None = None) -> list[AuditRecord]:
+        """Writes whose outcome is unknown, oldest first: intents with no outcome recorded
+        (the process died, or was stopped, while they were in flight) and outcomes with no
+        HTTP answer that may have reached Graph (a lost answer, an interrupted run)."""
+        sql = (
+            _SELECT  # noqa: S608 - constant text; values are bound parameters
+            + """ AS r WHERE ((phase = 'intent' AND NOT EXISTS (
+                SELECT 1 FROM records AS o
+                WHERE o.intent_id = r.intent_id AND o.phase = 'outcome'))
+              OR (phase IS NOT 'intent' AND method != 'NOTE' AND status IS NULL
+                  AND (error_code IS NULL OR error_code != :not_sent)))"""
+        )
+        params: dict[str, Any] = {"not_sent": _NOT_SENT}
+        if link is not None:
+            sql += " AND link = :link"
+            params["link"] = link
+        with self._lock, self._errors("read"):
+            rows = self._db.execute(sql + " ORDER BY seq", params).fetchall()
+        return [_record(row) for row in rows]
 
     def export_head(self) -> dict[str, Any]:
         """``{"count", "last_seq", "last_hash"}``: keep it outside the database, pass it to
@@ -516,12 +644,17 @@ class AuditTrail:
         if len(problems) > MAX_PROBLEMS:
             more = len(problems) - MAX_PROBLEMS
             problems = [*problems[:MAX_PROBLEMS], f"... and {more} more problems"]
+        try:
+            unknown = self.unresolved()
+        except AuditError:
+            unknown = []  # an unreadable file already is a problem above
         return VerifyResult(
             ok=not problems,
             count=count,
             problems=problems,
             last_seq=last_seq,
             last_hash=last_hash,
+            unknown=unknown,
         )
 
     def _check_chain(self, problems: list[str]) -> tuple[int, int, str]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NoReturn, Self, TypeVar
 
 import click
 
@@ -18,6 +21,7 @@ if TYPE_CHECKING:
     from ctsync.audit import AuditContext, AuditTrail
     from ctsync.config import DesiredState
     from ctsync.engine import Plan, Session, Step
+    from ctsync.engine.lock import RunLock
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -86,6 +90,9 @@ def load_config(path: Path) -> DesiredState:
         fail(str(exc))
 
 
+INTERRUPTED = "interrupted: run the command again to continue where it stopped"
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a library coroutine; a ctsync error becomes one clear line and exit code 1."""
     try:
@@ -93,7 +100,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     except CtsyncError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
-        fail("interrupted: run the command again to continue where it stopped", code=130)
+        fail(INTERRUPTED, code=130)
 
 
 def audit_path(desired: DesiredState, override: Path | None) -> Path:
@@ -102,13 +109,18 @@ def audit_path(desired: DesiredState, override: Path | None) -> Path:
     return override or default_audit_path(desired.path)
 
 
-def open_trail(path: Path) -> AuditTrail:
+def open_trail(path: Path, *, lazy: bool = False) -> AuditTrail:
     from ctsync.audit import AuditTrail
 
     try:
-        return AuditTrail(path)
+        return AuditTrail(path, lazy=lazy)
     except CtsyncError as exc:
         fail(str(exc))
+
+
+def state_dir(desired: DesiredState) -> Path:
+    """``.ctsync`` beside the config: the journal, the lock and (by default) the audit trail."""
+    return desired.base_dir / ".ctsync"
 
 
 def session_for(
@@ -116,21 +128,159 @@ def session_for(
     *,
     trail: AuditTrail | None = None,
     context: AuditContext | None = None,
+    on_token: Callable[[str], None] | None = None,
 ) -> Session:
-    """The Graph clients of a run; with a trail, every write they make is recorded in it."""
-    from ctsync.audit import Actor, recorder
+    """The Graph clients of a run; with a trail, every write they make is recorded in it —
+    as an intent before it is sent, and its outcome after."""
+    from ctsync.audit import Actor, intent_recorder, recorder
     from ctsync.engine import Session
     from ctsync.engine.journal import Journal
 
-    journal = Journal(desired.base_dir / ".ctsync" / "journal.json")
+    journal = Journal(state_dir(desired) / "journal.json")
+    wait = replication_wait()
     if trail is None or context is None:
-        return Session(desired, journal=journal)
+        return Session(desired, journal=journal, on_token=on_token, replication_wait=wait)
 
     def tap(token: str) -> None:
         assert context is not None
         context.add_actor(Actor.from_access_token(token))
+        if on_token is not None:
+            on_token(token)
 
-    return Session(desired, observers=[recorder(trail, context)], on_token=tap, journal=journal)
+    return Session(
+        desired,
+        observers=[recorder(trail, context)],
+        intent_observers=[intent_recorder(trail, context)],
+        on_token=tap,
+        journal=journal,
+        replication_wait=wait,
+    )
+
+
+REPLICATION_WAIT_ENV = "CTSYNC_REPLICATION_WAIT"
+
+
+def replication_wait() -> float:
+    """``CTSYNC_REPLICATION_WAIT`` (seconds, default 120): how long a re-run waits for an app
+    an interrupted run may have created before it creates one."""
+    text = os.environ.get(REPLICATION_WAIT_ENV, "").strip()
+    if not text:
+        return 120.0
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:
+        fail(f"{REPLICATION_WAIT_ENV} is seconds from 0 to 3600, not {text!r}")
+    return seconds
+
+
+class Command:
+    """What one command run holds, from its first read to its last write: one event loop and
+    one session (a token per tenant, one connection pool, the journal), and — for a command
+    that writes — the config's lock and the audit trail.
+
+    ``run`` may be called several times (preflight, then apply after the approval prompt,
+    which runs outside the loop so Ctrl-C at the prompt stops at once). Use it as a context
+    manager: leaving it closes the session and the trail and releases the lock on any exit.
+    """
+
+    def __init__(
+        self,
+        desired: DesiredState,
+        *,
+        name: str,
+        writes: bool = False,
+        audit_db: Path | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> None:
+        from ctsync.audit import AuditContext
+
+        self.desired = desired
+        self.name = name
+        self.writes = writes
+        self._audit_db = audit_db
+        self._on_token = on_token
+        self.context = AuditContext(config_hash=desired.config_hash)
+        self.trail: AuditTrail | None = None
+        self._lock: RunLock | None = None
+        self._runner: asyncio.Runner | None = None
+        self._session: Session | None = None
+
+    def __enter__(self) -> Self:
+        try:
+            if self.writes:
+                self._take_lock()
+                # Opened at the first record: a run refused before any write leaves no trail.
+                self.trail = open_trail(audit_path(self.desired, self._audit_db), lazy=True)
+            self._session = session_for(
+                self.desired, trail=self.trail, context=self.context, on_token=self._on_token
+            )
+            if self._session.journal is not None:
+                self._session.journal.created_apps()  # a broken journal stops us before any read
+        except CtsyncError as exc:
+            self.__exit__(None, None, None)
+            fail(str(exc))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        self._runner = asyncio.Runner()
+        return self
+
+    def _take_lock(self) -> None:
+        from ctsync.engine.lock import LockHeldError, RunLock
+
+        lock = RunLock(state_dir(self.desired) / "lock", command=f"ctsync {self.name}")
+        try:
+            stale = lock.acquire()
+        except LockHeldError as exc:
+            fail(str(exc))
+        self._lock = lock
+        if stale is not None:
+            click.echo(
+                f"warning: an earlier run, {stale.describe()}, ended without finishing (it was "
+                "killed or crashed). `ctsync audit verify` lists the writes it had in flight; "
+                "this run reads the tenants as they are now.",
+                err=True,
+            )
+
+    @property
+    def session(self) -> Session:
+        assert self._session is not None, "use Command as a context manager"
+        return self._session
+
+    def run(self, work: Callable[[Session], Coroutine[Any, Any, T]]) -> T:
+        """Run ``work(session)`` on the command's loop; a ctsync error becomes one clear line
+        and exit 1, Ctrl-C exit 130."""
+        assert self._runner is not None, "use Command as a context manager"
+        try:
+            return self._runner.run(work(self.session))
+        except CtsyncError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            fail(INTERRUPTED, code=130)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._runner is not None:
+                if self._session is not None:
+                    # Closing connections must not hide why the command ended.
+                    with contextlib.suppress(Exception, KeyboardInterrupt):
+                        self._runner.run(self._session.aclose())
+                self._runner.close()
+                self._runner = None
+        finally:
+            if self.trail is not None:
+                self.trail.close()
+                self.trail = None
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
 
 
 def step_scope(step: Step) -> AbstractContextManager[Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,6 +16,10 @@ from ctsync.cli._common import (
     load_config,
     open_trail,
 )
+from ctsync.render.text import printable
+
+if TYPE_CHECKING:
+    from ctsync.audit import AuditRecord
 
 __all__ = ["audit"]
 
@@ -34,28 +39,51 @@ def _trail_path(config_path: Path, audit_db: Path | None) -> Path:
 @config_option
 @audit_option
 @click.option("--link", default=None, metavar="SOURCE:TARGET", help="Only this link's writes.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="The last N records.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="The last N writes.")
+@click.option(
+    "--all-records",
+    is_flag=True,
+    help="Every record as stored: each write's intent (before it was sent) and its outcome.",
+)
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def show(
-    config_path: Path, audit_db: Path | None, link: str | None, limit: int | None, output: str
+    config_path: Path,
+    audit_db: Path | None,
+    link: str | None,
+    limit: int | None,
+    all_records: bool,
+    output: str,
 ) -> None:
-    """List recorded writes, oldest first."""
+    """List recorded writes, oldest first; a write whose outcome is unknown says so."""
     path = _trail_path(config_path, audit_db)
     if not path.exists():
         fail(f"{path}: no audit trail yet (nothing has been applied with this config)")
     with open_trail(path) as trail:
-        records = trail.records(link=link, limit=limit)
+        records = trail.records(link=link, limit=limit, writes=not all_records)
+        unknown = {r.seq for r in trail.unresolved(link=link)}
     if output == "json":
-        echo_json([r.to_dict() for r in records])
+        echo_json([{**r.to_dict(), "outcome_unknown": r.seq in unknown} for r in records])
         return
     if not records:
         click.echo("No records.")
     for r in records:
-        status = r.status if r.status is not None else "no answer"
-        click.echo(
-            f"{r.seq:>5} {r.time} {r.actor_tenant} {r.method:6} {r.path} → {status}"
-            f"  [{r.link or '-'} {r.step or '-'}] request-id {r.request_id or '-'}"
-        )
+        click.echo(printable(_line(r, unknown=r.seq in unknown)))
+
+
+def _line(record: AuditRecord, *, unknown: bool) -> str:
+    if record.phase == "intent":
+        status = "outcome unknown (in flight when the run stopped)" if unknown else "sending"
+    elif record.status is not None:
+        status = str(record.status)
+    else:
+        status = f"no answer ({record.error_code or 'unknown'})"
+        if unknown:
+            status += ", outcome unknown"
+    return (
+        f"{record.seq:>5} {record.time} {record.actor_tenant} {record.method:6} {record.path} "
+        f"→ {status}  [{record.link or '-'} {record.step or '-'}] "
+        f"request-id {record.request_id or '-'}"
+    )
 
 
 @audit.command("verify")
@@ -92,5 +120,18 @@ def verify(
         click.echo(f"TAMPERED: {len(result.problems)} problem(s) in {result.count} records:")
         for problem in result.problems:
             click.echo(f"  - {problem}")
+    if output != "json" and result.unknown:
+        click.echo(
+            f"{len(result.unknown)} write(s) with an unknown outcome — they may or may not have "
+            "changed the tenant; `ctsync plan` shows what the tenants hold now:"
+        )
+        for record in result.unknown:
+            click.echo(
+                printable(
+                    f"  - seq {record.seq} {record.time} {record.actor_tenant} {record.method} "
+                    f"{record.path} [{record.link or '-'} {record.step or '-'}]: "
+                    f"{record.unknown_reason()}"
+                )
+            )
     if not result.ok:
         raise SystemExit(1)

@@ -13,16 +13,13 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 import click
 
 from ctsync.cli._common import (
+    Command,
     audit_option,
-    audit_path,
     config_option,
     echo_json,
     fail,
     link_option,
     load_config,
-    open_trail,
-    run,
-    session_for,
 )
 from ctsync.errors import CtsyncError
 
@@ -52,26 +49,11 @@ def _with_session(
     work: Callable[[Session], Coroutine[Any, Any, T]],
     *,
     writes: bool,
+    name: str = "day-2",
 ) -> T:
-    """Run ``work`` with the config's clients; writes go to the audit trail."""
-    if not writes:
-
-        async def read() -> T:
-            async with session_for(desired) as session:
-                return await work(session)
-
-        return run(read())
-    from ctsync.audit import AuditContext
-
-    trail = open_trail(audit_path(desired, audit_db))
-    context = AuditContext(config_hash=desired.config_hash)
-
-    async def write() -> T:
-        async with session_for(desired, trail=trail, context=context) as session:
-            return await work(session)
-
-    with trail:
-        return run(write())
+    """Run ``work`` with the config's clients; writes take the lock and go to the audit trail."""
+    with Command(desired, name=name, writes=writes, audit_db=audit_db) as command:
+        return command.run(work)
 
 
 def _links(desired: DesiredState, keys: tuple[str, ...]) -> Any:
@@ -120,7 +102,11 @@ def provision(
     desired = load_config(config_path)
     link = _links(desired, (link_key,))[0]
     results = _with_session(
-        desired, audit_db, lambda s: provision_users(s, link, wanted), writes=True
+        desired,
+        audit_db,
+        lambda s: provision_users(s, link, wanted),
+        writes=True,
+        name="provision",
     )
     if output == "json":
         echo_json([r.to_dict() for r in results])
@@ -192,6 +178,7 @@ def _job_command(action: str) -> Any:
             audit_db,
             lambda s: control_jobs(s, chosen, cast("Action", action), reset=words),
             writes=True,
+            name=action,
         )
         if output == "json":
             echo_json([c.to_dict() for c in changes])

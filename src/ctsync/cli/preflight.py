@@ -10,36 +10,26 @@ from typing import TYPE_CHECKING
 import click
 
 from ctsync.cli._common import (
+    Command,
     audit_option,
-    audit_path,
     config_option,
     echo_json,
     fail,
     link_option,
     load_config,
-    open_trail,
     output_option,
-    run,
-    session_for,
 )
 
 if TYPE_CHECKING:
     from ctsync.audit import AuditTrail
     from ctsync.config import DesiredState
-    from ctsync.engine import Plan, Session
-    from ctsync.ops import Finding, PreflightReport, SmsSignInFix, TokenRoles
+    from ctsync.engine import Plan
+    from ctsync.ops import Finding, PreflightReport, SmsSignInFix
 
-__all__ = ["checking_session", "preflight", "record_skipped"]
+__all__ = ["preflight", "record_skipped"]
 
 FIX_STEP = "preflight.fix.sms-sign-in"
 SKIP_STEP = "preflight.skipped"
-
-
-def checking_session(desired: DesiredState, roles: TokenRoles) -> Session:
-    """A read-only session whose tokens ``roles`` sees (the permission check needs them)."""
-    from ctsync.engine import Session
-
-    return Session(desired, on_token=roles)
 
 
 def _check(desired: DesiredState, links: tuple[str, ...]) -> PreflightReport:
@@ -47,12 +37,8 @@ def _check(desired: DesiredState, links: tuple[str, ...]) -> PreflightReport:
     from ctsync.ops import preflight as check
 
     roles = TokenRoles()
-
-    async def go() -> PreflightReport:
-        async with checking_session(desired, roles) as session:
-            return await check(session, links or None, roles=roles)
-
-    return run(go())
+    with Command(desired, name="preflight", on_token=roles) as command:
+        return command.run(lambda session: check(session, links or None, roles=roles))
 
 
 def _approve(targets: list[Finding], *, auto_approve: bool) -> None:
@@ -76,18 +62,10 @@ def _approve(targets: list[Finding], *, auto_approve: bool) -> None:
 def _fix(
     desired: DesiredState, audit_db: Path | None, targets: list[Finding]
 ) -> list[SmsSignInFix]:
-    from ctsync.audit import AuditContext
     from ctsync.ops import disable_sms_sign_in
 
-    trail = open_trail(audit_path(desired, audit_db))
-    context = AuditContext(config_hash=desired.config_hash)
-
-    async def go() -> list[SmsSignInFix]:
-        async with session_for(desired, trail=trail, context=context) as session:
-            return await disable_sms_sign_in(session, targets)
-
-    with trail:
-        return run(go())
+    with Command(desired, name="preflight --fix", writes=True, audit_db=audit_db) as command:
+        return command.run(lambda session: disable_sms_sign_in(session, targets))
 
 
 @click.command("preflight")

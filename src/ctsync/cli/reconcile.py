@@ -1,36 +1,42 @@
-"""``ctsync plan``, ``ctsync apply`` and ``ctsync destroy``."""
+"""``ctsync plan``, ``ctsync apply`` and ``ctsync destroy``.
+
+Each is one :class:`~ctsync.cli._common.Command`: one session from the first read to the last
+write (one token per tenant, one journal), and for apply and destroy the config's lock, held
+until the process ends, so two runs of one config never interleave.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import click
 
 from ctsync.cli._common import (
+    Command,
     audit_option,
-    audit_path,
     config_option,
     confirm_or_exit,
     echo_json,
     fail,
     link_option,
     load_config,
-    open_trail,
-    run,
-    session_for,
     step_scope,
 )
 
 if TYPE_CHECKING:
     from ctsync.config import DesiredState
-    from ctsync.engine import ApplyReport, Event, Plan
-    from ctsync.ops import PreflightReport
+    from ctsync.engine import ApplyReport, Event, Plan, Session
+    from ctsync.ops import PreflightReport, TokenRoles
 
 __all__ = ["apply", "destroy", "plan"]
+
+#: A saved plan is a few KiB per link; a file this large is not one.
+MAX_PLAN_BYTES: Final = 64 * 1024 * 1024
 
 
 def _render(plan: Plan, desired: DesiredState, fmt: str) -> str:
@@ -44,13 +50,19 @@ def _render(plan: Plan, desired: DesiredState, fmt: str) -> str:
     return plan_text(plan)
 
 
+def _needs_attention(plan: Plan) -> bool:
+    """Changes to make, or problems to fix (``--detailed-exitcode`` exits 2)."""
+    return not plan.empty or bool(plan.problems)
+
+
 @click.command("plan")
 @config_option
 @link_option
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
-    help="Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.",
+    help="Exit 0 when there is nothing to do, 2 when there are changes (or problems such as "
+    "duplicate apps to remove), 1 on error.",
 )
 @click.option(
     "--output",
@@ -84,22 +96,39 @@ def plan(
     from ctsync.engine import make_plan
 
     desired = load_config(config_path)
-
-    async def go() -> Plan:
-        async with session_for(desired) as session:
-            return await make_plan(desired, session, links=links)
-
-    result = run(go())
     if out is not None:
-        out.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        _check_writable(out)
+    with Command(desired, name="plan") as command:
+        result = command.run(lambda session: make_plan(desired, session, links=links))
+    if out is not None:
+        _save(out, result)
     if output == "json":
         echo_json(result.to_dict())
     else:
         click.echo(_render(result, desired, fmt))
         if out is not None:
             click.echo(f"\nSaved the plan to {out}; apply it with `ctsync apply {out}`.")
-    if detailed_exitcode and not result.empty:
+    if detailed_exitcode and _needs_attention(result):
         sys.exit(2)
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse ``--out`` before reading any tenant when the plan could not be saved there."""
+    if out.is_dir():
+        fail(f"--out {out}: is a directory; name a file")
+    if not out.parent.is_dir():
+        fail(f"--out {out}: the directory {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK):
+        fail(f"--out {out}: the directory {out.parent} is not writable")
+
+
+def _save(out: Path, result: Plan) -> None:
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        tmp.replace(out)
+    except OSError as exc:
+        fail(f"could not save the plan to {out}: {exc.strerror or exc}")
 
 
 def _progress(plan: Plan, output: str) -> tuple[AbstractContextManager[Any], Event | None]:
@@ -126,35 +155,30 @@ def _progress(plan: Plan, output: str) -> tuple[AbstractContextManager[Any], Eve
     return progress, on_event
 
 
-def _execute(
-    plan_: Plan,
-    desired: DesiredState,
-    audit_db: Path | None,
-    output: str,
-    *,
-    skipped_preflight: bool = False,
+def execute_in(
+    command: Command, plan_: Plan, output: str, *, skipped_preflight: bool = False
 ) -> ApplyReport:
-    from ctsync.audit import AuditContext
+    """Run ``plan_`` in ``command``'s session: every write recorded under the plan's id."""
     from ctsync.engine import execute
 
-    trail = open_trail(audit_path(desired, audit_db))
-    context = AuditContext(plan_id=plan_.id, config_hash=desired.config_hash)
+    command.context.plan_id = plan_.id
     bar, on_event = _progress(plan_, output)
+    if skipped_preflight and command.trail is not None:
+        from ctsync.cli.preflight import record_skipped
 
-    async def go() -> ApplyReport:
-        async with session_for(desired, trail=trail, context=context) as session:
-            return await execute(plan_, session, scope=step_scope, on_event=on_event)
-
-    with trail, bar:
-        if skipped_preflight:
-            from ctsync.cli.preflight import record_skipped
-
-            record_skipped(trail, desired, plan_)
-        return run(go())
+        record_skipped(command.trail, command.desired, plan_)
+    with bar:
+        return command.run(
+            lambda session: execute(plan_, session, scope=step_scope, on_event=on_event)
+        )
 
 
-def _checked_plan(
-    desired: DesiredState, links: tuple[str, ...], *, skip_preflight: bool
+async def _checked_plan(
+    session: Session,
+    links: tuple[str, ...],
+    roles: TokenRoles,
+    *,
+    skip_preflight: bool,
 ) -> tuple[Plan | None, PreflightReport | None]:
     """The plan of the chosen links, and preflight's blocking checks unless skipped.
 
@@ -165,21 +189,10 @@ def _checked_plan(
     if skip_preflight:
         from ctsync.engine import make_plan
 
-        async def plain() -> Plan:
-            async with session_for(desired) as session:
-                return await make_plan(desired, session, links=links)
+        return await make_plan(session.desired, session, links=links), None
+    from ctsync.ops import preflight
 
-        return run(plain()), None
-    from ctsync.cli.preflight import checking_session
-    from ctsync.ops import TokenRoles, preflight
-
-    roles = TokenRoles()
-
-    async def checked() -> PreflightReport:
-        async with checking_session(desired, roles) as session:
-            return await preflight(session, links or None, roles=roles, blocking_only=True)
-
-    report = run(checked())
+    report = await preflight(session, links or None, roles=roles, blocking_only=True)
     return report.plan, report
 
 
@@ -245,57 +258,111 @@ def apply(
     preflight`) and refuses, changing nothing, when one finds an error — unless
     --skip-preflight, which the audit trail records.
 
-    With SAVED_PLAN (from `ctsync plan --out`), apply exactly that plan — refused if the config
-    or the live state has changed since it was made.
+    With SAVED_PLAN (from `ctsync plan --out`): the saved plan is the approval, not the
+    program. ctsync plans again from the config and the tenants and applies only if that
+    yields exactly the saved plan; anything else (the config or the tenants moved, the file
+    was edited) is refused before any write.
     """
+    from ctsync.ops import TokenRoles
     from ctsync.render.preflight import preflight_summary
 
     desired = load_config(config_path)
-    planned, checked = _checked_plan(desired, links, skip_preflight=skip_preflight)
-    if checked is not None and not checked.ok:
-        _refuse(planned, checked, output)
-    assert planned is not None  # preflight reports an unreadable live state as an error
-    current = planned
-    if checked is not None and output == "text":
-        click.echo(f"Preflight (blocking checks): {preflight_summary(checked)}\n")
-    if saved_plan is not None:
-        to_apply = _saved(saved_plan)
-        if to_apply.config_hash != desired.config_hash:
-            fail(f"{saved_plan} was planned from another version of {desired.path}; plan again")
-        if to_apply.live_hash != current.live_hash:
-            fail(
-                f"live state has changed since {saved_plan} was planned; "
-                "run `ctsync plan` again and review the new plan"
-            )
-    else:
-        to_apply = current
-        if output == "text":
-            click.echo(_render(to_apply, desired, "text"))
-        if to_apply.empty:
+    saved = _saved(saved_plan, desired) if saved_plan is not None else None
+    if saved is not None:
+        if links and tuple(links) != saved.links:
+            fail(f"{saved_plan} was planned for {_links_text(saved.links)}; drop --link")
+        links = saved.links
+    roles = TokenRoles()
+    with Command(
+        desired, name="apply", writes=True, audit_db=audit_db, on_token=roles
+    ) as command:
+        planned, checked = command.run(
+            lambda session: _checked_plan(session, links, roles, skip_preflight=skip_preflight)
+        )
+        if checked is not None and not checked.ok:
+            _refuse(planned, checked, output)
+        assert planned is not None  # preflight reports an unreadable live state as an error
+        if checked is not None and output == "text":
+            click.echo(f"Preflight (blocking checks): {preflight_summary(checked)}\n")
+        if saved is not None:
+            assert saved_plan is not None
+            _same_or_refuse(saved, planned, saved_plan, desired)
+        elif output == "text":
+            click.echo(_render(planned, desired, "text"))
+        if planned.empty:
             if output == "json":
-                payload = {"plan": to_apply.to_dict(), "report": None}
+                payload = {"plan": planned.to_dict(), "report": None}
                 if checked is not None:
                     payload["preflight"] = checked.to_dict()
                 echo_json(payload)
             return
-        confirm_or_exit(to_apply, auto_approve=auto_approve, verb="apply")
-    report = _execute(to_apply, desired, audit_db, output, skipped_preflight=skip_preflight)
+        if saved is None:
+            confirm_or_exit(planned, auto_approve=auto_approve, verb="apply")
+        report = execute_in(command, planned, output, skipped_preflight=skip_preflight)
     _report(report, output, checked)
 
 
-def _saved(path: Path) -> Plan:
-    from ctsync.engine import Plan
+def _links_text(links: tuple[str, ...]) -> str:
+    return "every link" if not links else "--link " + " --link ".join(links)
+
+
+def _saved(path: Path, desired: DesiredState) -> Plan:
+    """The saved plan at ``path``, read with care: nothing in it is trusted yet."""
+    from ctsync.engine import Plan, PlanFileError
 
     try:
-        data = json.loads(path.read_text())
-        loaded = Plan.from_dict(data)
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_PLAN_BYTES + 1)
     except FileNotFoundError:
         fail(f"{path}: no such plan file")
-    except (ValueError, KeyError, TypeError) as exc:
-        fail(f"{path}: not a plan written by `ctsync plan --out` ({exc})")
+    except OSError as exc:
+        fail(f"{path}: cannot read the plan: {exc.strerror or exc}")
+    if len(raw) > MAX_PLAN_BYTES:
+        fail(f"{path}: not a plan written by `ctsync plan --out` (larger than 64 MiB)")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else "not JSON"
+        fail(f"{path}: not a plan written by `ctsync plan --out` ({why})")
+    if not isinstance(data, dict):
+        fail(f"{path}: not a plan written by `ctsync plan --out` (not a JSON object)")
+    try:
+        loaded = Plan.from_dict(data)
+    except PlanFileError as exc:
+        fail(f"{path}: {exc}")
     if loaded.kind != "apply":
         fail(f"{path} is a {loaded.kind} plan; apply takes a plan from `ctsync plan --out`")
+    if loaded.config_hash != desired.config_hash:
+        fail(f"{path} was planned from another version of {desired.path}; plan again")
+    if Path(loaded.config_path).resolve() != desired.path.resolve():
+        fail(f"{path} was planned for the config {loaded.config_path}, not {desired.path}")
     return loaded
+
+
+def _same_or_refuse(saved: Plan, fresh: Plan, path: Path, desired: DesiredState) -> None:
+    """Apply a saved plan only if planning again yields exactly it (the file is the approval)."""
+    mine, theirs = fresh.to_dict(), saved.to_dict()
+    mine.pop("config_path")
+    theirs.pop("config_path")
+    if mine == theirs:
+        return
+    if saved.live_hash != fresh.live_hash:
+        why = "live state has changed since it was planned"
+    else:
+        ours = {s.id: s.to_dict() for s in fresh.steps}
+        old = {s.id: s.to_dict() for s in saved.steps}
+        differ = sorted(k for k in ours.keys() | old.keys() if ours.get(k) != old.get(k))
+        shown = ", ".join(differ[:3]) + (f" and {len(differ) - 3} more" if len(differ) > 3 else "")
+        why = (
+            f"its steps differ from the plan made now ({shown})"
+            if differ
+            else "it differs from the plan made now (was it edited?)"
+        )
+    fail(
+        f"{path} does not match what ctsync plans now from {desired.path} and the tenants: "
+        f"{why}. Nothing was changed. Run `ctsync plan --out {path}` again and review the "
+        "new plan"
+    )
 
 
 @click.command("destroy")
@@ -308,6 +375,12 @@ def _saved(path: Path) -> Plan:
     is_flag=True,
     help="Leave the synced users in the target: skip scoping them out before deleting the job.",
 )
+@click.option(
+    "--duplicates",
+    is_flag=True,
+    help="Only delete the duplicate configuration apps `ctsync plan` reports for the links "
+    "(other apps carrying a link's tag, with their jobs); the link itself stays.",
+)
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def destroy(
     config_path: Path,
@@ -315,6 +388,7 @@ def destroy(
     audit_db: Path | None,
     auto_approve: bool,
     keep_users: bool,
+    duplicates: bool,
     output: str,
 ) -> None:
     """Tear links down in the documented order, in both tenants.
@@ -325,17 +399,18 @@ def destroy(
     from ctsync.engine import make_destroy_plan
 
     desired = load_config(config_path)
-
-    async def make() -> Plan:
-        async with session_for(desired) as session:
-            return await make_destroy_plan(desired, session, links=links, keep_users=keep_users)
-
-    to_apply = run(make())
-    if output == "text":
-        click.echo(_render(to_apply, desired, "text"))
-    if to_apply.empty:
-        if output == "json":
-            echo_json({"plan": to_apply.to_dict(), "report": None})
-        return
-    confirm_or_exit(to_apply, auto_approve=auto_approve, verb="destroy")
-    _report(_execute(to_apply, desired, audit_db, output), output)
+    with Command(desired, name="destroy", writes=True, audit_db=audit_db) as command:
+        to_apply = command.run(
+            lambda session: make_destroy_plan(
+                desired, session, links=links, keep_users=keep_users, duplicates_only=duplicates
+            )
+        )
+        if output == "text":
+            click.echo(_render(to_apply, desired, "text"))
+        if to_apply.empty:
+            if output == "json":
+                echo_json({"plan": to_apply.to_dict(), "report": None})
+            return
+        confirm_or_exit(to_apply, auto_approve=auto_approve, verb="destroy")
+        report = execute_in(command, to_apply, output)
+    _report(report, output)

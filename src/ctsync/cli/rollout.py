@@ -9,19 +9,17 @@ from typing import TYPE_CHECKING
 import click
 
 from ctsync.cli._common import (
+    Command,
     audit_option,
     config_option,
     confirm_or_exit,
     echo_json,
     load_config,
-    run,
-    session_for,
 )
 from ctsync.cli.day2 import _links
-from ctsync.cli.reconcile import _execute, _render
+from ctsync.cli.reconcile import _render, execute_in
 
 if TYPE_CHECKING:
-    from ctsync.engine import Plan
     from ctsync.ops.rollout import Gate
 
 __all__ = ["promote"]
@@ -62,22 +60,19 @@ def promote(
     desired = load_config(config_path)
     link = _links(desired, (link_key,))[0]
 
-    async def check() -> tuple[Gate, Plan | None]:
-        async with session_for(desired) as session:
-            return await promotion_plan(session, link)
-
-    gate, plan = run(check())
-    if plan is None:
-        if output == "json":
-            echo_json({"gate": gate.to_dict(), "plan": None, "report": None})
-        else:
+    with Command(desired, name="promote", writes=True, audit_db=audit_db) as command:
+        gate, plan = command.run(lambda session: promotion_plan(session, link))
+        if plan is None:
+            if output == "json":
+                echo_json({"gate": gate.to_dict(), "plan": None, "report": None})
+            else:
+                click.echo(_gate_text(gate))
+            sys.exit(1)
+        if output == "text":
             click.echo(_gate_text(gate))
-        sys.exit(1)
-    if output == "text":
-        click.echo(_gate_text(gate))
-        click.echo(_render(plan, desired, "text"))
-    confirm_or_exit(plan, auto_approve=auto_approve, verb="promote")
-    report = _execute(plan, desired, audit_db, output)
+            click.echo(_render(plan, desired, "text"))
+        confirm_or_exit(plan, auto_approve=auto_approve, verb="promote")
+        report = execute_in(command, plan, output)
     if output == "json":
         echo_json({"gate": gate.to_dict(), "plan": plan.to_dict(), "report": report.to_dict()})
     else:

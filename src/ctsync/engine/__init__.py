@@ -12,8 +12,16 @@ from ctsync.config import DesiredState, LinkSpec
 from ctsync.engine.desired import Wants, wants
 from ctsync.engine.execute import Event, ExecuteOptions, execute
 from ctsync.engine.live import LiveState, read_live
-from ctsync.engine.model import ApplyReport, FieldChange, Plan, Step, StepOutcome
-from ctsync.engine.plan import destroy_plan, plan_changes
+from ctsync.engine.model import (
+    ApplyReport,
+    FieldChange,
+    Plan,
+    PlanFileError,
+    Problem,
+    Step,
+    StepOutcome,
+)
+from ctsync.engine.plan import destroy_plan, duplicates_plan, plan_changes
 from ctsync.engine.session import CredentialFactory, Session
 from ctsync.errors import ConfigError
 
@@ -25,6 +33,8 @@ __all__ = [
     "FieldChange",
     "LiveState",
     "Plan",
+    "PlanFileError",
+    "Problem",
     "Session",
     "Step",
     "StepOutcome",
@@ -63,7 +73,7 @@ async def make_plan(
     """
     wanted = wants(desired, links=select_links(desired, links))
     live = await read_live(session, wanted)
-    return plan_changes(desired, live, wanted, stages=stages)
+    return plan_changes(desired, live, wanted, stages=stages, links=tuple(links or ()))
 
 
 async def make_destroy_plan(
@@ -72,10 +82,17 @@ async def make_destroy_plan(
     *,
     links: Sequence[str] | None = None,
     keep_users: bool = False,
+    duplicates_only: bool = False,
 ) -> Plan:
-    """Plan tearing the chosen links (default: all) down in the documented order."""
+    """Plan tearing the chosen links (default: all) down in the documented order.
+
+    ``duplicates_only`` plans deleting only the duplicate apps of the links (the other apps
+    carrying a link's tag; see :class:`Problem` ``duplicate-apps``), keeping the link.
+    """
     chosen = select_links(desired, links)
     wanted: Wants = wants(desired, links=chosen)
-    remaining = wants(desired, links=tuple(lk for lk in desired.links if lk not in chosen))
     live = await read_live(session, wanted)
+    if duplicates_only:
+        return duplicates_plan(desired, live, wanted)
+    remaining = wants(desired, links=tuple(lk for lk in desired.links if lk not in chosen))
     return destroy_plan(desired, live, wanted, keep_users=keep_users, remaining=remaining)

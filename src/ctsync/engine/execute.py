@@ -28,7 +28,7 @@ from ctsync.graph import GraphClient
 from ctsync.graph.apps import ApplicationsApi
 from ctsync.graph.sync import SynchronizationApi
 
-__all__ = ["Event", "ExecuteOptions", "execute"]
+__all__ = ["Event", "ExecuteOptions", "PlanError", "check_plan", "execute"]
 
 T = TypeVar("T")
 
@@ -101,7 +101,12 @@ async def execute(
     scope: StepScope | None = None,
     on_event: Event | None = None,
 ) -> ApplyReport:
-    """Run ``plan``; never raises for a failed step — the report says what was done."""
+    """Run ``plan``; never raises for a failed step — the report says what was done.
+
+    A plan that cannot run as a whole (a step of unknown kind or tenant, a dependency that is
+    not in the plan, a cycle) raises :class:`PlanError` before anything is written.
+    """
+    check_plan(plan, tenants=set(session.desired.tenants))
     started = time.perf_counter()
     requests_before = session.requests
     run = _Run(plan, session, options or ExecuteOptions(), scope or _no_scope, on_event)
@@ -150,6 +155,63 @@ async def execute(
     return report
 
 
+class PlanError(CtsyncError):
+    """A plan that cannot be run: nothing of it was run."""
+
+
+def check_plan(plan: Plan, *, tenants: set[str]) -> None:
+    """Refuse a plan the executor could not run whole: every step of a known kind, in a
+    tenant of the config, with unique ids, depending only on steps of the plan, no cycle."""
+    ids = [s.id for s in plan.steps]
+    problems: list[str] = []
+    if len(set(ids)) != len(ids):
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        problems.append(f"step ids appear twice: {', '.join(twice)}")
+    known = set(ids)
+    for step in plan.steps:
+        if (step.resource, step.action) not in _HANDLERS:
+            problems.append(f"step {step.id}: no such kind of step ({step.resource} {step.action})")
+        if step.tenant not in tenants:
+            problems.append(f"step {step.id}: tenant {step.tenant!r} is not in the config")
+        missing = [d for d in step.depends_on if d not in known]
+        if missing:
+            problems.append(f"step {step.id}: depends on steps not in the plan: {missing}")
+    if not problems:
+        cycle = _cycle(plan)
+        if cycle:
+            problems.append(f"the steps depend on each other in a cycle: {' → '.join(cycle)}")
+    if problems:
+        msg = "the plan cannot be run (nothing was changed): " + "; ".join(problems[:5])
+        raise PlanError(msg)
+
+
+def _cycle(plan: Plan) -> list[str]:
+    """One dependency cycle of ``plan`` (its step ids, first repeated last), or []."""
+    deps = {s.id: s.depends_on for s in plan.steps}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in deps:
+        if state.get(root):
+            continue
+        path: list[str] = []
+        stack: list[tuple[str, int]] = [(root, 0)]
+        while stack:
+            node, index = stack.pop()
+            if index == 0:
+                state[node] = 1
+                path.append(node)
+            if index < len(deps[node]):
+                stack.append((node, index + 1))
+                nxt = deps[node][index]
+                if state.get(nxt) == 1:
+                    return [*path[path.index(nxt) :], nxt]
+                if not state.get(nxt):
+                    stack.append((nxt, 0))
+            else:
+                state[node] = 2
+                path.pop()
+    return []
+
+
 def _explain(exc: GraphError) -> str:
     if exc.code in POLICY_CHECK_CODES:
         return (
@@ -185,8 +247,15 @@ async def _partner_create(run: _Run, step: Step) -> None:
     try:
         await client.post(step.params["path"], json=step.params["body"])
     except ConflictError:
-        # Created by a run that died before recording it: make it match instead.
-        await client.patch(step.params["patch_path"], json=step.params["patch"])
+        # Created by a run that died before recording it (or by another client a moment ago):
+        # make it match instead — once it is readable, since a create can answer 409 while
+        # the object it collides with still replicates and answers 404 (graph-limits §5).
+        await _eventually(
+            run,
+            client,
+            lambda: client.patch(step.params["patch_path"], json=step.params["patch"]),
+            step.summary,
+        )
 
 
 async def _patch(run: _Run, step: Step) -> None:
@@ -224,12 +293,18 @@ async def _sync_create(run: _Run, step: Step) -> None:
 async def _app_create(run: _Run, step: Step) -> None:
     ctx = run.link(step)
     journal = run.session.journal
+    client = run.session.client(step.tenant)
+    noted: Callable[[], None] | None = None
     if journal is not None and step.params.get("link_tag"):
-        journal.record_intent(
-            str(step.params["link_tag"]), display_name=str(step.params["display_name"])
-        )
-    created = await ApplicationsApi(run.session.client(step.tenant)).instantiate(
-        step.params["display_name"]
+        tag, name = str(step.params["link_tag"]), str(step.params["display_name"])
+
+        def noted() -> None:
+            # Right before the create goes on the wire: a run killed earlier created nothing
+            # (and the next one need not wait for an app that will never appear).
+            journal.record_intent(tag, display_name=name, at=_now(client))
+
+    created = await ApplicationsApi(client).instantiate(
+        step.params["display_name"], on_send=noted
     )
     sp = created.get("servicePrincipal") or {}
     ctx.sp_id = sp.get("id")
@@ -401,22 +476,25 @@ async def _start(run: _Run, step: Step) -> None:
 
 
 async def _job_delete(run: _Run, step: Step) -> None:
-    ctx = run.link(step)
+    # A link's duplicate apps are deleted beside its own: the step names its app itself.
+    sp_id = step.params.get("sp_id") or run.link(step).sp_id
     sync = SynchronizationApi(run.session.client(step.tenant))
     with contextlib.suppress(NotFoundError):
-        await sync.delete_job(_need(ctx.sp_id, "service principal"), step.params["job_id"])
+        await sync.delete_job(_need(sp_id, "service principal"), step.params["job_id"])
 
 
 async def _app_delete(run: _Run, step: Step) -> None:
     ctx = run.link(step)
+    sp_id = step.params.get("sp_id") or ctx.sp_id
+    app_id = step.params.get("app_id") or (ctx.app_id if sp_id == ctx.sp_id else None)
     client = run.session.client(step.tenant)
     with contextlib.suppress(NotFoundError):
-        if ctx.app_id:
+        if app_id:
             # Deleting the application takes its service principal with it.
-            await client.delete(f"/applications(appId='{quote(ctx.app_id)}')")
+            await client.delete(f"/applications(appId='{quote(app_id)}')")
         else:
             await ApplicationsApi(client).delete_service_principal(
-                _need(ctx.sp_id, "service principal")
+                _need(sp_id, "service principal")
             )
 
 

@@ -16,7 +16,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Journal"]
+from ctsync.errors import CtsyncError
+
+__all__ = ["Journal", "JournalError"]
+
+#: A journal holds a few notes per link being created; anything this big is not one.
+MAX_BYTES = 16 * 1024 * 1024
+
+
+class JournalError(CtsyncError):
+    """The journal beside the config cannot be read or written."""
 
 
 class Journal:
@@ -26,28 +35,58 @@ class Journal:
 
     def _load(self) -> dict[str, dict[str, Any]]:
         try:
-            data = json.loads(self.path.read_text())
-        except (FileNotFoundError, ValueError):
+            with self.path.open("rb") as handle:
+                raw = handle.read(MAX_BYTES + 1)
+        except FileNotFoundError:
             return {}
+        except OSError as exc:
+            raise self._error(exc.strerror or type(exc).__name__) from None
+        if len(raw) > MAX_BYTES:
+            raise self._error(f"larger than {MAX_BYTES // (1024 * 1024)} MiB")
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise self._error("not JSON") from None
         apps = data.get("created_apps") if isinstance(data, dict) else None
-        return {str(k): dict(v) for k, v in (apps or {}).items() if isinstance(v, dict)}
+        if not isinstance(data, dict) or not isinstance(apps, dict | None):
+            raise self._error("not a ctsync journal")
+        notes = {str(k): v for k, v in (apps or {}).items()}
+        if not all(isinstance(v, dict) for v in notes.values()):
+            raise self._error("not a ctsync journal")
+        return {k: dict(v) for k, v in notes.items()}
+
+    def _error(self, why: str) -> JournalError:
+        msg = (
+            f"cannot use the journal {self.path} ({why}). It notes configuration apps an "
+            "interrupted apply was creating; if no apply was interrupted, remove it"
+        )
+        return JournalError(msg)
 
     def _save(self, apps: dict[str, dict[str, Any]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"created_apps": apps}, indent=2, sort_keys=True) + "\n")
-        tmp.replace(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps({"created_apps": apps}, indent=2, sort_keys=True) + "\n")
+            tmp.replace(self.path)
+        except OSError as exc:
+            raise self._error(exc.strerror or type(exc).__name__) from None
 
     def created_apps(self) -> dict[str, dict[str, Any]]:
         """Apps created by an earlier run and not known to be tagged, by link tag."""
         with self._lock:
             return self._load()
 
-    def record_intent(self, link_tag: str, *, display_name: str) -> None:
-        """About to instantiate: if the answer never arrives, look for this name."""
+    def record_intent(self, link_tag: str, *, display_name: str, at: str | None = None) -> None:
+        """About to instantiate (at ``at``, ISO 8601 UTC): if the answer never arrives, look
+        for this name — for as long as the app may still be replicating."""
         with self._lock:
             apps = self._load()
-            apps[link_tag] = {"display_name": display_name, "sp_id": None, "app_id": None}
+            apps[link_tag] = {
+                "display_name": display_name,
+                "sp_id": None,
+                "app_id": None,
+                "noted_at": at,
+            }
             self._save(apps)
 
     def record_app(self, link_tag: str, *, sp_id: str, app_id: str | None) -> None:

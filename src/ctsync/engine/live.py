@@ -4,6 +4,10 @@ Per tenant: one paged list of partner configurations, one paged list of the serv
 ctsync manages (found by tag), then ``$batch`` rounds of GETs for what hangs off them
 (identitySynchronization, jobs, assignments, schemas) and for the principals a link assigns.
 Tenants are read concurrently; the shared pacer keeps each under Graph's quotas.
+
+Every app carrying a link's tag is read, not only one: when two exist (two runs raced, or
+someone copied the app), one is kept as the link's app by a stable rule (:func:`_primary`) and
+the others are reported as duplicates, so they never hide behind a "no changes".
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -41,8 +46,8 @@ class LiveTenant:
     partners: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: identitySynchronization by partner tenant id; absent when none exists.
     identity_sync: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: Managed service principals by link tag.
-    service_principals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Managed service principals by link tag (more than one: duplicates).
+    service_principals: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -56,6 +61,13 @@ class LiveLink:
     assignments: list[dict[str, Any]] = field(default_factory=list)
     #: Resolved principals: (kind, ref) → object id.
     principals: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: Other apps carrying this link's tag (each with its Azure2Azure ``job`` or None).
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
+    #: Several untagged apps with this link's name and the CTS template: ctsync cannot tell
+    #: which one an earlier run made, so it adopts none and plans nothing for the link.
+    ambiguous: list[dict[str, Any]] = field(default_factory=list)
+    #: Every app found for the link before one was chosen (read, then sorted out).
+    candidates: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def sp_id(self) -> str | None:
@@ -94,7 +106,9 @@ class LiveState:
                 name: {
                     "partners": t.partners,
                     "identity_sync": t.identity_sync,
-                    "sps": {k: _sp_view(v) for k, v in t.service_principals.items()},
+                    "sps": {
+                        k: [_sp_view(sp) for sp in v] for k, v in t.service_principals.items()
+                    },
                 }
                 for name, t in sorted(self.tenants.items())
             },
@@ -106,6 +120,8 @@ class LiveState:
                     "schema": link.schema,
                     "assignments": sorted(a.get("principalId", "") for a in link.assignments),
                     "principals": {f"{k[0]}:{k[1]}": v for k, v in sorted(link.principals.items())},
+                    "duplicates": [_sp_view(d) for d in link.duplicates],
+                    "ambiguous": [_sp_view(d) for d in link.ambiguous],
                 }
                 for key, link in sorted(self.links.items())
             },
@@ -184,9 +200,9 @@ async def _read_tenant(session: Session, wants: Wants, live: LiveState, name: st
             top=999,
         )
         for sp in tagged:
-            for tag in sp.get("tags") or []:
+            for tag in dict.fromkeys(sp.get("tags") or []):
                 if tag.startswith(LINK_TAG_PREFIX):
-                    tenant.service_principals[tag] = _clean(sp)
+                    tenant.service_principals.setdefault(tag, []).append(_clean(sp))
         # A run killed between instantiating the app and tagging it leaves an untagged app:
         # find it by its exact name and template, so a re-run adopts it instead of duplicating.
         missing = [w for w in my_links if w.tag not in tenant.service_principals]
@@ -201,17 +217,19 @@ async def _read_tenant(session: Session, wants: Wants, live: LiveState, name: st
         for want in my_links:
             link = live.links[want.key]
             if want.tag in tenant.service_principals:
-                link.service_principal = tenant.service_principals[want.tag]
+                link.candidates = list(tenant.service_principals[want.tag])
                 continue
             candidates = [
-                sp
+                _clean(sp)
                 for sp in ((found.get(want.key) or {}).get("value") or [])
                 if (sp.get("applicationTemplateId") or "").lower() == CTS_TEMPLATE_ID
                 and not any(t.startswith(LINK_TAG_PREFIX) for t in sp.get("tags") or [])
             ]
             if len(candidates) == 1:
-                link.service_principal = _clean(candidates[0])
+                link.candidates = candidates
                 link.untagged = True
+            elif candidates:
+                link.ambiguous = sorted(candidates, key=lambda sp: str(sp.get("id")))
         await _recall_created(session, client, my_links, live)
         await _read_link_objects(client, [live.links[w.key] for w in my_links])
 
@@ -219,7 +237,8 @@ async def _read_tenant(session: Session, wants: Wants, live: LiveState, name: st
     await asyncio.gather(partners(), apps(), _resolve_principals(client, name, my_links, live))
 
 
-#: How long a read waits for an app an earlier run created to replicate.
+#: How long a read waits for an app an earlier run created to replicate (the default of
+#: ``Session.replication_wait``).
 RECALL_TIMEOUT = 120.0
 
 
@@ -236,16 +255,32 @@ async def _recall_created(
     for want in wants:
         link = live.links[want.key]
         note = created.get(want.tag)
-        if link.service_principal is not None or note is None:
+        if link.candidates or link.ambiguous or note is None:
             continue
-        found = await _wait_for_app(client, note)
+        found = await _wait_for_app(client, note, session.replication_wait)
         if found is not None:
-            link.service_principal = _clean(found)
+            link.candidates = [_clean(found)]
             link.untagged = True
 
 
-async def _wait_for_app(client: GraphClient, note: dict[str, Any]) -> dict[str, Any] | None:
-    deadline = client.clock.monotonic() + RECALL_TIMEOUT
+def _recall_window(client: GraphClient, note: dict[str, Any], wait: float) -> float:
+    """Seconds left to wait for a noted app: replication is counted from its creation, so a
+    note from a run long gone gets one look, not another full wait."""
+    noted = note.get("noted_at")
+    if not isinstance(noted, str):
+        return wait
+    try:
+        since = datetime.fromisoformat(noted.replace("Z", "+00:00"))
+    except ValueError:
+        return wait
+    elapsed = (client.clock.wall() - since).total_seconds()
+    return max(0.0, min(wait, wait - elapsed))
+
+
+async def _wait_for_app(
+    client: GraphClient, note: dict[str, Any], replication_wait: float
+) -> dict[str, Any] | None:
+    deadline = client.clock.monotonic() + _recall_window(client, note, replication_wait)
     wait = 1.0
     while True:
         if note.get("sp_id"):
@@ -277,30 +312,56 @@ async def _wait_for_app(client: GraphClient, note: dict[str, Any]) -> dict[str, 
         wait = min(wait * 2, 15.0)
 
 
+def _primary(candidates: list[dict[str, Any]], jobs: dict[str, dict[str, Any] | None]) -> str:
+    """The id of the app a link keeps when several carry its tag: one with a running job,
+    else one with a job, else any; ties go to the smallest id, so every run picks the same."""
+
+    def rank(sp: dict[str, Any]) -> tuple[int, str]:
+        job = jobs.get(str(sp["id"]))
+        state = ((job or {}).get("schedule") or {}).get("state")
+        return (0 if state == "Active" else 1 if job else 2, str(sp["id"]))
+
+    return str(min(candidates, key=rank)["id"])
+
+
 async def _read_link_objects(client: GraphClient, links: list[LiveLink]) -> None:
-    with_sp = [link for link in links if link.sp_id]
+    with_sp = [link for link in links if link.candidates]
     urls: dict[str, str] = {}
     for link in with_sp:
-        sp = quote(str(link.sp_id))
-        urls[f"{link.key}|jobs"] = f"/servicePrincipals/{sp}/synchronization/jobs"
-        urls[f"{link.key}|assignments"] = f"/servicePrincipals/{sp}/appRoleAssignedTo?$top=999"
+        for candidate in link.candidates:
+            sp = quote(str(candidate["id"]))
+            urls[f"{sp}|jobs"] = f"/servicePrincipals/{sp}/synchronization/jobs"
+        sp = quote(str(link.candidates[0]["id"]))
+        if len(link.candidates) == 1:
+            urls[f"{sp}|assignments"] = f"/servicePrincipals/{sp}/appRoleAssignedTo?$top=999"
     answers = await _batch_get(client, urls)
+
+    def cts_job(sp_id: str) -> dict[str, Any] | None:
+        jobs = (answers.get(f"{quote(sp_id)}|jobs") or {}).get("value") or []
+        cts_jobs = [j for j in jobs if j.get("templateId") == "Azure2Azure"]
+        return _clean(cts_jobs[0]) if cts_jobs else None
+
     schema_urls: dict[str, str] = {}
     for link in with_sp:
-        jobs = (answers.get(f"{link.key}|jobs") or {}).get("value") or []
-        cts_jobs = [j for j in jobs if j.get("templateId") == "Azure2Azure"]
-        link.job = _clean(cts_jobs[0]) if cts_jobs else None
-        assigned = answers.get(f"{link.key}|assignments") or {}
-        link.assignments = [_clean(a) for a in assigned.get("value") or []]
-        if assigned.get("@odata.nextLink"):
+        jobs = {str(c["id"]): cts_job(str(c["id"])) for c in link.candidates}
+        keep = _primary(link.candidates, jobs)
+        link.service_principal = next(c for c in link.candidates if str(c["id"]) == keep)
+        link.duplicates = [
+            {**c, "job": jobs[str(c["id"])]} for c in link.candidates if str(c["id"]) != keep
+        ]
+        link.job = jobs[keep]
+        sp = quote(keep)
+        assigned = answers.get(f"{sp}|assignments") or {}
+        if f"{sp}|assignments" not in urls or assigned.get("@odata.nextLink"):
+            # Several candidates (only the kept one's are read), or more than one page.
             link.assignments = await client.list_all(
-                f"/servicePrincipals/{quote(str(link.sp_id))}/appRoleAssignedTo", top=999
+                f"/servicePrincipals/{sp}/appRoleAssignedTo", top=999
             )
+        else:
+            link.assignments = [_clean(a) for a in assigned.get("value") or []]
         if link.job:
             job_id = quote(str(link.job["id"]), safe="")
-            schema_urls[link.key] = (
-                f"/servicePrincipals/{quote(str(link.sp_id))}/synchronization/jobs/{job_id}/schema"
-            )
+            schema_urls[link.key] = f"/servicePrincipals/{sp}/synchronization/jobs/{job_id}/schema"
     for key, schema in (await _batch_get(client, schema_urls)).items():
         next(link for link in with_sp if link.key == key).schema = schema
 

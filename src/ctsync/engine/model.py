@@ -17,6 +17,8 @@ __all__ = [
     "ApplyReport",
     "FieldChange",
     "Plan",
+    "PlanFileError",
+    "Problem",
     "Step",
     "StepOutcome",
 ]
@@ -90,6 +92,43 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Problem:
+    """Something in a tenant that ctsync will not fix on its own: shown with its remedy."""
+
+    link: str
+    tenant: str
+    code: str
+    message: str
+    remedy: str
+    objects: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "link": self.link,
+            "tenant": self.tenant,
+            "code": self.code,
+            "message": self.message,
+            "remedy": self.remedy,
+            "objects": list(self.objects),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Problem:
+        return cls(
+            link=data["link"],
+            tenant=data["tenant"],
+            code=data["code"],
+            message=data["message"],
+            remedy=data["remedy"],
+            objects=tuple(data.get("objects", ())),
+        )
+
+
+class PlanFileError(ValueError):
+    """A saved plan file that is not one ``ctsync plan --out`` wrote."""
+
+
+@dataclass(frozen=True)
 class Plan:
     """Everything ``apply`` would do, and what it was computed from."""
 
@@ -103,6 +142,10 @@ class Plan:
     #: Things worth knowing that are not changes (e.g. a read-only tenant that drifted).
     notes: tuple[str, ...] = ()
     version: int = 1
+    #: The links asked for (``--link``); empty: every link of the config.
+    links: tuple[str, ...] = ()
+    #: What ctsync found and will not fix by itself (e.g. duplicate apps), with remedies.
+    problems: tuple[Problem, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -134,19 +177,56 @@ class Plan:
             "summary": self.counts(),
             "steps": [s.to_dict() for s in self.steps],
             "notes": list(self.notes),
+            "links": list(self.links),
+            "problems": [p.to_dict() for p in self.problems],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
-        return cls(
-            kind=data["kind"],
-            config_path=data["config_path"],
-            config_hash=data["config_hash"],
-            live_hash=data["live_hash"],
-            steps=tuple(Step.from_dict(s) for s in data["steps"]),
-            notes=tuple(data.get("notes", ())),
-            version=int(data.get("version", 1)),
-        )
+        """A plan from :meth:`to_dict`'s shape; :class:`PlanFileError` for anything else.
+
+        Only the shape is checked here: a saved plan is never executed as written, but only
+        when planning again yields the very same plan (see ``ctsync apply PLAN``).
+        """
+        try:
+            return cls(
+                kind=_choice(data["kind"], ("apply", "destroy")),
+                config_path=_text(data["config_path"]),
+                config_hash=_text(data["config_hash"]),
+                live_hash=_text(data["live_hash"]),
+                steps=tuple(Step.from_dict(s) for s in _items(data["steps"])),
+                notes=tuple(_text(n) for n in _items(data.get("notes", []))),
+                version=int(data.get("version", 1)),
+                links=tuple(_text(k) for k in _items(data.get("links", []))),
+                problems=tuple(Problem.from_dict(p) for p in _items(data.get("problems", []))),
+            )
+        except PlanFileError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            msg = f"not a plan written by `ctsync plan --out` ({what})"
+            raise PlanFileError(msg) from None
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        msg = f"expected text, found {type(value).__name__}"
+        raise PlanFileError(msg)
+    return value
+
+
+def _items(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        msg = f"expected a list, found {type(value).__name__}"
+        raise PlanFileError(msg)
+    return value
+
+
+def _choice(value: Any, allowed: tuple[str, ...]) -> Any:
+    if value not in allowed:
+        msg = f"expected one of {', '.join(allowed)}, found {value!r}"
+        raise PlanFileError(msg)
+    return value
 
 
 @dataclass

@@ -9,6 +9,7 @@ of the connection after every policy change it checks; start last.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from ctsync.config import DesiredState, LinkSpec
@@ -22,10 +23,17 @@ from ctsync.engine.desired import (
     wants,
 )
 from ctsync.engine.live import LiveLink, LiveState, LiveTenant
-from ctsync.engine.model import FieldChange, Plan, Step
+from ctsync.engine.model import FieldChange, Plan, Problem, Step
 from ctsync.engine.schema import schema_changes, schema_edits
 
-__all__ = ["destroy_plan", "nested", "partner_step_id", "plan_changes"]
+__all__ = [
+    "destroy_plan",
+    "duplicates_plan",
+    "link_problems",
+    "nested",
+    "partner_step_id",
+    "plan_changes",
+]
 
 POLICY = "/policies/crossTenantAccessPolicy"
 
@@ -359,20 +367,72 @@ def _link_steps(
     return steps
 
 
+def _app_ref(sp: dict[str, Any]) -> str:
+    job = sp.get("job")
+    state = ((job or {}).get("schedule") or {}).get("state") if job else None
+    runs = f", job {state}" if state else (", with a job" if job else ", no job")
+    return f"{sp.get('displayName')!r} (service principal {sp.get('id')}{runs})"
+
+
+def link_problems(key: str, tenant: str, live: LiveLink) -> list[Problem]:
+    """Duplicate or ambiguous configuration apps of one link, with what to do about them."""
+    problems: list[Problem] = []
+    if live.duplicates and live.service_principal is not None:
+        kept = _app_ref({**live.service_principal, "job": live.job})
+        others = "; ".join(_app_ref(d) for d in live.duplicates)
+        problems.append(
+            Problem(
+                link=key,
+                tenant=tenant,
+                code="duplicate-apps",
+                message=(
+                    f"{len(live.duplicates) + 1} configuration apps in {tenant} carry the tag "
+                    f"of link {key}: ctsync keeps {kept} and manages it; the other(s) also "
+                    f"provision into the target: {others}"
+                ),
+                remedy=f"ctsync destroy --duplicates --link {key}",
+                objects=tuple(str(d.get("id")) for d in live.duplicates),
+            )
+        )
+    if live.ambiguous:
+        names = "; ".join(_app_ref(d) for d in live.ambiguous)
+        problems.append(
+            Problem(
+                link=key,
+                tenant=tenant,
+                code="ambiguous-apps",
+                message=(
+                    f"{len(live.ambiguous)} untagged configuration apps in {tenant} have the "
+                    f"name of link {key}'s app and ctsync cannot tell which one it made, so it "
+                    f"plans nothing for this link: {names}"
+                ),
+                remedy=(
+                    "delete the app(s) you do not want in the Entra admin center (Enterprise "
+                    "applications), keep at most one, then run `ctsync plan` again"
+                ),
+                objects=tuple(str(d.get("id")) for d in live.ambiguous),
+            )
+        )
+    return problems
+
+
 def plan_changes(
     desired: DesiredState,
     live: LiveState,
     wanted: Wants | None = None,
     *,
     stages: dict[str, int] | None = None,
+    links: Sequence[str] = (),
 ) -> Plan:
     """Every step that makes the live state match ``desired``.
 
-    ``stages`` moves staged rollouts to the given stage (what ``ctsync promote`` does).
+    ``stages`` moves staged rollouts to the given stage (what ``ctsync promote`` does);
+    ``links`` is recorded in the plan as the selection it was made for.
     """
     wanted = wanted or wants(desired)
     steps: list[Step] = []
     notes: list[str] = []
+    problems: list[Problem] = []
     for pkey in sorted(wanted.partners):
         pw = wanted.partners[pkey]
         managed = desired.tenants[pw.tenant].managed
@@ -382,6 +442,10 @@ def plan_changes(
     planned = {s.id for s in steps}
     for key in sorted(wanted.links):
         want = wanted.links[key]
+        found = link_problems(key, want.source.name, live.links[key])
+        problems.extend(found)
+        if any(p.code == "ambiguous-apps" for p in found):
+            continue
         steps.extend(
             _link_steps(want.link, want, live.links[key], planned, stage=(stages or {}).get(key))
         )
@@ -392,6 +456,64 @@ def plan_changes(
         live_hash=live.fingerprint(),
         steps=tuple(steps),
         notes=tuple(notes),
+        links=tuple(links),
+        problems=tuple(problems),
+    )
+
+
+def _duplicate_steps(key: str, source: str, link: LiveLink) -> list[Step]:
+    """Delete each duplicate app of a link: its job first, then the app."""
+    steps: list[Step] = []
+    for dup in link.duplicates:
+        sp_id = str(dup.get("id"))
+        base = {"link": key, "sp_id": sp_id, "app_id": dup.get("appId")}
+        prefix = f"{key}/duplicate/{sp_id}"
+        after: tuple[str, ...] = ()
+        job = dup.get("job")
+        if job:
+            steps.append(
+                Step(
+                    id=f"{prefix}/job/delete",
+                    tenant=source,
+                    resource="synchronizationJob",
+                    action="delete",
+                    summary=f"stop and delete the duplicate app's job {job.get('id')}",
+                    links=(key,),
+                    changes=(FieldChange("job", job.get("id"), None),),
+                    destructive=True,
+                    params={**base, "job_id": job.get("id")},
+                )
+            )
+            after = (f"{prefix}/job/delete",)
+        steps.append(
+            Step(
+                id=f"{prefix}/app/delete",
+                tenant=source,
+                resource="application",
+                action="delete",
+                summary=f"delete the duplicate configuration app {dup.get('displayName')!r} "
+                f"(service principal {sp_id}); the app ctsync keeps stays",
+                links=(key,),
+                changes=(FieldChange("servicePrincipal", sp_id, None),),
+                depends_on=after,
+                destructive=True,
+                params=base,
+            )
+        )
+    return steps
+
+
+def duplicates_plan(desired: DesiredState, live: LiveState, wanted: Wants) -> Plan:
+    """Delete only the duplicate apps of the links of ``wanted``; the kept app is untouched."""
+    steps: list[Step] = []
+    for key in sorted(wanted.links):
+        steps.extend(_duplicate_steps(key, wanted.links[key].source.name, live.links[key]))
+    return Plan(
+        kind="destroy",
+        config_path=str(desired.path),
+        config_hash=desired.config_hash,
+        live_hash=live.fingerprint(),
+        steps=tuple(steps),
     )
 
 
@@ -406,15 +528,22 @@ def destroy_plan(
     """Tear the links of ``wanted`` down in the documented order (reference §1.4).
 
     ``remaining`` holds what the links that stay need: a partner configuration shared with a
-    link that stays is trimmed of the destroyed link's settings instead of deleted.
+    link that stays is trimmed of the destroyed link's settings instead of deleted. Duplicate
+    apps of a link (they carry its tag) go with it.
     """
     steps: list[Step] = []
+    problems: list[Problem] = []
     for key in sorted(wanted.links):
         want = wanted.links[key]
         link = live.links[key]
+        # Untagged look-alikes are not ctsync's to delete: they stay, and the plan says so.
+        problems.extend(
+            p for p in link_problems(key, want.source.name, link) if p.code == "ambiguous-apps"
+        )
         if link.service_principal is None:
             continue
         source = want.source.name
+        steps.extend(_duplicate_steps(key, source, link))
         base = {"link": key, "sp_id": link.sp_id, "app_id": link.service_principal.get("appId")}
         previous: tuple[str, ...] = ()
         if link.assignments and not keep_users:
@@ -549,4 +678,5 @@ def destroy_plan(
         config_hash=desired.config_hash,
         live_hash=live.fingerprint(),
         steps=tuple(steps),
+        problems=tuple(problems),
     )

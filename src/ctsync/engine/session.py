@@ -13,6 +13,7 @@ from ctsync.graph import (
     GraphClient,
     Pacer,
     RetryPolicy,
+    WriteIntent,
     WriteRecord,
     build_credential,
 )
@@ -25,7 +26,8 @@ CredentialFactory = Callable[[TenantSpec], Any]
 
 class Session:
     """The clients of one run. ``transport`` and ``credentials`` let tests and the demo plug
-    in the in-process emulator; ``observers`` see every write (the audit trail)."""
+    in the in-process emulator; ``intent_observers`` see every write before it is sent and
+    ``observers`` its outcome (the audit trail)."""
 
     def __init__(
         self,
@@ -37,8 +39,10 @@ class Session:
         pacer: Pacer | None = None,
         retry: RetryPolicy | None = None,
         observers: Sequence[Callable[[WriteRecord], None]] = (),
+        intent_observers: Sequence[Callable[[WriteIntent], None]] = (),
         on_token: Callable[[str], None] | None = None,
         journal: Journal | None = None,
+        replication_wait: float = 120.0,
     ) -> None:
         self.desired = desired
         self._transport = transport
@@ -47,9 +51,13 @@ class Session:
         self.clock = clock or self.pacer.clock
         self._retry = retry
         self._observers = list(observers)
+        self._intent_observers = list(intent_observers)
         self._on_token = on_token
         #: Notes apps created but not yet tagged, so a re-run finds them by id (journal.py).
         self.journal = journal
+        #: Seconds a re-run waits for an app an interrupted run may have created to show up
+        #: in Entra's replicated reads before it creates one itself.
+        self.replication_wait = replication_wait
         self._clients: dict[str, GraphClient] = {}
 
     def _from_config(self, tenant: TenantSpec) -> Any:
@@ -80,6 +88,8 @@ class Session:
             )
             for observer in self._observers:
                 client.add_observer(observer)
+            for intent_observer in self._intent_observers:
+                client.add_intent_observer(intent_observer)
             self._clients[tenant_name] = client
         return client
 

@@ -7,7 +7,7 @@ importing this package stays cheap.
 from __future__ import annotations
 
 from .batch import BatchRequest, BatchResult, plan_batches, raise_for_item
-from .client import ClientStats, GraphClient, GraphResponse, WriteRecord
+from .client import ClientStats, GraphClient, GraphResponse, WriteIntent, WriteRecord
 from .clock import Clock, SystemClock, VirtualClock
 from .clouds import CLOUDS, Cloud, resolve_cloud
 from .credentials import (
@@ -74,6 +74,7 @@ __all__ = [
     "TokenBucket",
     "TokenCredentialLike",
     "VirtualClock",
+    "WriteIntent",
     "WriteRecord",
     "build_credential",
     "estimate_cost",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -26,16 +26,22 @@ class ApplicationsApi:
         self.client = client
 
     async def instantiate(
-        self, display_name: str, *, template_id: str = CTS_TEMPLATE_ID
+        self,
+        display_name: str,
+        *,
+        template_id: str = CTS_TEMPLATE_ID,
+        on_send: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
         """Create an application and its service principal from a template.
 
         Returns ``{"application": {...}, "servicePrincipal": {...}}``. Use the service
-        principal's ``id`` (not ``appId``) for synchronization calls.
+        principal's ``id`` (not ``appId``) for synchronization calls. ``on_send`` runs right
+        before the request goes on the wire (see :meth:`GraphClient.request`).
         """
         response = await self.client.post(
             f"/applicationTemplates/{quote(template_id)}/instantiate",
             json={"displayName": display_name},
+            on_send=on_send,
         )
         return response.json_object()
 

@@ -246,8 +246,11 @@ class GraphClient:
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        on_send: Callable[[], None] | None = None,
     ) -> GraphResponse:
-        return await self.request("POST", path, json=json, params=params, headers=headers)
+        return await self.request(
+            "POST", path, json=json, params=params, headers=headers, on_send=on_send
+        )
 
     async def patch(
         self, path: str, *, json: Any, headers: Mapping[str, str] | None = None
@@ -271,12 +274,15 @@ class GraphClient:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         advanced_query: bool = False,
+        on_send: Callable[[], None] | None = None,
     ) -> GraphResponse:
         """Send one logical request (with retries) and return the success, or raise.
 
         ``path`` is relative to the cloud's version root (``/policies/...``) or an absolute URL
         on the same origin (an ``@odata.nextLink``, used verbatim). ``advanced_query`` adds
-        ``ConsistencyLevel: eventual`` and, for relative paths, ``$count=true``.
+        ``ConsistencyLevel: eventual`` and, for relative paths, ``$count=true``. ``on_send``
+        is called once, right before the request first goes on the wire (after its token and
+        pacing): from then on it may have reached Graph. If it raises, nothing is sent.
         """
         method = method.upper()
         url, rel = self._url(path, params, advanced_query=advanced_query)
@@ -287,6 +293,14 @@ class GraphClient:
         log_path = urlsplit(rel).path
         self.stats.requests += 1
         intent = self._announce(method, log_path, json)
+        went = False
+
+        def sending() -> None:
+            nonlocal went
+            if on_send is not None:
+                on_send()
+            went = True
+
         try:
             exchange = await self._exchange(
                 method,
@@ -295,16 +309,17 @@ class GraphClient:
                 headers=send_headers,
                 content=content,
                 cost=estimate_cost(method, rel),
+                on_send=sending,
             )
         except TransportError as exc:
             code = "TransportError" if exc.sent else "NotSent"
             self._notify(method, log_path, body=json, status=None, code=code, intent_id=intent)
             raise
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            # Stopped while the write may be in flight: say so rather than leave only the intent.
-            self._notify(
-                method, log_path, body=json, status=None, code="Interrupted", intent_id=intent
-            )
+        except (asyncio.CancelledError, KeyboardInterrupt, CtsyncError):
+            # Stopped while the write may be in flight: say so rather than leave only the
+            # intent (and when it never left — no token, a hook refused — say that).
+            code = "Interrupted" if went else "NotSent"
+            self._notify(method, log_path, body=json, status=None, code=code, intent_id=intent)
             raise
         raw = exchange.raw
         request_id = raw.headers.get("request-id")
@@ -399,6 +414,7 @@ class GraphClient:
         content: bytes | None,
         cost: Cost,
         idempotent: bool = False,
+        on_send: Callable[[], None] | None = None,
     ) -> _Exchange:
         """Send with pacing, token, retries and the throttle gate; return the last answer.
 
@@ -416,7 +432,14 @@ class GraphClient:
         while True:
             attempt += 1
             sent = await self._attempt(
-                method, url, headers, content, cost, since=start, crid=client_request_id
+                method,
+                url,
+                headers,
+                content,
+                cost,
+                since=start,
+                crid=client_request_id,
+                on_send=on_send if attempt == 1 else None,
             )
             if isinstance(sent.outcome, NoResponseError):
                 failure = sent.outcome
@@ -489,6 +512,7 @@ class GraphClient:
         *,
         since: float,
         crid: str,
+        on_send: Callable[[], None] | None = None,
     ) -> _Attempt:
         """One HTTP attempt between :meth:`Pacer.acquire` and :meth:`Pacer.settle`."""
         # The token first: a slow sign-in must not hold back requests that were already paced,
@@ -503,6 +527,8 @@ class GraphClient:
                 "client-request-id": crid,
                 "return-client-request-id": "true",
             }
+            if on_send is not None:
+                on_send()
             self.stats.attempts += 1
             try:
                 raw = await self._http.send(method, url, headers=send_headers, content=content)

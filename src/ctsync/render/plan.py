@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ctsync.engine.model import ApplyReport, Plan, Step
+from ctsync.engine.model import ApplyReport, Plan, Problem, Step
+from ctsync.render.text import printable
 
 __all__ = ["plan_text", "report_text"]
 
@@ -16,20 +17,32 @@ def _value(value: Any) -> str:
     if value is None:
         return "(none)"
     if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(", ", ": "))
+        return printable(value)
+    return json.dumps(value, separators=(", ", ": "))  # ASCII: controls come out escaped
 
 
 def _group(step: Step) -> str:
-    return ", ".join(step.links) if step.links else "(no link)"
+    return printable(", ".join(step.links)) if step.links else "(no link)"
+
+
+def _problems(problems: tuple[Problem, ...]) -> list[str]:
+    lines: list[str] = []
+    for problem in problems:
+        lines.append(f"problem: {printable(problem.message)}")
+        lines.append(f"  fix: {printable(problem.remedy)}")
+    return lines
 
 
 def plan_text(plan: Plan) -> str:
     """Terraform-like: ``+`` create, ``~`` update, ``-`` delete, ``!`` action."""
     lines: list[str]
     if plan.empty:
-        lines = ["No changes. Both tenants of every link match the config."]
-        lines.extend(f"note: {n}" for n in plan.notes)
+        if plan.problems:
+            lines = ["No changes to make, but ctsync found problems it will not fix by itself:"]
+            lines.extend(_problems(plan.problems))
+        else:
+            lines = ["No changes. Both tenants of every link match the config."]
+        lines.extend(f"note: {printable(n)}" for n in plan.notes)
         return "\n".join(lines)
     groups: dict[str, dict[str, list[Step]]] = {}
     for step in plan.steps:
@@ -38,12 +51,14 @@ def plan_text(plan: Plan) -> str:
     for link, tenants in groups.items():
         lines.append(f"link {link}")
         for tenant, steps in tenants.items():
-            lines.append(f"  in tenant {tenant}:")
+            lines.append(f"  in tenant {printable(tenant)}:")
             for step in steps:
                 mark = " (destructive)" if step.destructive else ""
-                lines.append(f"    {_SIGNS[step.action]} {step.summary}{mark}")
+                sign = _SIGNS.get(step.action, "?")
+                lines.append(f"    {sign} {printable(step.summary)}{mark}")
                 lines.extend(
-                    f"        {change.field}: {_value(change.old)} → {_value(change.new)}"
+                    f"        {printable(change.field)}: "
+                    f"{_value(change.old)} → {_value(change.new)}"
                     for change in step.changes
                 )
     counts = plan.counts()
@@ -57,7 +72,8 @@ def plan_text(plan: Plan) -> str:
             f"{len(plan.destructive)} destructive step(s) need approval "
             "(answer yes, or pass --auto-approve)."
         )
-    lines.extend(f"note: {n}" for n in plan.notes)
+    lines.extend(_problems(plan.problems))
+    lines.extend(f"note: {printable(n)}" for n in plan.notes)
     return "\n".join(lines)
 
 
@@ -67,9 +83,9 @@ def report_text(report: ApplyReport) -> str:
     for outcome in report.outcomes:
         step = steps[outcome.step_id]
         mark = {"done": "✓", "failed": "✗", "skipped": "·"}[outcome.status]
-        line = f"{mark} [{step.tenant}] {step.summary}"
+        line = f"{mark} [{printable(step.tenant)}] {printable(step.summary)}"
         if outcome.error:
-            line += f"\n    {outcome.error}"
+            line += f"\n    {printable(outcome.error)}"
         lines.append(line)
     done = len(report.by_status("done"))
     failed = len(report.by_status("failed"))
