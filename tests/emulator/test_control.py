@@ -160,3 +160,31 @@ def test_state_shows_the_drop_fault(control: httpx.Client) -> None:
     too_much = control.post("/faults", json={"rate_429": 0.8})
     assert too_much.status_code == 400
     assert "add up to more than 1" in too_much.json()["error"]["message"]
+
+
+def test_requests_lists_every_answered_graph_call_in_order(
+    demo: Emulator, control: httpx.Client
+) -> None:
+    token = EmulatorCredential(demo, "contoso").get_token("https://graph.microsoft.com/.default")
+    with httpx.Client(
+        base_url="https://graph.microsoft.com/v1.0",
+        transport=EmulatorTransport(demo),
+        headers={"authorization": f"Bearer {token.token}", "client-request-id": "c-1"},
+    ) as graph:
+        graph.get("/policies/crossTenantAccessPolicy/partners?$top=5")
+        mark = control.get("/requests").json()["requests"][-1]["seq"]
+        graph.post(
+            "/$batch",
+            json={"requests": [{"id": "1", "method": "GET", "url": "/organization"}]},
+        )
+    later = control.get("/requests", params={"after": mark}).json()["requests"]
+    assert [(r["method"], r["path"], r["in_batch"]) for r in later] == [
+        ("GET", "/organization", True),
+        ("POST", "/$batch", False),
+    ]
+    first = control.get("/requests").json()["requests"][0]
+    assert first["path"] == "/policies/crossTenantAccessPolicy/partners"
+    assert (first["status"], first["client_request_id"]) == (200, "c-1")
+    assert control.get("/requests", params={"after": "x"}).status_code == 400
+    control.post("/reset", json={})
+    assert control.get("/requests").json()["requests"] == []

@@ -7,6 +7,7 @@ fast and imports neither azure.identity, uvicorn nor rich.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import click
@@ -69,5 +70,26 @@ def cli() -> None:
     """Entra ID cross-tenant synchronization as code."""
 
 
+#: The exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+
+
 def main(argv: list[str] | None = None) -> Any:
-    return cli.main(args=argv, prog_name="ctsync")
+    """The console entry point. Ctrl-C exits 130 wherever it lands — at a prompt, while the
+    config loads, during a run — never 1 with "Aborted!" (which a script would read as an
+    ordinary failure)."""
+    try:
+        return cli.main(args=argv, prog_name="ctsync", standalone_mode=False)
+    except click.exceptions.Abort as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, KeyboardInterrupt):
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        click.echo("aborted: no answer (end of input)", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)

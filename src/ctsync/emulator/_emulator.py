@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +37,9 @@ _PATH_SAFE = "/()'=,:@$!*+;~"
 #: Audiences a Graph token may carry (Graph's resource URI and its app id), besides the
 #: emulator's own origin (added per request).
 _GRAPH_AUDIENCES = {"https://graph.microsoft.com", GRAPH_APP_ID}
+
+#: How many answered calls :attr:`Emulator.request_log` keeps.
+REQUEST_LOG_SIZE = 100_000
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,10 @@ class Emulator:
         self.tokens = TokenIssuer()
         self.tenants: dict[str, Tenant] = {}
         self.stats: Counter[str] = Counter()
+        #: Every Graph call answered, in order (``$batch`` items too): what tests compare with
+        #: what a client says it sent. The oldest go past :data:`REQUEST_LOG_SIZE` entries.
+        self.request_log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+        self._logged = 0
         self._cycles_dirty = True
         self._next_due: datetime | None = None
         self._checked_at: datetime | None = None
@@ -120,6 +127,7 @@ class Emulator:
         """Forget every tenant, counter, throttle state and fault; keep the clock."""
         self.tenants.clear()
         self.stats.clear()
+        self.request_log.clear()
         self.ids = IdFactory(self.seed_value)
         self.traffic.reset(FaultProfile())
         self.provisioning = ProvisioningSettings()
@@ -302,9 +310,26 @@ class Emulator:
         except GraphFault as fault:
             response = self.error_response(fault, request_id, client_request_id)
         self.stats[f"status_{response.status}"] += 1
+        self.log_request(request.method, path, response.status, client_request_id)
         response.headers.setdefault("request-id", request_id)
         response.headers.setdefault("client-request-id", client_request_id)
         return response
+
+    def log_request(
+        self, method: str, path: str, status: int, client_request_id: str, *, in_batch: bool = False
+    ) -> None:
+        """Note one answered Graph call in :attr:`request_log` (``seq`` counts from 1)."""
+        self._logged += 1
+        self.request_log.append(
+            {
+                "seq": self._logged,
+                "method": method.upper(),
+                "path": urlsplit(path).path,
+                "status": status,
+                "client_request_id": client_request_id,
+                "in_batch": in_batch,
+            }
+        )
 
     def _authenticate(self, request: EmuRequest) -> TokenClaims:
         auth = request.header("authorization") or ""

@@ -66,6 +66,8 @@ def handle_control(emulator: Emulator, request: EmuRequest, path: str) -> EmuRes
             return _seed(emulator, body)
         if route == ("GET", "/state"):
             return json_response(200, state(emulator))
+        if route == ("GET", "/requests"):
+            return _requests(emulator, request)
         if route == ("POST", "/faults"):
             if not isinstance(body, dict):
                 return _error(400, "BadRequest", "POST faults takes a JSON object.")
@@ -89,6 +91,15 @@ def handle_control(emulator: Emulator, request: EmuRequest, path: str) -> EmuRes
     except ValueError as exc:
         return _error(400, "BadRequest", str(exc))
     return _error(501, "NotImplemented", f"The control API has no {method} {path}.")
+
+
+def _requests(emulator: Emulator, request: EmuRequest) -> EmuResponse:
+    """``GET requests[?after=SEQ]``: the answered Graph calls after ``SEQ`` (default: all)."""
+    after = request.query.get("after", "0")
+    if not after.isdigit():
+        return _error(400, "BadRequest", "after takes the seq of a logged request (an integer).")
+    chosen = [r for r in emulator.request_log if r["seq"] > int(after)]
+    return json_response(200, {"requests": chosen})
 
 
 def _seed(emulator: Emulator, body: Any) -> EmuResponse:

@@ -207,6 +207,9 @@ def post_batch(ctx: RequestContext) -> EmuResponse:
             except GraphFault as fault:
                 response = emulator.error_response(fault, request_id, client_request_id)
         statuses[item.id.lower()] = response.status
+        emulator.log_request(
+            item.method, item.url, response.status, client_request_id, in_batch=True
+        )
         emulator.stats["batch_inner_requests"] += 1
         emulator.stats[f"batch_inner_status_{response.status}"] += 1
         entry: dict[str, Any] = {
