@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 
-class Hung(AssertionError):
+class HangError(AssertionError):
     """The code under test did not finish within its watchdog's limit."""
 
 
@@ -21,7 +21,7 @@ def watchdog(seconds: float, what: str = "the code under test") -> Iterator[None
     def expire(signum: int, frame: FrameType | None) -> None:
         del signum, frame
         msg = f"{what} did not finish within {seconds} s (hang)"
-        raise Hung(msg)
+        raise HangError(msg)
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)

@@ -292,6 +292,23 @@ def test_early_retries_are_keyed_by_client_request_id() -> None:
     assert h.traffic.stats()["early_retries"] == 2
 
 
+def test_a_retry_after_lost_with_its_answer_makes_no_retry_early() -> None:
+    # A 429 whose answer the connection drop swallows was never heard: the client's retry of
+    # the same request (same client-request-id) right away is not early.
+    h = Harness(FaultProfile(rate_429=0.5, rate_drop=0.5, retry_after=(5, 5)), seed=3)
+    for attempt in range(200):
+        crid = f"call-{attempt}"
+        lost = h.traffic.drop() == "after"
+        if lost and status(h.call(crid=crid)) == 429:
+            break
+    else:
+        pytest.fail("no call was both throttled and dropped")
+    h.traffic.drop()  # the retry's own draw
+    h.traffic.answer_lost = False  # ... which this time gets through
+    h.call(crid=crid)
+    assert h.traffic.stats()["early_retries"] == 0
+
+
 def test_a_block_covers_only_its_family() -> None:
     h = Harness()
     h.calls(6, kind="reports")

@@ -159,3 +159,52 @@ def test_a_partner_created_elsewhere_moments_ago_is_updated_once_it_replicates(
     assert ok
     bench.emulator.clock.advance(30)
     assert _plan(bench).steps == ()
+
+
+def test_a_plan_right_after_an_apply_waits_for_its_writes_to_show(tmp_path: Path) -> None:
+    """Reads lag behind writes: a plan made at once after an apply must not offer the changes
+    that apply just made (CI runs `plan --detailed-exitcode` right after `apply`)."""
+    from ctsync.emulator import FaultProfile
+    from ctsync.engine.journal import Journal
+
+    bench = make_bench(
+        tmp_path, links=[("contoso", "fabrikam")], faults=FaultProfile(replication_lag=20.0)
+    )
+    journal = Journal(tmp_path / ".ctsync" / "journal.json")
+
+    async def apply(session: Session) -> bool:
+        return (await execute(await make_plan(session.desired, session), session)).ok
+
+    assert bench.run(apply, journal=journal)
+    began = bench.clock.monotonic()
+    assert bench.run(lambda s: make_plan(s.desired, s), journal=journal).steps == ()
+    assert 0 < bench.clock.monotonic() - began <= 30  # it waited, for the lag only
+
+    # Without the journal's note the same read would have shown the changes again.
+    bench2 = make_bench(
+        tmp_path / "control",
+        links=[("contoso", "fabrikam")],
+        faults=FaultProfile(replication_lag=20.0),
+    )
+    assert bench2.run(apply)
+    assert bench2.run(lambda s: make_plan(s.desired, s)).steps != ()
+
+
+def test_a_changed_config_right_after_an_apply_is_planned_without_waiting(
+    tmp_path: Path,
+) -> None:
+    from ctsync.engine.journal import Journal
+
+    bench = make_bench(tmp_path, links=[("contoso", "fabrikam")])
+    journal = Journal(tmp_path / ".ctsync" / "journal.json")
+
+    async def apply(session: Session) -> bool:
+        return (await execute(await make_plan(session.desired, session), session)).ok
+
+    assert bench.run(apply, journal=journal)
+    text = bench.config.read_text()
+    bench.config.write_text(text.replace("inbound_trust: {mfa: true", "inbound_trust: {mfa: false"))
+    began = bench.clock.monotonic()
+    plan = bench.run(lambda s: make_plan(s.desired, s), journal=journal)
+    assert bench.clock.monotonic() == began
+    assert [s.id for s in plan.steps] == ["fabrikam/partner/contoso"]

@@ -273,9 +273,7 @@ def apply(
             fail(f"{saved_plan} was planned for {_links_text(saved.links)}; drop --link")
         links = saved.links
     roles = TokenRoles()
-    with Command(
-        desired, name="apply", writes=True, audit_db=audit_db, on_token=roles
-    ) as command:
+    with Command(desired, name="apply", writes=True, audit_db=audit_db, on_token=roles) as command:
         planned, checked = command.run(
             lambda session: _checked_plan(session, links, roles, skip_preflight=skip_preflight)
         )

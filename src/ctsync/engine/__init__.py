@@ -23,6 +23,7 @@ from ctsync.engine.model import (
 )
 from ctsync.engine.plan import destroy_plan, duplicates_plan, plan_changes
 from ctsync.engine.session import CredentialFactory, Session
+from ctsync.engine.settle import read_settled
 from ctsync.errors import ConfigError
 
 __all__ = [
@@ -41,6 +42,8 @@ __all__ = [
     "execute",
     "make_destroy_plan",
     "make_plan",
+    "read_live",
+    "read_settled",
     "select_links",
 ]
 
@@ -72,7 +75,7 @@ async def make_plan(
     ``stages`` moves staged rollouts to a stage (``{"contoso:fabrikam": 1}``): promote.
     """
     wanted = wants(desired, links=select_links(desired, links))
-    live = await read_live(session, wanted)
+    live = await read_settled(session, desired, wanted, stages=stages)
     return plan_changes(desired, live, wanted, stages=stages, links=tuple(links or ()))
 
 
@@ -91,7 +94,7 @@ async def make_destroy_plan(
     """
     chosen = select_links(desired, links)
     wanted: Wants = wants(desired, links=chosen)
-    live = await read_live(session, wanted)
+    live = await read_settled(session, desired, wanted)
     if duplicates_only:
         return duplicates_plan(desired, live, wanted)
     remaining = wants(desired, links=tuple(lk for lk in desired.links if lk not in chosen))

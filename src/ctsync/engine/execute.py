@@ -149,10 +149,25 @@ async def execute(
                 run.on_event("end", step, run.outcomes[step.id])
 
     await asyncio.gather(*(one(s) for s in plan.steps))
+    _note_applied(run)
     report = ApplyReport(plan=plan, outcomes=[run.outcomes[s.id] for s in plan.steps])
     report.seconds = time.perf_counter() - started
     report.requests = session.requests - requests_before
     return report
+
+
+def _note_applied(run: _Run) -> None:
+    """Tell the next run what this one changed (``engine.settle``): it reads again while it
+    misses these writes; a destroy ends that."""
+    journal = run.session.journal
+    if journal is None:
+        return
+    if run.plan.kind != "apply":
+        journal.forget_applied()
+        return
+    done = [s.fingerprint() for s in run.plan.steps if run.outcomes[s.id].status == "done"]
+    if done:
+        journal.record_applied(done, at=_now(run.session.client(run.plan.steps[0].tenant)))
 
 
 class PlanError(CtsyncError):
@@ -303,9 +318,15 @@ async def _app_create(run: _Run, step: Step) -> None:
             # (and the next one need not wait for an app that will never appear).
             journal.record_intent(tag, display_name=name, at=_now(client))
 
-    created = await ApplicationsApi(client).instantiate(
-        step.params["display_name"], on_send=noted
-    )
+    try:
+        created = await ApplicationsApi(client).instantiate(
+            step.params["display_name"], on_send=noted
+        )
+    except GraphError as exc:
+        if exc.status < 500 and journal is not None and step.params.get("link_tag"):
+            # Refused (4xx): nothing was created, so the next run need not wait for it.
+            journal.forget_app(str(step.params["link_tag"]))
+        raise
     sp = created.get("servicePrincipal") or {}
     ctx.sp_id = sp.get("id")
     ctx.app_id = sp.get("appId")

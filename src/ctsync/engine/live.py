@@ -106,9 +106,7 @@ class LiveState:
                 name: {
                     "partners": t.partners,
                     "identity_sync": t.identity_sync,
-                    "sps": {
-                        k: [_sp_view(sp) for sp in v] for k, v in t.service_principals.items()
-                    },
+                    "sps": {k: [_sp_view(sp) for sp in v] for k, v in t.service_principals.items()},
                 }
                 for name, t in sorted(self.tenants.items())
             },

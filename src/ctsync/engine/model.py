@@ -59,6 +59,21 @@ class Step:
     destructive: bool = False
     params: dict[str, Any] = field(default_factory=dict)
 
+    def fingerprint(self) -> str:
+        """What the step does, hashed: the object, the action and the values it writes.
+
+        Two plans that would make the same change share it; a changed desired value does not.
+        """
+        what = [
+            self.id,
+            self.tenant,
+            self.resource,
+            self.action,
+            [[c.field, c.new] for c in self.changes],
+        ]
+        text = json.dumps(what, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,

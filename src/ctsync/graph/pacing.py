@@ -304,9 +304,7 @@ class Pacer:
 
         def holds(gate: ThrottleGate) -> bool:
             return not (
-                gate in ticket.probes
-                or ticket.passed.get(gate) == gate.closings
-                or gate.passable()
+                gate in ticket.probes or ticket.passed.get(gate) == gate.closings or gate.passable()
             )
 
         while pending := [g for k in keys if (g := self._gates.get(k)) and holds(g)]:

@@ -36,9 +36,10 @@ from ctsync.audit import audit_step
 from ctsync.config import DesiredState, LinkSpec
 from ctsync.engine import Session, select_links
 from ctsync.engine.desired import Wants, wants
-from ctsync.engine.live import LiveLink, LiveState, LiveTenant, read_live
+from ctsync.engine.live import LiveLink, LiveState, LiveTenant
 from ctsync.engine.model import Plan
 from ctsync.engine.plan import plan_changes
+from ctsync.engine.settle import read_settled
 from ctsync.errors import AuthenticationError, ConfigError, GraphError
 from ctsync.graph import BatchRequest
 
@@ -141,12 +142,12 @@ async def preflight(
     before = session.requests
     report = PreflightReport(links=[link.key for link in chosen], blocking_only=blocking_only)
     try:
-        live: LiveState | None = await read_live(session, wanted)
+        live: LiveState | None = await read_settled(session, desired, wanted)
     except (GraphError, ConfigError, AuthenticationError) as exc:
         live = None
         report.findings.extend(_unreadable(desired, chosen, exc))
     judged = live or _nothing_live(wanted)
-    plan = plan_changes(desired, judged, wanted)
+    plan = plan_changes(desired, judged, wanted, links=tuple(links or ()))
     report.plan = plan if live is not None else None
     reads = Reads(session)
     per_link = await asyncio.gather(

@@ -390,6 +390,9 @@ class TrafficControl:
         self._blocks: dict[tuple[str, str, str], _Block] = {}
         self._told_to_wait: dict[str, float] = {}
         self._call_blocks: dict[str, _Block] = {}
+        #: The answer to the request being handled will be lost (a ``drop`` after
+        #: processing): a Retry-After in it is never heard, so a retry cannot be early.
+        self.answer_lost = False
         self._counts: Counter[str] = Counter()
 
     # -- configuration -----------------------------------------------------------------
@@ -427,11 +430,13 @@ class TrafficControl:
         without drops draws exactly the numbers it drew before drops existed.
         """
         p = self.profile
+        self.answer_lost = False
         if p.rate_drop + p.rate_drop_before <= 0:
             return None
         roll = self._rng.random()
         if roll < p.rate_drop:
             self._counts["random_faults.drop"] += 1
+            self.answer_lost = True
             return "after"
         if roll < p.rate_drop + p.rate_drop_before:
             self._counts["random_faults.drop_before"] += 1
@@ -483,7 +488,7 @@ class TrafficControl:
             if self._told_to_wait.get(client_request_id, -math.inf) > t:
                 self._counts["early_retries"] += 1
             # This answer is a Retry-After too: retrying it early is just as early.
-            self._told_to_wait[client_request_id] = block.until
+            self._tell_to_wait(client_request_id, block.until)
             return Admission(_too_many(_whole_seconds(block.until - t), block.headers))
 
         fault = self._random_fault(
@@ -552,11 +557,11 @@ class TrafficControl:
             }
             self._counts["random_faults.429"] += 1
             self._counts["throttled_429.random"] += 1
-            # Load shedding refuses one call, not the scope: only its retry is held back.
-            self._call_blocks[client_request_id] = _Block(t + retry_after, info)
-            self._told_to_wait[client_request_id] = max(
-                t + retry_after, self._told_to_wait.get(client_request_id, -math.inf)
-            )
+            # Load shedding refuses one call, not the scope: only its retry is held back —
+            # unless the answer saying so is lost on the way back.
+            if not self.answer_lost:
+                self._call_blocks[client_request_id] = _Block(t + retry_after, info)
+            self._tell_to_wait(client_request_id, t + retry_after)
             if len(self._call_blocks) > 10_000:
                 for crid in [c for c, b in self._call_blocks.items() if b.until <= t]:
                     del self._call_blocks[crid]
@@ -591,13 +596,19 @@ class TrafficControl:
         current = self._blocks.get(key)
         if current is None or current.until < until:
             self._blocks[key] = _Block(until, info)
-        self._told_to_wait[client_request_id] = max(
-            until, self._told_to_wait.get(client_request_id, -math.inf)
-        )
+        self._tell_to_wait(client_request_id, until)
         if len(self._told_to_wait) > 10_000:
             # Forget windows that have ended so a long run does not grow without bound.
             for crid in [c for c, u in self._told_to_wait.items() if u <= t]:
                 del self._told_to_wait[crid]
+
+    def _tell_to_wait(self, client_request_id: str, until: float) -> None:
+        """Note that ``client_request_id`` was told to wait until ``until`` — if it hears it."""
+        if self.answer_lost:
+            return
+        self._told_to_wait[client_request_id] = max(
+            until, self._told_to_wait.get(client_request_id, -math.inf)
+        )
 
     @staticmethod
     def _resource_units(cost: int, query: Mapping[str, str]) -> int:
