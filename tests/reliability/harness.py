@@ -91,6 +91,29 @@ class Lab:
         logged = self.requests()
         return int(logged[-1]["seq"]) if logged else 0
 
+    def graph(self, tenant: str) -> httpx.Client:
+        """A Graph client signed in as ``tenant``'s app (client credentials), for changes made
+        "by hand" beside ctsync."""
+        client = self.served.tenant(tenant)
+        token = httpx.post(
+            f"{self.served.info['authority']}/{client['tenant_id']}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client["client_id"],
+                "client_secret": client["client_secret"],
+                "scope": "https://graph.microsoft.com/.default",
+            },
+            verify=self._tls(),
+            timeout=30,
+        )
+        token.raise_for_status()
+        return httpx.Client(
+            base_url=self.served.info["graph_url"],
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+            verify=self._tls(),
+            timeout=30,
+        )
+
     # -- configs and processes ------------------------------------------------------------
 
     def config(self, name: str = "ctsync", links: str = LINKS) -> Path:

@@ -267,7 +267,7 @@ def apply(
     from ctsync.render.preflight import preflight_summary
 
     desired = load_config(config_path)
-    saved = _saved(saved_plan, desired) if saved_plan is not None else None
+    saved, approved = _saved(saved_plan, desired) if saved_plan is not None else (None, None)
     if saved is not None:
         if links and tuple(links) != saved.links:
             fail(f"{saved_plan} was planned for {_links_text(saved.links)}; drop --link")
@@ -283,8 +283,8 @@ def apply(
         if checked is not None and output == "text":
             click.echo(f"Preflight (blocking checks): {preflight_summary(checked)}\n")
         if saved is not None:
-            assert saved_plan is not None
-            _same_or_refuse(saved, planned, saved_plan, desired)
+            assert saved_plan is not None and approved is not None
+            _same_or_refuse(saved, approved, planned, saved_plan, desired)
         elif output == "text":
             click.echo(_render(planned, desired, "text"))
         if planned.empty:
@@ -304,8 +304,9 @@ def _links_text(links: tuple[str, ...]) -> str:
     return "every link" if not links else "--link " + " --link ".join(links)
 
 
-def _saved(path: Path, desired: DesiredState) -> Plan:
-    """The saved plan at ``path``, read with care: nothing in it is trusted yet."""
+def _saved(path: Path, desired: DesiredState) -> tuple[Plan, dict[str, Any]]:
+    """The saved plan at ``path`` and the JSON it was read from, read with care: nothing in it
+    is trusted yet."""
     from ctsync.engine import Plan, PlanFileError
 
     try:
@@ -334,14 +335,18 @@ def _saved(path: Path, desired: DesiredState) -> Plan:
         fail(f"{path} was planned from another version of {desired.path}; plan again")
     if Path(loaded.config_path).resolve() != desired.path.resolve():
         fail(f"{path} was planned for the config {loaded.config_path}, not {desired.path}")
-    return loaded
+    return loaded, data
 
 
-def _same_or_refuse(saved: Plan, fresh: Plan, path: Path, desired: DesiredState) -> None:
-    """Apply a saved plan only if planning again yields exactly it (the file is the approval)."""
-    mine, theirs = fresh.to_dict(), saved.to_dict()
+def _same_or_refuse(
+    saved: Plan, approved: dict[str, Any], fresh: Plan, path: Path, desired: DesiredState
+) -> None:
+    """Apply a saved plan only if planning again yields exactly the file's content (the file
+    is the approval): every key, every value, nothing more or less."""
+    # Through JSON, as the file went: tuples become lists, nothing else changes.
+    mine, theirs = json.loads(json.dumps(fresh.to_dict())), dict(approved)
     mine.pop("config_path")
-    theirs.pop("config_path")
+    theirs.pop("config_path", None)
     if mine == theirs:
         return
     if saved.live_hash != fresh.live_hash:
