@@ -69,7 +69,7 @@ def test_duplicates_made_by_hand_are_shown_with_their_remedy(lab: Lab) -> None:
 
     planned = lab.ctsync("plan", "-c", str(config), "--detailed-exitcode")
     assert planned.returncode == 2, planned.stdout
-    assert "2 configuration apps in contoso carry the tag of link contoso:fabrikam" in (
+    assert "2 configuration apps in contoso carry the tag of link contoso:fabrikam." in (
         planned.stdout
     )
     assert copy["id"] in planned.stdout

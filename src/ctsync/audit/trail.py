@@ -230,9 +230,9 @@ class AuditRecord:
     def unknown_reason(self) -> str:
         """Why this record's write has an unknown outcome (for listings)."""
         if self.phase == INTENT:
-            return "sent or about to be sent when the run stopped; no outcome was recorded"
+            return "in flight when the run stopped (no outcome recorded)"
         if self.error_code == "Interrupted":
-            return "the run was interrupted while it was in flight"
+            return "in flight when the run was interrupted"
         return f"no answer came ({self.error_code or 'connection lost'})"
 
 

@@ -29,12 +29,35 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_CONFIG = "ctsync.yaml"
 
 
+class SafePath(click.Path):
+    """``click.Path`` that refuses a path no file system takes (a NUL byte) or that would
+    forge output when printed back (control characters), as a usage error, not a traceback."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = os.fsdecode(value) if isinstance(value, bytes) else str(value)
+        shown = repr(text if len(text) <= 80 else text[:77] + "...")
+        if any(ord(c) < 32 or ord(c) == 127 for c in text):
+            self.fail(f"{shown} has control characters, which ctsync refuses in a path", param, ctx)
+        try:
+            Path(text).stat()
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            pass  # whether it must exist is click.Path's to say
+        except (OSError, ValueError) as exc:  # too long, a loop of links, a NUL byte
+            self.fail(f"{shown}: {getattr(exc, 'strerror', None) or exc}", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def file_path(**kwargs: Any) -> SafePath:
+    """The type of every path option: a :class:`pathlib.Path`, checked by :class:`SafePath`."""
+    return SafePath(path_type=Path, **kwargs)
+
+
 def config_option(func: F) -> F:
     return click.option(
         "-c",
         "--config",
         "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=file_path(dir_okay=False),
         default=DEFAULT_CONFIG,
         show_default=True,
         help="The ctsync config file.",
@@ -58,7 +81,7 @@ def output_option(*choices: str) -> Callable[[F], F]:
 def audit_option(func: F) -> F:
     return click.option(
         "--audit-db",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=file_path(dir_okay=False),
         default=None,
         help="The audit trail database [default: .ctsync/audit.sqlite beside the config].",
     )(func)

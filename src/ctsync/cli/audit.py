@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 __all__ = ["audit"]
 
+#: Unknown outcomes `verify` lists in text; JSON has them all.
+MAX_UNKNOWN_SHOWN = 20
+
 
 @click.group("audit")
 def audit() -> None:
@@ -125,12 +128,14 @@ def verify(
             f"{len(result.unknown)} write(s) with an unknown outcome — they may or may not have "
             "changed the tenant; `ctsync plan` shows what the tenants hold now:"
         )
-        for record in result.unknown:
+        shown = result.unknown[-MAX_UNKNOWN_SHOWN:]
+        if len(result.unknown) > len(shown):
+            click.echo(f"  (the latest {len(shown)}; `ctsync audit show` marks every one)")
+        for record in shown:
             click.echo(
                 printable(
-                    f"  - seq {record.seq} {record.time} {record.actor_tenant} {record.method} "
-                    f"{record.path} [{record.link or '-'} {record.step or '-'}]: "
-                    f"{record.unknown_reason()}"
+                    f"  - seq {record.seq}: {record.method} {record.path} "
+                    f"(step {record.step or '-'}): {record.unknown_reason()}"
                 )
             )
     if not result.ok:

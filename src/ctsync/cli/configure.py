@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from ctsync.cli._common import DEFAULT_CONFIG, config_option, echo_json, fail, load_config
+from ctsync.cli._common import (
+    DEFAULT_CONFIG,
+    config_option,
+    echo_json,
+    fail,
+    file_path,
+    load_config,
+)
 from ctsync.errors import CtsyncError
 
 __all__ = ["init", "validate"]
@@ -17,7 +24,7 @@ __all__ = ["init", "validate"]
 @click.option(
     "--from-emulator",
     "info_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=file_path(exists=True, dir_okay=False),
     help="The --info-file of a running `ctsync emulator serve`: write a config that works "
     "against it as is.",
 )
@@ -29,7 +36,7 @@ __all__ = ["init", "validate"]
 @click.option(
     "-o",
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=file_path(dir_okay=False),
     default=DEFAULT_CONFIG,
     show_default=True,
     help="Where to write the config.",

@@ -18,6 +18,7 @@ from ctsync.cli._common import (
     config_option,
     echo_json,
     fail,
+    file_path,
     link_option,
     load_config,
 )
@@ -74,7 +75,7 @@ def _links(desired: DesiredState, keys: tuple[str, ...]) -> Any:
     "--users",
     "users_file",
     # Read and checked by _read_users: a directory, FIFO or device is an error there too.
-    type=click.Path(path_type=Path),
+    type=file_path(),
     help="A file with one UPN or object id per line (# comments allowed).",
 )
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ctsync.cli._common import file_path
+
 if TYPE_CHECKING:
     from ctsync.config import DesiredState
     from ctsync.emulator import Emulator
@@ -137,7 +139,7 @@ def _provisioned(emulator: Emulator) -> dict[str, list[str]]:
 @click.option(
     "--dir",
     "directory",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=file_path(file_okay=False),
     default=None,
     help="Keep the demo's config and audit trail here (default: a temporary directory).",
 )

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ctsync.cli._common import file_path
+
 if TYPE_CHECKING:
     from ctsync.emulator import FaultProfile
 
@@ -46,7 +48,7 @@ def emulator() -> None:
 )
 @click.option(
     "--info-file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=file_path(dir_okay=False),
     help="Write URLs, the CA path and the tenants' client credentials here (JSON, mode 0600) "
     "once the server is ready; removed on exit.",
 )
@@ -63,7 +65,7 @@ def emulator() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for ids and faults.")
 @click.option(
     "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=file_path(file_okay=False),
     help="Where to keep the TLS material (default: a temporary directory removed on exit).",
 )
 @click.option("--access-log", is_flag=True, help="Log every request (method, path, status).")

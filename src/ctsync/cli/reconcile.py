@@ -23,6 +23,7 @@ from ctsync.cli._common import (
     confirm_or_exit,
     echo_json,
     fail,
+    file_path,
     link_option,
     load_config,
     step_scope,
@@ -81,7 +82,7 @@ def _needs_attention(plan: Plan) -> bool:
 )
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=file_path(dir_okay=False),
     help="Save the plan here for `ctsync apply PLAN`.",
 )
 def plan(
@@ -242,7 +243,7 @@ def _report(report: ApplyReport, output: str, checked: PreflightReport | None = 
     help="Apply even if preflight's blocking checks would refuse; recorded in the audit trail.",
 )
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.argument("saved_plan", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("saved_plan", required=False, type=file_path(dir_okay=False))
 def apply(
     config_path: Path,
     links: tuple[str, ...],
@@ -283,7 +284,8 @@ def apply(
         if checked is not None and output == "text":
             click.echo(f"Preflight (blocking checks): {preflight_summary(checked)}\n")
         if saved is not None:
-            assert saved_plan is not None and approved is not None
+            assert saved_plan is not None
+            assert approved is not None
             _same_or_refuse(saved, approved, planned, saved_plan, desired)
         elif output == "text":
             click.echo(_render(planned, desired, "text"))

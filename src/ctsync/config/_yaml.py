@@ -141,6 +141,11 @@ def read_yaml(text: str, *, name: str) -> Document:
     except RecursionError:
         # The scanner and _check_events bound the depth; this is the backstop.
         raise ConfigError(_too_deep(), location=name) from None
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        # ruamel builds some valid YAML it cannot hold: a mapping used as a key inside a
+        # merge, say ("unhashable type"). No config needs such a thing: say so, not crash.
+        msg = f"YAML that cannot be read as config data ({type(exc).__name__}: {exc})"
+        raise ConfigError(msg, location=name) from None
     locator = Locator(name, text)
     if tree is None:
         msg = "the file is empty; a config needs at least 'version: 1' and 'tenants:'"

@@ -387,8 +387,12 @@ def link_problems(key: str, tenant: str, live: LiveLink) -> list[Problem]:
                 code="duplicate-apps",
                 message=(
                     f"{len(live.duplicates) + 1} configuration apps in {tenant} carry the tag "
-                    f"of link {key}: ctsync keeps {kept} and manages it; the other(s) also "
-                    f"provision into the target: {others}"
+                    f"of link {key}. ctsync keeps and manages {kept}; also tagged: {others}"
+                    + (
+                        f" — a duplicate with a job provisions into {key.partition(':')[2]} as well"
+                        if any(d.get("job") for d in live.duplicates)
+                        else ""
+                    )
                 ),
                 remedy=f"ctsync destroy --duplicates --link {key}",
                 objects=tuple(str(d.get("id")) for d in live.duplicates),
