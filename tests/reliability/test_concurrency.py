@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,15 +15,21 @@ from tests.reliability.harness import Lab, assert_one_of_everything, kill, traff
 pytestmark = pytest.mark.e2e
 
 
+def _holding(config: Path) -> Path:
+    """Wait until a run holds the config's lock (its note is written); the lock file."""
+    lock = config.parent / ".ctsync" / "lock"
+    deadline = time.monotonic() + 30
+    while not (lock.exists() and lock.read_text().strip()):
+        assert time.monotonic() < deadline, "no run took the lock"
+        time.sleep(0.01)  # watching a real process
+    return lock
+
+
 def test_two_applies_at_once_one_runs_the_other_names_the_lock(lab: Lab) -> None:
     config = lab.config()
     lab.faults({"latency_ms": 60})
     first = lab.start("apply", "-c", str(config), "--auto-approve")
-    lock = config.parent / ".ctsync" / "lock"
-    deadline = time.monotonic() + 30
-    while not (lock.exists() and lock.read_text().strip()):
-        assert time.monotonic() < deadline, "the first apply never took the lock"
-        time.sleep(0.01)  # watching a real process
+    lock = _holding(config)
     second = lab.ctsync("apply", "-c", str(config), "--auto-approve")
     _, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
@@ -40,11 +47,7 @@ def test_a_lock_left_by_a_killed_run_is_not_in_the_way(lab: Lab) -> None:
     config = lab.config()
     lab.faults({"latency_ms": 100})
     doomed = lab.start("apply", "-c", str(config), "--auto-approve")
-    lock = config.parent / ".ctsync" / "lock"
-    deadline = time.monotonic() + 30
-    while not (lock.exists() and lock.read_text().strip()):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    lock = _holding(config)
     kill(doomed)
     lab.faults({"latency_ms": 0})
     lab.env["CTSYNC_REPLICATION_WAIT"] = "3"

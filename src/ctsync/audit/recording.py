@@ -146,6 +146,28 @@ class AuditContext:
         return self.actors.get(tenant) or Actor(tenant=tenant)
 
 
+def _append(
+    trail: AuditTrail, context: AuditContext, write: WriteIntent | WriteRecord, **fields: Any
+) -> None:
+    """Append ``write`` under the current (link, step) and the run's plan and actor."""
+    where = _current.get()
+    actor = context.actor_for(write.tenant)
+    trail.append(
+        actor_tenant=write.tenant,
+        actor_client_id=actor.client_id,
+        actor_object_id=actor.object_id,
+        link=where.link,
+        step=where.step,
+        method=write.method,
+        path=write.path,
+        body=write.body,
+        plan_id=context.plan_id,
+        config_hash=context.config_hash,
+        intent_id=write.intent_id,
+        **fields,
+    )
+
+
 def recorder(trail: AuditTrail, context: AuditContext) -> Callable[[WriteRecord], None]:
     """An observer for :meth:`GraphClient.add_observer` that appends each write to ``trail``.
 
@@ -154,25 +176,15 @@ def recorder(trail: AuditTrail, context: AuditContext) -> Callable[[WriteRecord]
     """
 
     def record(write: WriteRecord) -> None:
-        where = _current.get()
-        actor = context.actor_for(write.tenant)
-        trail.append(
-            actor_tenant=write.tenant,
-            actor_client_id=actor.client_id,
-            actor_object_id=actor.object_id,
-            link=where.link,
-            step=where.step,
-            method=write.method,
-            path=write.path,
-            body=write.body,
+        _append(
+            trail,
+            context,
+            write,
             status=write.status,
             request_id=write.request_id,
             client_request_id=write.client_request_id or None,
             error_code=write.error_code,
-            plan_id=context.plan_id,
-            config_hash=context.config_hash,
             phase=OUTCOME if write.intent_id else None,
-            intent_id=write.intent_id,
         )
 
     return record
@@ -187,21 +199,6 @@ def intent_recorder(trail: AuditTrail, context: AuditContext) -> Callable[[Write
     """
 
     def record(intent: WriteIntent) -> None:
-        where = _current.get()
-        actor = context.actor_for(intent.tenant)
-        trail.append(
-            actor_tenant=intent.tenant,
-            actor_client_id=actor.client_id,
-            actor_object_id=actor.object_id,
-            link=where.link,
-            step=where.step,
-            method=intent.method,
-            path=intent.path,
-            body=intent.body,
-            plan_id=context.plan_id,
-            config_hash=context.config_hash,
-            phase=INTENT,
-            intent_id=intent.intent_id,
-        )
+        _append(trail, context, intent, phase=INTENT)
 
     return record
