@@ -167,7 +167,7 @@ def _note_applied(run: _Run) -> None:
         return
     done = [s.fingerprint() for s in run.plan.steps if run.outcomes[s.id].status == "done"]
     if done:
-        journal.record_applied(done, at=_now(run.session.client(run.plan.steps[0].tenant)))
+        journal.record_applied(done, at=run.session.clock.wall().strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 class PlanError(CtsyncError):

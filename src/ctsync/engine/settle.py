@@ -22,6 +22,10 @@ __all__ = ["read_settled"]
 
 #: The longest single wait between two reads (seconds).
 MAX_BACKOFF = 8.0
+#: The longest a plan waits for the last apply's writes, whatever ``replication_wait`` says:
+#: Entra shows most writes within seconds, and a change that never shows (a value Graph
+#: stores differently from how it was sent) must not hold every plan for minutes.
+SETTLE_CAP = 30.0
 
 
 def _parse(at: str) -> datetime | None:
@@ -40,10 +44,10 @@ async def read_settled(
 ) -> LiveState:
     """:func:`read_live`, read again while it misses what the last apply wrote.
 
-    A read that began after the window closed (``replication_wait`` since that apply ended)
-    is trusted as it is: whatever it still lacks is really missing. The window is judged by
-    when a read *began*, since a slow read (throttled for seconds) still returns what it saw
-    at its start.
+    A read that began after the window closed (``replication_wait`` since that apply ended, at
+    most :data:`SETTLE_CAP`) is trusted as it is: whatever it still lacks is really missing.
+    The window is judged by when a read *began*, since a slow read (throttled for seconds)
+    still returns what it saw at its start.
     """
     recent = session.journal.last_applied() if session.journal is not None else None
     applied = _parse(recent[1]) if recent is not None else None
@@ -56,9 +60,9 @@ async def read_settled(
         probe = plan_changes(desired, live, wanted, stages=stages)
         if not any(step.fingerprint() in recent[0] for step in probe.steps):
             return live
-        left = session.replication_wait - (began - applied).total_seconds()
-        if left <= 0:
+        window = min(session.replication_wait, SETTLE_CAP)
+        if (began - applied).total_seconds() >= window:
             return live  # read after the window closed: what still shows is real
-        now_left = session.replication_wait - (session.clock.wall() - applied).total_seconds()
+        now_left = window - (session.clock.wall() - applied).total_seconds()
         await session.clock.sleep(max(0.0, min(wait, now_left)))
         wait = min(wait * 2, MAX_BACKOFF)
