@@ -188,3 +188,23 @@ def test_requests_lists_every_answered_graph_call_in_order(
     assert control.get("/requests", params={"after": "x"}).status_code == 400
     control.post("/reset", json={})
     assert control.get("/requests").json()["requests"] == []
+
+
+def test_faults_can_be_reseeded(demo: Emulator, control: httpx.Client) -> None:
+    token = EmulatorCredential(demo, "contoso").get_token("https://graph.microsoft.com/.default")
+
+    def statuses() -> list[int]:
+        with httpx.Client(
+            base_url="https://graph.microsoft.com/v1.0",
+            transport=EmulatorTransport(demo),
+            headers={"authorization": f"Bearer {token.token}"},
+        ) as graph:
+            return [graph.get("/organization").status_code for _ in range(30)]
+
+    assert control.post("/faults", json={"rate_503": 0.5, "seed": 1}).status_code == 200
+    first = statuses()
+    control.post("/faults", json={"seed": 1})
+    assert statuses() == first  # the same seed, the same dice
+    control.post("/faults", json={"seed": 2})
+    assert statuses() != first
+    assert control.post("/faults", json={"seed": "x"}).status_code == 400

@@ -71,7 +71,13 @@ def handle_control(emulator: Emulator, request: EmuRequest, path: str) -> EmuRes
         if route == ("POST", "/faults"):
             if not isinstance(body, dict):
                 return _error(400, "BadRequest", "POST faults takes a JSON object.")
-            emulator.traffic.configure(emulator.faults.merged(body))
+            settings = dict(body)
+            seed = settings.pop("seed", None)
+            if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+                return _error(400, "BadRequest", "seed takes an integer.")
+            emulator.traffic.configure(emulator.faults.merged(settings))
+            if seed is not None:
+                emulator.traffic.reseed(seed)
             return json_response(200, emulator.faults.to_dict())
         if route == ("POST", "/clock/advance"):
             seconds = body.get("seconds") if isinstance(body, dict) else None

@@ -411,6 +411,10 @@ class TrafficControl:
         """Switch profile, keeping bucket levels, blocks and counters."""
         self.profile = profile
 
+    def reseed(self, seed: int) -> None:
+        """Draw faults and jitter from ``seed`` from now on (ids are not affected)."""
+        self._rng.seed(seed)
+
     # -- latency -----------------------------------------------------------------------
 
     def latency(self) -> float:
