@@ -116,16 +116,6 @@ def load_config(path: Path) -> DesiredState:
 INTERRUPTED = "interrupted: run the command again to continue where it stopped"
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a library coroutine; a ctsync error becomes one clear line and exit code 1."""
-    try:
-        return asyncio.run(coro)
-    except CtsyncError as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
-        fail(INTERRUPTED, code=130)
-
-
 def audit_path(desired: DesiredState, override: Path | None) -> Path:
     from ctsync.audit import default_audit_path
 
