@@ -8,6 +8,7 @@ import pytest
 
 from ctsync.engine import Plan, Session, execute, make_plan
 from ctsync.graph import WriteRecord
+from ctsync.graph.apps import ApplicationsApi
 from tests.engine.conftest import Bench, make_bench
 
 
@@ -208,3 +209,29 @@ def test_a_changed_config_right_after_an_apply_is_planned_without_waiting(
     plan = bench.run(lambda s: make_plan(s.desired, s), journal=journal)
     assert bench.clock.monotonic() == began
     assert [s.id for s in plan.steps] == ["fabrikam/partner/contoso"]
+
+
+def test_several_untagged_look_alikes_plan_nothing_for_the_link(tmp_path: Path) -> None:
+    """Two untagged apps with the link's name and the CTS template (two interrupted runs, or
+    someone's copies): ctsync cannot tell which is its own, so it adopts none, creates none,
+    and says why."""
+    bench = make_bench(tmp_path, links=[("contoso", "fabrikam")])
+
+    async def copies_then_plan(session: Session) -> Plan:
+        apps = ApplicationsApi(session.client("contoso"))
+        for _ in range(2):
+            await apps.instantiate("fabrikam (ctsync)")
+        return await make_plan(session.desired, session)
+
+    plan = bench.run(copies_then_plan)
+    [problem] = plan.problems
+    assert problem.code == "ambiguous-apps"
+    assert len(problem.objects) == 2
+    assert not [
+        s
+        for s in plan.steps
+        if s.links == ("contoso:fabrikam",)
+        and s.tenant == "contoso"
+        and s.resource in {"application", "synchronizationJob"}
+    ]
+    assert len(bench.emulator.tenant("contoso").service_principals) == 2
