@@ -59,6 +59,8 @@ class Session:
         #: in Entra's replicated reads before it creates one itself.
         self.replication_wait = replication_wait
         self._clients: dict[str, GraphClient] = {}
+        #: Credentials this session built: closed with it (their HTTP pools included).
+        self._credentials_made: list[Any] = []
 
     def _from_config(self, tenant: TenantSpec) -> Any:
         spec = tenant.auth.resolve(base_dir=self.desired.base_dir)
@@ -72,6 +74,7 @@ class Session:
             if tenant.size_class:
                 self.pacer.set_size_class(tenant.tenant_id, tenant.size_class)
             credential = self._credentials(tenant)
+            self._credentials_made.append(credential)
             sync_credential = not inspect.iscoroutinefunction(
                 getattr(credential, "get_token", None)
             )
@@ -102,6 +105,13 @@ class Session:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        for credential in self._credentials_made:
+            close = getattr(credential, "close", None)
+            if callable(close):
+                result = close()
+                if inspect.isawaitable(result):
+                    await result
+        self._credentials_made.clear()
 
     async def __aenter__(self) -> Session:
         return self
