@@ -184,12 +184,15 @@ def _due(job: JobRef, now: datetime) -> bool:
     return when < now if is_start else when <= now
 
 
-def run_now(emulator: Emulator, job_ids: list[str] | None = None) -> list[JsonObject]:
-    """Run one whole cycle of every started job (or of ``job_ids``) at the current instant.
+def run_now(
+    emulator: Emulator, job_ids: list[str] | None = None, *, now: datetime | None = None
+) -> list[JsonObject]:
+    """Run one whole cycle of every started job (or of ``job_ids``) at the current instant
+    (or at ``now``: scenarios run a seeded job's history at past instants).
 
     A job with a cycle in progress finishes that one. Answers each job's cycle summary.
     """
-    now = emulator.clock.now()
+    now = now if now is not None else emulator.clock.now()
     run_due(emulator, now)
     wanted = {j.lower() for j in job_ids} if job_ids is not None else None
     engine = _Pass(emulator)

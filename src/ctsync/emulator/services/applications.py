@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import copy
 import uuid
+from datetime import datetime
 from typing import Any
 
 from ctsync.emulator.core.context import RequestContext
 from ctsync.emulator.core.errors import GraphFault, bad_request, forbidden, not_found
 from ctsync.emulator.core.http import EmuResponse
+from ctsync.emulator.core.ids import IdFactory
 from ctsync.emulator.core.odata import DIRECTORY_ADVANCED, FilterSpec, collection_response
 from ctsync.emulator.core.routing import Router
 from ctsync.emulator.core.schema import check_body
@@ -34,8 +36,10 @@ from ctsync.emulator.state import Tenant
 __all__ = [
     "CTS_HOMEPAGE",
     "NON_GALLERY_TEMPLATE_ID",
+    "add_app_role_assignment",
     "delete_service_principal",
     "find_service_principal",
+    "new_instance",
     "router",
 ]
 
@@ -169,7 +173,23 @@ def _new_pair(
     ctx: RequestContext, template_id: str, display_name: str, reference: str | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The application and service principal an instantiation creates (S6 response)."""
-    ids = ctx.emulator.ids
+    return new_instance(
+        ctx.emulator.ids, ctx.tenant, template_id, display_name, reference=reference, now=ctx.now
+    )
+
+
+def new_instance(
+    ids: IdFactory,
+    tenant: Tenant,
+    template_id: str,
+    display_name: str,
+    *,
+    reference: str | None = None,
+    now: datetime,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The application and service principal ``instantiate`` creates in ``tenant`` from
+    ``template_id`` (not stored; ids drawn from ``ids``). Scenarios build seeded
+    configurations with it."""
     app_object_id, sp_object_id, app_id = ids.guid(), ids.guid(), ids.guid()
     role = {**_app_role(), "id": ids.guid()}
     scope = _permission_scope(display_name, ids.guid())
@@ -183,7 +203,7 @@ def _new_pair(
             "WindowsAzureActiveDirectoryIntegratedApp",
         ]
     )
-    created = ctx.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     application: dict[str, Any] = {
         "id": app_object_id,
         "appId": app_id,
@@ -196,7 +216,7 @@ def _new_pair(
         "identifierUris": [],
         "isFallbackPublicClient": False,
         "notes": None,
-        "publisherDomain": ctx.tenant.domain,
+        "publisherDomain": tenant.domain,
         "serviceManagementReference": reference,
         "signInAudience": "AzureADMyOrg",
         "tags": [],
@@ -239,7 +259,7 @@ def _new_pair(
         "appDisplayName": display_name,
         "alternativeNames": [],
         "appDescription": None,
-        "appOwnerOrganizationId": ctx.tenant.id,
+        "appOwnerOrganizationId": tenant.id,
         "description": None,
         "disabledByMicrosoftStatus": None,
         "displayName": display_name,
@@ -559,10 +579,6 @@ def _assignment_id(principal_id: str, rng_bytes: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def _assignments(ctx: RequestContext, sp_id: str) -> dict[str, dict[str, Any]]:
-    return ctx.tenant.app_role_assignments.setdefault(sp_id, {})
-
-
 @router.route("GET", ASSIGNMENTS, permissions=ASSIGNMENT_READ)
 def list_assignments(ctx: RequestContext) -> EmuResponse:
     sp = find_service_principal(ctx, ctx.params["id"])
@@ -612,16 +628,46 @@ def create_assignment(ctx: RequestContext) -> EmuResponse:
     if found is None:
         raise object_not_found(principal_id)
     principal_type, principal = found
-    existing = _assignments(ctx, sp["id"])
+    assignment = add_app_role_assignment(
+        ctx.tenant,
+        sp,
+        app_role_id,
+        principal_type,
+        principal,
+        ids=ctx.emulator.ids,
+        now=ctx.now,
+    )
+    ctx.mark_created(object_key("appRoleAssignment", assignment["id"]))
+    return ctx.entity(
+        copy.deepcopy(assignment),
+        context=f"servicePrincipals('{sp['id']}')/appRoleAssignedTo/$entity",
+        status=201,
+    )
+
+
+def add_app_role_assignment(
+    tenant: Tenant,
+    sp: dict[str, Any],
+    app_role_id: str,
+    principal_type: str,
+    principal: dict[str, Any],
+    *,
+    ids: IdFactory,
+    now: datetime,
+) -> dict[str, Any]:
+    """Grant ``principal`` (``User`` or ``Group``) the app role ``app_role_id`` on ``sp`` as
+    ``POST appRoleAssignedTo`` does once the body is checked (``400`` for a duplicate); the
+    stored assignment. Scenarios assign seeded configurations with it."""
+    existing = tenant.app_role_assignments.setdefault(sp["id"], {})
     for other in existing.values():
         if other["principalId"] == principal["id"] and other["appRoleId"] == app_role_id:
             raise bad_request("Permission being assigned already exists on the object.")
-    assignment_id = _assignment_id(principal["id"], bytes.fromhex(ctx.emulator.ids.hex32()))
+    assignment_id = _assignment_id(principal["id"], bytes.fromhex(ids.hex32()))
     assignment = {
         "id": assignment_id,
         "deletedDateTime": None,
         "appRoleId": app_role_id,
-        "createdDateTime": ctx.now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "createdDateTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "principalDisplayName": principal.get("displayName"),
         "principalId": principal["id"],
         "principalType": principal_type,
@@ -629,12 +675,7 @@ def create_assignment(ctx: RequestContext) -> EmuResponse:
         "resourceId": sp["id"],
     }
     existing[assignment_id] = assignment
-    ctx.mark_created(object_key("appRoleAssignment", assignment_id))
-    return ctx.entity(
-        copy.deepcopy(assignment),
-        context=f"servicePrincipals('{sp['id']}')/appRoleAssignedTo/$entity",
-        status=201,
-    )
+    return assignment
 
 
 @router.route("GET", ASSIGNMENTS + "/{assignmentId}", permissions=ASSIGNMENT_READ)

@@ -18,7 +18,11 @@ __all__ = [
     "SOURCE_DIRECTORY",
     "TARGET_DIRECTORY",
     "TEMPLATE_ID",
+    "USER_MAPPING_NAME",
     "USER_RULE_NAME",
+    "attribute_mapping",
+    "attribute_source",
+    "constant_source",
     "default_schema",
     "filter_operators",
     "functions",
@@ -111,13 +115,24 @@ def _attribute_source(name: str) -> dict[str, Any]:
     return {"type": "Attribute", "name": name, "expression": f"[{name}]", "parameters": []}
 
 
-def _mapping(
+def attribute_source(name: str) -> dict[str, Any]:
+    """An ``attributeMappingSource`` reading source attribute ``name`` (``[name]``)."""
+    return _attribute_source(name)
+
+
+def constant_source(value: str) -> dict[str, Any]:
+    """An ``attributeMappingSource`` for the constant ``value``, as the portal saves one."""
+    return {"type": "Constant", "name": value, "expression": f'"{value}"', "parameters": []}
+
+
+def attribute_mapping(
     target: str,
     source: dict[str, Any],
     *,
     flow_type: str = "Always",
     matching: int = 0,
 ) -> dict[str, Any]:
+    """An ``attributeMapping`` with the defaults every mapping of the template carries."""
     return {
         "targetAttributeName": target,
         "source": source,
@@ -129,13 +144,15 @@ def _mapping(
     }
 
 
+_mapping = attribute_mapping
+
+
 def _direct(name: str) -> dict[str, Any]:
     return _mapping(name, _attribute_source(name))
 
 
 def _constant(target: str, value: str, *, flow_type: str = "Always") -> dict[str, Any]:
-    source = {"type": "Constant", "name": value, "expression": f'"{value}"', "parameters": []}
-    return _mapping(target, source, flow_type=flow_type)
+    return _mapping(target, constant_source(value), flow_type=flow_type)
 
 
 #: Attributes mapped one to one, in the portal's order (cts-defaults §1.2 rows 2-18, 20).

@@ -18,7 +18,7 @@ from ctsync.emulator.core.routing import Router
 from ctsync.emulator.core.schema import check_body
 from ctsync.emulator.state import Tenant
 
-__all__ = ["router", "service_default"]
+__all__ = ["add_identity_sync", "add_partner", "apply_default_changes", "router", "service_default"]
 
 router = Router()
 
@@ -131,17 +131,22 @@ def get_default(ctx: RequestContext) -> EmuResponse:
     )
 
 
-@router.route("PATCH", ROOT + "/default", permissions=WRITE)
-def patch_default(ctx: RequestContext) -> EmuResponse:
-    changes = ctx.body_object()
+def apply_default_changes(tenant: Tenant, changes: Any) -> None:
+    """Apply a ``PATCH …/default`` body to ``tenant``'s default settings (checked; ``400`` on
+    a bad body). Scenarios seed the default through this too."""
     check_body(DEFAULT_TYPE, changes)
-    changes.pop("isServiceDefault", None)
+    changes = {k: v for k, v in changes.items() if k != "isServiceDefault"}
     base = service_default()
     # A null resets a default member to the service default (it has nothing to inherit from).
     resolved = {k: (base.get(k) if v is None else v) for k, v in changes.items()}
-    updated = _merge(_current_default(ctx.tenant), resolved)
+    updated = _merge(_current_default(tenant), resolved)
     updated["isServiceDefault"] = False
-    ctx.tenant.access_policy.default = updated
+    tenant.access_policy.default = updated
+
+
+@router.route("PATCH", ROOT + "/default", permissions=WRITE)
+def patch_default(ctx: RequestContext) -> EmuResponse:
+    apply_default_changes(ctx.tenant, ctx.body_object())
     return ctx.no_content()
 
 
@@ -215,22 +220,29 @@ def list_partners(ctx: RequestContext) -> EmuResponse:
     )
 
 
-@router.route("POST", ROOT + "/partners", permissions=WRITE)
-def create_partner(ctx: RequestContext) -> EmuResponse:
-    body = ctx.body_object()
+def add_partner(tenant: Tenant, body: Any) -> dict[str, Any]:
+    """Store a partner configuration from a ``POST …/partners`` body (checked: ``400`` on a
+    bad body or tenant id, ``409`` for a duplicate); the stored partner. Scenarios seed
+    partners through this too."""
     check_body(PARTNER_TYPE, body)
     tenant_id = body.get("tenantId")
     if not isinstance(tenant_id, str) or not _GUID.match(tenant_id):
         raise bad_request("The tenantId property is required and must be a tenant ID (a GUID).")
-    if tenant_id.lower() == ctx.tenant.id:
+    if tenant_id.lower() == tenant.id:
         raise bad_request("A partner configuration cannot be created for your own tenant.")
     key = _partner_key(tenant_id)
-    if key in ctx.tenant.access_policy.partners:
+    if key in tenant.access_policy.partners:
         raise conflict("Another object with the same value for property tenantId already exists.")
     settings = {k: v for k, v in body.items() if k != "tenantId" and not k.startswith("@")}
     partner = _merge(_new_partner(tenant_id.lower()), settings)
-    ctx.tenant.access_policy.partners[key] = partner
-    ctx.mark_created(_object_key("partner", key))
+    tenant.access_policy.partners[key] = partner
+    return partner
+
+
+@router.route("POST", ROOT + "/partners", permissions=WRITE)
+def create_partner(ctx: RequestContext) -> EmuResponse:
+    partner = add_partner(ctx.tenant, ctx.body_object())
+    ctx.mark_created(_object_key("partner", _partner_key(partner["tenantId"])))
     return ctx.entity(
         _shown(partner),
         context="policies/crossTenantAccessPolicy/partners/$entity",
@@ -296,14 +308,15 @@ def _check_sync_body(body: dict[str, Any], tenant_id: str) -> None:
         raise bad_request("The tenantId in the body must match the partner tenant in the URL.")
 
 
-@router.route("PUT", SYNC_PATH, permissions=WRITE)
-def put_identity_sync(ctx: RequestContext) -> EmuResponse:
-    tenant_id = ctx.params["tenantId"]
-    _partner(ctx, tenant_id)
-    body = ctx.body_object()
-    _check_sync_body(body, tenant_id)
+def add_identity_sync(tenant: Tenant, tenant_id: str, body: Any) -> dict[str, Any]:
+    """Store a partner's identitySynchronization from a ``PUT`` body (checked: ``404``
+    without the partner, ``400`` on a bad body, ``409`` when one exists); the stored object.
+    Scenarios seed identitySynchronization through this too."""
     key = _partner_key(tenant_id)
-    if key in ctx.tenant.access_policy.identity_sync:
+    if key not in tenant.access_policy.partners:
+        raise _missing_partner()
+    _check_sync_body(body, tenant_id)
+    if key in tenant.access_policy.identity_sync:
         raise conflict(
             "Another object with the same value for property tenantId already exists.",
             details=[
@@ -314,12 +327,21 @@ def put_identity_sync(ctx: RequestContext) -> EmuResponse:
                 }
             ],
         )
-    ctx.tenant.access_policy.identity_sync[key] = {
+    policy = {
         "tenantId": tenant_id.lower(),
         "displayName": body.get("displayName"),
         "userSyncInbound": body.get("userSyncInbound") or {"isSyncAllowed": None},
     }
-    ctx.mark_created(_object_key("identitySynchronization", key))
+    tenant.access_policy.identity_sync[key] = policy
+    return policy
+
+
+@router.route("PUT", SYNC_PATH, permissions=WRITE)
+def put_identity_sync(ctx: RequestContext) -> EmuResponse:
+    tenant_id = ctx.params["tenantId"]
+    _partner(ctx, tenant_id)
+    add_identity_sync(ctx.tenant, tenant_id, ctx.body_object())
+    ctx.mark_created(_object_key("identitySynchronization", _partner_key(tenant_id)))
     return ctx.no_content()
 
 

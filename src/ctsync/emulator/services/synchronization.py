@@ -11,12 +11,14 @@ from __future__ import annotations
 import copy
 import re
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from ctsync.emulator.core.context import RequestContext
 from ctsync.emulator.core.errors import GraphFault, bad_request, conflict, not_found
 from ctsync.emulator.core.http import EmuResponse
+from ctsync.emulator.core.ids import IdFactory
 from ctsync.emulator.core.odata import collection_response
 from ctsync.emulator.core.routing import Router
 from ctsync.emulator.core.schema import check_body
@@ -27,7 +29,16 @@ from ctsync.emulator.services._shared import OWNED_BY, require_owner_or
 from ctsync.emulator.services.applications import find_service_principal
 from ctsync.emulator.state import ServicePrincipalSync, SyncJobRecord
 
-__all__ = ["OPERATOR_NAMES", "RESTART_FLAGS", "router"]
+__all__ = [
+    "OPERATOR_NAMES",
+    "RESTART_FLAGS",
+    "new_job_record",
+    "pause_record",
+    "replace_schema",
+    "router",
+    "save_secrets",
+    "start_record",
+]
 
 router = Router()
 
@@ -157,14 +168,22 @@ def create_job(ctx: RequestContext) -> EmuResponse:
         # A cross-tenant sync configuration runs exactly one job.
         existing = next(iter(sync.jobs))
         raise conflict(f"A synchronization job already exists for this application: '{existing}'.")
-    job_id = a2a.job_id(ctx.tenant.id, sp["appId"])
-    ids = ctx.emulator.ids
+    record = new_job_record(ctx.tenant.id, sp, sync, ctx.emulator.ids)
+    return ctx.entity(copy.deepcopy(record.job), context=_context(sp, "jobs/$entity"), status=201)
+
+
+def new_job_record(
+    tenant_id: str, sp: dict[str, Any], sync: ServicePrincipalSync, ids: IdFactory
+) -> SyncJobRecord:
+    """Add the job ``POST jobs`` with ``templateId`` Azure2Azure creates (once the request is
+    checked) to ``sync``; the new record. Scenarios seed jobs with it."""
+    job_id = a2a.job_id(tenant_id, sp["appId"])
     record = SyncJobRecord(
         job=a2a.new_job(job_id),
         schema=a2a.default_schema(job_id, ids.guid(), ids.guid(), ids.guid()),
     )
     sync.jobs[job_id] = record
-    return ctx.entity(copy.deepcopy(record.job), context=_context(sp, "jobs/$entity"), status=201)
+    return record
 
 
 @router.route("GET", JOB, permissions=SYNC_READ)
@@ -236,24 +255,35 @@ def _clear_quarantine(record: SyncJobRecord) -> None:
 def start_job(ctx: RequestContext) -> EmuResponse:
     _, sync = _service_principal(ctx, write=True)
     record = _job(ctx, sync)
+    start_record(sync, record, ctx.now)
+    return ctx.no_content()
+
+
+def start_record(sync: ServicePrincipalSync, record: SyncJobRecord, now: datetime) -> None:
+    """What ``POST …/start`` does to a job (``400`` without saved credentials). Scenarios
+    start seeded jobs with it."""
     _require_saved_credentials(sync)
     running = record.job["schedule"]["state"] == "Active"
     if running and record.status_code != "Quarantine":
         # Microsoft advises against repeated starts; one on a running job changes nothing.
-        return ctx.no_content()
+        return
     # Start is also how a quarantined job is resumed (reference §1.4).
     _clear_quarantine(record)
-    _run(record, ctx.now)
-    return ctx.no_content()
+    _run(record, now)
 
 
 @router.route("POST", JOB + "/pause", permissions=SYNC_WRITE)
 def pause_job(ctx: RequestContext) -> EmuResponse:
     _, sync = _service_principal(ctx, write=True)
     record = _job(ctx, sync)
+    pause_record(record)
+    return ctx.no_content()
+
+
+def pause_record(record: SyncJobRecord) -> None:
+    """What ``POST …/pause`` does to a job. Scenarios pause seeded jobs with it."""
     record.job["schedule"]["state"] = "Paused"
     record.job["status"]["code"] = "Paused"
-    return ctx.no_content()
 
 
 def _restart_scope(ctx: RequestContext) -> frozenset[str]:
@@ -330,9 +360,15 @@ def put_secrets(ctx: RequestContext) -> EmuResponse:
         if key != "value" and not key.startswith("@odata."):
             msg = f"The property '{key}' does not exist in the request body; expected 'value'."
             raise GraphFault(400, "BadRequest", msg)
-    # PUT replaces the whole set: a key left out is forgotten.
-    sync.secrets = _secret_pairs(body.get("value"), "value")
+    save_secrets(sync, body.get("value"))
     return ctx.no_content()
+
+
+def save_secrets(sync: ServicePrincipalSync, value: Any) -> None:
+    """What ``PUT secrets`` does with its ``value`` (checked; ``400`` on a bad item).
+    Scenarios save seeded secrets with it."""
+    # PUT replaces the whole set: a key left out is forgotten.
+    sync.secrets = _secret_pairs(value, "value")
 
 
 @router.route("GET", ROOT + "/secrets", permissions=SYNC_WRITE)
@@ -458,7 +494,7 @@ def _check_scope(scope: Any, where: str) -> None:
 
 
 def _new_schema(
-    ctx: RequestContext, body: dict[str, Any], current: dict[str, Any], job_id: str
+    body: dict[str, Any], current: dict[str, Any], job_id: str, new_id: Callable[[], str]
 ) -> dict[str, Any]:
     check_body("synchronizationSchema", body, allow=frozenset({"directories"}))
     rules = body.get("synchronizationRules")
@@ -471,7 +507,7 @@ def _new_schema(
             raise _schema_invalid(f"synchronizationRules[{i}] needs a name.")
         if not rule.get("id"):
             # A rule sent without its id keeps the one it has (matched by name).
-            rule["id"] = known.get(rule["name"]) or ctx.emulator.ids.guid()
+            rule["id"] = known.get(rule["name"]) or new_id()
         for j, mapping in enumerate(rule.get("objectMappings") or []):
             where = f"synchronizationRules[{i}].objectMappings[{j}]"
             source = str((mapping or {}).get("sourceObjectName") or "")
@@ -498,15 +534,23 @@ def get_schema(ctx: RequestContext) -> EmuResponse:
 def put_schema(ctx: RequestContext) -> EmuResponse:
     _, sync = _service_principal(ctx, write=True)
     record = _job(ctx, sync)
-    schema = _new_schema(ctx, ctx.body_object(), record.schema, record.id)
+    replace_schema(record, ctx.body_object(), new_id=ctx.emulator.ids.guid, now=ctx.now)
+    return ctx.no_content()
+
+
+def replace_schema(
+    record: SyncJobRecord, body: dict[str, Any], *, new_id: Callable[[], str], now: datetime
+) -> None:
+    """What ``PUT …/schema`` does with its body (checked; ``400`` on a bad schema);
+    ``new_id`` draws ids for rules sent without one. Scenarios edit seeded schemas with it."""
+    schema = _new_schema(body, record.schema, record.id, new_id)
     if schema != record.schema:
         # Saving a changed schema (a new scoping filter above all) makes the next cycle an
         # initial one, due at once on a running job.
         record.mark_full_sync("schema")
         if record.job["schedule"]["state"] == "Active":
-            schedule_now(record, ctx.now)
+            schedule_now(record, now)
     record.schema = schema
-    return ctx.no_content()
 
 
 @router.route("GET", JOB + "/schema/filterOperators", permissions=SYNC_WRITE)
