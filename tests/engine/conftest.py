@@ -15,6 +15,7 @@ from ctsync.config import DesiredState, TenantSpec, init_from_emulator, load
 from ctsync.emulator import Emulator, EmulatorCredential, EmulatorTransport
 from ctsync.emulator.server import ServerAddress, info_document
 from ctsync.engine import Session
+from ctsync.engine.ownership import Ledger
 from ctsync.graph import Pacer, VirtualClock
 
 T = TypeVar("T")
@@ -38,6 +39,8 @@ class Bench:
             return EmulatorCredential(self.emulator, tenant.name)
 
         transport = EmulatorTransport(self.emulator, async_sleep=self.clock.sleep)
+        # The ownership ledger the CLI keeps beside the config: which objects ctsync made.
+        kwargs.setdefault("ledger", Ledger(self.config.parent / ".ctsync" / "ownership.json"))
         return Session(
             self.desired(),
             transport=transport,

@@ -148,11 +148,15 @@ def session_for(
     from ctsync.audit import Actor, intent_recorder, recorder
     from ctsync.engine import Session
     from ctsync.engine.journal import Journal
+    from ctsync.engine.ownership import Ledger
 
     journal = Journal(state_dir(desired) / "journal.json")
+    ledger = Ledger(state_dir(desired) / "ownership.json")
     wait = replication_wait()
     if trail is None or context is None:
-        return Session(desired, journal=journal, on_token=on_token, replication_wait=wait)
+        return Session(
+            desired, journal=journal, ledger=ledger, on_token=on_token, replication_wait=wait
+        )
 
     def tap(token: str) -> None:
         assert context is not None
@@ -166,6 +170,7 @@ def session_for(
         intent_observers=[intent_recorder(trail, context)],
         on_token=tap,
         journal=journal,
+        ledger=ledger,
         replication_wait=wait,
     )
 
@@ -231,6 +236,8 @@ class Command:
             )
             if self._session.journal is not None:
                 self._session.journal.created_apps()  # a broken journal stops us before any read
+            if self._session.ledger is not None:
+                self._session.ledger.check()
         except CtsyncError as exc:
             self.__exit__(None, None, None)
             fail(str(exc))

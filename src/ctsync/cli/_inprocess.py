@@ -46,7 +46,9 @@ class InProcess:
 
     def session(self, desired: DesiredState, **kwargs: Any) -> Session:
         from ctsync.engine import Session
+        from ctsync.engine.ownership import Ledger
 
+        kwargs.setdefault("ledger", Ledger(desired.base_dir / ".ctsync" / "ownership.json"))
         return Session(
             desired,
             transport=self.transport,

@@ -76,7 +76,9 @@ async def make_plan(
     """
     wanted = wants(desired, links=select_links(desired, links))
     live = await read_settled(session, desired, wanted, stages=stages)
-    return plan_changes(desired, live, wanted, stages=stages, links=tuple(links or ()))
+    return plan_changes(
+        desired, live, wanted, stages=stages, links=tuple(links or ()), ledger=session.ledger
+    )
 
 
 async def make_destroy_plan(
@@ -98,4 +100,11 @@ async def make_destroy_plan(
     if duplicates_only:
         return duplicates_plan(desired, live, wanted)
     remaining = wants(desired, links=tuple(lk for lk in desired.links if lk not in chosen))
-    return destroy_plan(desired, live, wanted, keep_users=keep_users, remaining=remaining)
+    return destroy_plan(
+        desired,
+        live,
+        wanted,
+        keep_users=keep_users,
+        remaining=remaining,
+        ledger=session.ledger,
+    )

@@ -257,35 +257,85 @@ async def _eventually(
 # -- policy steps ------------------------------------------------------------------------
 
 
+def _tenant_id(run: _Run, step: Step) -> str:
+    return run.session.desired.tenants[step.tenant].tenant_id
+
+
+async def _existing(run: _Run, step: Step, client: GraphClient, fields: list[str]) -> None:
+    """The create found the object there (409): it is not ctsync's. Note what ``fields`` held
+    before ctsync writes them, so destroy can put them back."""
+    ledger, key = run.session.ledger, step.params.get("object")
+    if ledger is None or not key:
+        return
+    tenant_id = _tenant_id(run, step)
+    ledger.note_existing(tenant_id, str(key))
+    current = await _eventually(
+        run, client, lambda: client.get(step.params["patch_path"]), step.summary
+    )
+    body = current.json_object()
+    ledger.note_before(tenant_id, str(key), {f: _field(body, f) for f in fields})
+
+
+def _field(obj: dict[str, Any], path: str) -> Any:
+    node: Any = obj
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _note_created(run: _Run, step: Step) -> None:
+    ledger, key = run.session.ledger, step.params.get("object")
+    if ledger is not None and key:
+        ledger.note_created(_tenant_id(run, step), str(key))
+
+
 async def _partner_create(run: _Run, step: Step) -> None:
     client = run.session.client(step.tenant)
     try:
         await client.post(step.params["path"], json=step.params["body"])
     except ConflictError:
-        # Created by a run that died before recording it (or by another client a moment ago):
-        # make it match instead — once it is readable, since a create can answer 409 while
-        # the object it collides with still replicates and answers 404 (graph-limits §5).
+        # Made by someone else, a run that died before recording it, or another client a
+        # moment ago: make it match instead — once it is readable, since a create can answer
+        # 409 while the object it collides with still replicates and answers 404
+        # (graph-limits §5).
+        await _existing(run, step, client, list(step.params.get("fields") or []))
         await _eventually(
             run,
             client,
             lambda: client.patch(step.params["patch_path"], json=step.params["patch"]),
             step.summary,
         )
+    else:
+        _note_created(run, step)
 
 
 async def _patch(run: _Run, step: Step) -> None:
+    """An update of ctsync's fields on a partner configuration or identitySynchronization.
+
+    Before the first change to a field of an object ctsync did not create, the ledger keeps
+    its old value; a destroy's revert step gives the fields back (``params["revert"]``).
+    """
     client = run.session.client(step.tenant)
+    ledger, key = run.session.ledger, step.params.get("object")
+    reverting = step.params.get("revert")
+    if ledger is not None and key and not reverting:
+        ledger.note_before(_tenant_id(run, step), str(key), {c.field: c.old for c in step.changes})
     await _eventually(
         run,
         client,
         lambda: client.patch(step.params["path"], json=step.params["patch"]),
         step.summary,
     )
+    if ledger is not None and key and reverting:
+        ledger.reverted(_tenant_id(run, step), str(key), list(reverting))
 
 
 async def _delete_path(run: _Run, step: Step) -> None:
     with contextlib.suppress(NotFoundError):
         await run.session.client(step.tenant).delete(step.params["path"])
+    ledger, key = run.session.ledger, step.params.get("object")
+    if ledger is not None and key:
+        ledger.forget(_tenant_id(run, step), str(key))
 
 
 async def _sync_create(run: _Run, step: Step) -> None:
@@ -295,8 +345,17 @@ async def _sync_create(run: _Run, step: Step) -> None:
         try:
             await client.put(step.params["path"], json=step.params["body"])
         except ConflictError:
+            ledger, key = run.session.ledger, step.params.get("object")
+            if ledger is not None and key:
+                tenant_id = _tenant_id(run, step)
+                ledger.note_existing(tenant_id, str(key))
+                body = (await client.get(step.params["path"])).json_object()
+                field = "userSyncInbound.isSyncAllowed"
+                ledger.note_before(tenant_id, str(key), {field: _field(body, field)})
             patch = {"userSyncInbound": step.params["body"]["userSyncInbound"]}
             await client.patch(step.params["path"], json=patch)
+        else:
+            _note_created(run, step)
 
     # The partner configuration it hangs off may have been created a moment ago.
     await _eventually(run, client, put, step.summary)

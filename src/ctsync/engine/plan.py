@@ -9,7 +9,7 @@ of the connection after every policy change it checks; start last.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ctsync.config import DesiredState, LinkSpec
@@ -24,6 +24,7 @@ from ctsync.engine.desired import (
 )
 from ctsync.engine.live import LiveLink, LiveState, LiveTenant
 from ctsync.engine.model import FieldChange, Plan, Problem, Step
+from ctsync.engine.ownership import Ledger, object_key
 from ctsync.engine.schema import schema_changes, schema_edits
 
 __all__ = [
@@ -71,13 +72,27 @@ def _same(live: Any, wanted: Any) -> bool:
     return json.dumps(live, sort_keys=True) == json.dumps(wanted, sort_keys=True)
 
 
+def _origin(ledger: Ledger | None, tenant_id: str, key: str) -> str:
+    """How an object that exists came to be: ``created`` by ctsync (the ledger says so) or
+    ``existing`` (made by someone else, or not recorded): then only ctsync's fields change."""
+    if ledger is not None and ledger.created(tenant_id, key):
+        return "created"
+    return "existing"
+
+
 def _partner_steps(
-    want: PartnerWant, live: LiveTenant, managed: bool
+    want: PartnerWant,
+    live: LiveTenant,
+    managed: bool,
+    *,
+    tenant_id: str = "",
+    ledger: Ledger | None = None,
 ) -> tuple[list[Step], list[str]]:
     steps: list[Step] = []
     notes: list[str] = []
     current = live.partners.get(want.partner_id)
     pid = partner_step_id(want.tenant, want.partner)
+    partner_key = object_key("partner", want.partner_id)
     changes = tuple(
         FieldChange(path, _get(current, path), value)
         for path, value in sorted(want.members.items())
@@ -94,7 +109,11 @@ def _partner_steps(
     path = f"{POLICY}/partners/{want.partner_id}"
     if current is None or changes:
         creating = current is None
-        params: dict[str, Any] = {"path": path, "patch": nested({c.field: c.new for c in changes})}
+        params: dict[str, Any] = {
+            "path": path,
+            "patch": nested({c.field: c.new for c in changes}),
+            "object": partner_key,
+        }
         if creating:
             # Settings go in the create body (graph-limits §6.1); a 409 falls back to the patch.
             params = {
@@ -102,15 +121,24 @@ def _partner_steps(
                 "body": {"tenantId": want.partner_id, **nested(want.members)},
                 "patch_path": path,
                 "patch": nested(want.members),
+                "object": partner_key,
+                "fields": sorted(want.members),
             }
+            summary = f"create partner configuration for {want.partner}"
+        elif _origin(ledger, tenant_id, partner_key) == "created":
+            summary = f"update partner configuration for {want.partner} (created by ctsync)"
+        else:
+            summary = (
+                f"update ctsync's settings on the partner configuration for {want.partner} "
+                "(not created by ctsync: its other settings stay as they are)"
+            )
         steps.append(
             Step(
                 id=pid,
                 tenant=want.tenant,
                 resource="partner",
                 action="create" if creating else "update",
-                summary=f"{'create' if creating else 'update'} partner configuration for "
-                f"{want.partner}",
+                summary=summary,
                 links=want.links,
                 changes=changes,
                 params=params,
@@ -133,9 +161,15 @@ def _partner_steps(
                     links=(want.sync_link,),
                     changes=(FieldChange("userSyncInbound.isSyncAllowed", allowed, True),),
                     depends_on=(pid,) if current is None else (),
-                    params={"path": sync_path, "body": body}
-                    if creating
-                    else {"path": sync_path, "patch": {"userSyncInbound": body["userSyncInbound"]}},
+                    params={
+                        "path": sync_path,
+                        "object": object_key("identitySynchronization", want.partner_id),
+                        **(
+                            {"body": body}
+                            if creating
+                            else {"patch": {"userSyncInbound": body["userSyncInbound"]}}
+                        ),
+                    },
                 )
             )
     return steps, notes
@@ -427,11 +461,13 @@ def plan_changes(
     *,
     stages: dict[str, int] | None = None,
     links: Sequence[str] = (),
+    ledger: Ledger | None = None,
 ) -> Plan:
     """Every step that makes the live state match ``desired``.
 
     ``stages`` moves staged rollouts to the given stage (what ``ctsync promote`` does);
-    ``links`` is recorded in the plan as the selection it was made for.
+    ``links`` is recorded in the plan as the selection it was made for; ``ledger`` says which
+    objects ctsync created (the plan says so).
     """
     wanted = wanted or wants(desired)
     steps: list[Step] = []
@@ -439,8 +475,10 @@ def plan_changes(
     problems: list[Problem] = []
     for pkey in sorted(wanted.partners):
         pw = wanted.partners[pkey]
-        managed = desired.tenants[pw.tenant].managed
-        more, why = _partner_steps(pw, live.tenants[pw.tenant], managed)
+        spec = desired.tenants[pw.tenant]
+        more, why = _partner_steps(
+            pw, live.tenants[pw.tenant], spec.managed, tenant_id=spec.tenant_id, ledger=ledger
+        )
         steps.extend(more)
         notes.extend(why)
     planned = {s.id for s in steps}
@@ -521,6 +559,173 @@ def duplicates_plan(desired: DesiredState, live: LiveState, wanted: Wants) -> Pl
     )
 
 
+#: Partner members Graph computes or owns, not settings anyone set.
+_READ_ONLY_MEMBERS = frozenset({"tenantId", "isInMultiTenantOrganization"})
+
+
+def unmanaged_settings(obj: dict[str, Any] | None, managed: Iterable[str]) -> list[str]:
+    """The settings set on ``obj`` (a partner configuration) that are not in ``managed``:
+    every member path with a value other than null, outside the managed paths. An entry the
+    multitenant organization made (``isInMultiTenantOrganization``) counts as set."""
+    paths = set(managed)
+    found: list[str] = []
+
+    def walk(value: Any, path: str) -> None:
+        if path in paths:
+            return
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if not key.startswith("@"):
+                    walk(inner, f"{path}.{key}")
+            return
+        if value is not None:
+            found.append(path)
+
+    for member, value in sorted((obj or {}).items()):
+        if member.startswith("@") or member in _READ_ONLY_MEMBERS:
+            if member == "isInMultiTenantOrganization" and value is True:
+                found.append(member)
+            continue
+        walk(value, member)
+    return found
+
+
+def _partner_teardown(
+    pw: PartnerWant,
+    tenant: LiveTenant,
+    keep: PartnerWant | None,
+    *,
+    tenant_id: str,
+    ledger: Ledger | None,
+    after: tuple[str, ...],
+) -> list[Step]:
+    """What destroy does to one partner configuration and its identitySynchronization.
+
+    Deleted only when ctsync created it (the ledger) and nothing it does not manage is set on
+    it; otherwise the destroyed links' fields go back to what they were before ctsync (the
+    ledger), else to ``null`` (inherit the default), and everything else stays.
+    """
+    steps: list[Step] = []
+    current = tenant.partners.get(pw.partner_id)
+    path = f"{POLICY}/partners/{pw.partner_id}"
+    partner_key = object_key("partner", pw.partner_id)
+    sync_key = object_key("identitySynchronization", pw.partner_id)
+
+    def created(key: str) -> bool:
+        return ledger is not None and ledger.created(tenant_id, key)
+
+    def before(key: str) -> dict[str, Any]:
+        return ledger.before(tenant_id, key) if ledger is not None else {}
+
+    sync_gone: tuple[str, ...] = ()
+    sync_stays = pw.partner_id in tenant.identity_sync
+    if pw.sync_link and sync_stays and not (keep and keep.sync_link):
+        sync = tenant.identity_sync[pw.partner_id]
+        field = "userSyncInbound.isSyncAllowed"
+        if created(sync_key):
+            sid = f"{sync_step_id(pw.tenant, pw.partner)}/delete"
+            steps.append(
+                Step(
+                    id=sid,
+                    tenant=pw.tenant,
+                    resource="identitySynchronization",
+                    action="delete",
+                    summary=f"stop allowing user sync in from {pw.partner} (delete the "
+                    "identitySynchronization ctsync created)",
+                    links=(pw.sync_link,),
+                    changes=(FieldChange("identitySynchronization", "present", None),),
+                    depends_on=after,
+                    destructive=True,
+                    params={"path": f"{path}/identitySynchronization", "object": sync_key},
+                )
+            )
+            sync_gone, sync_stays = (sid,), False
+        else:
+            was = before(sync_key).get(field)
+            if not _same(_get(sync, field), was):
+                sid = f"{sync_step_id(pw.tenant, pw.partner)}/revert"
+                steps.append(
+                    Step(
+                        id=sid,
+                        tenant=pw.tenant,
+                        resource="identitySynchronization",
+                        action="update",
+                        summary=f"set inbound user sync from {pw.partner} back to what it was "
+                        "before ctsync (ctsync did not create this setting: it stays)",
+                        links=(pw.sync_link,),
+                        changes=(FieldChange(field, _get(sync, field), was),),
+                        depends_on=after,
+                        destructive=True,
+                        params={
+                            "path": f"{path}/identitySynchronization",
+                            "patch": nested({field: was}),
+                            "object": sync_key,
+                            "revert": [field],
+                        },
+                    )
+                )
+                sync_gone = (sid,)
+    if current is None:
+        return steps
+    kept = set(keep.members) if keep else set()
+    gone = [p for p in sorted(pw.members) if p not in kept]
+    if not gone:
+        return steps
+    others = unmanaged_settings(current, pw.members)
+    pid = partner_step_id(pw.tenant, pw.partner)
+    if not kept and created(partner_key) and not others and not sync_stays:
+        steps.append(
+            Step(
+                id=f"{pid}/delete",
+                tenant=pw.tenant,
+                resource="partner",
+                action="delete",
+                summary=f"delete the partner configuration for {pw.partner} (created by ctsync; "
+                "nothing else is set on it)",
+                links=pw.links,
+                changes=(FieldChange("partner", pw.partner_id, None),),
+                depends_on=after + sync_gone,
+                destructive=True,
+                params={"path": path, "object": partner_key},
+            )
+        )
+        return steps
+    was = before(partner_key)
+    revert = {p: was.get(p) for p in gone if not _same(_get(current, p), was.get(p))}
+    if not revert:
+        return steps
+    why = []
+    if kept:
+        why.append("another link still uses it")
+    elif not created(partner_key):
+        why.append("ctsync did not create it")
+    if others:
+        why.append(f"settings ctsync does not manage are on it: {', '.join(others)}")
+    elif sync_stays and not kept:
+        why.append("an identitySynchronization ctsync did not create hangs off it")
+    steps.append(
+        Step(
+            id=f"{pid}/revert",
+            tenant=pw.tenant,
+            resource="partner",
+            action="update",
+            summary=f"set ctsync's settings on the partner configuration for {pw.partner} back "
+            f"to what they were before it; the configuration stays ({'; '.join(why)})",
+            links=pw.links,
+            changes=tuple(FieldChange(p, _get(current, p), v) for p, v in revert.items()),
+            depends_on=after + sync_gone,
+            destructive=True,
+            params={
+                "path": path,
+                "patch": nested(revert),
+                "object": partner_key,
+                "revert": sorted(revert),
+            },
+        )
+    )
+    return steps
+
+
 def destroy_plan(
     desired: DesiredState,
     live: LiveState,
@@ -528,6 +733,7 @@ def destroy_plan(
     *,
     keep_users: bool,
     remaining: Wants,
+    ledger: Ledger | None = None,
 ) -> Plan:
     """Tear the links of ``wanted`` down in the documented order (reference §1.4).
 
@@ -614,68 +820,18 @@ def destroy_plan(
     app_steps = {s.links[0]: s.id for s in steps if s.resource == "application"}
     for pkey in sorted(wanted.partners):
         pw = wanted.partners[pkey]
-        if not desired.tenants[pw.tenant].managed:
-            continue
-        tenant = live.tenants[pw.tenant]
-        current = tenant.partners.get(pw.partner_id)
-        path = f"{POLICY}/partners/{pw.partner_id}"
-        keep = remaining.partners.get(pkey)
-        after_apps = tuple(app_steps[k] for k in pw.links if k in app_steps)
-        sync_gone: tuple[str, ...] = ()
-        if pw.sync_link and pw.partner_id in tenant.identity_sync and not (keep and keep.sync_link):
-            sid = f"{sync_step_id(pw.tenant, pw.partner)}/delete"
-            steps.append(
-                Step(
-                    id=sid,
-                    tenant=pw.tenant,
-                    resource="identitySynchronization",
-                    action="delete",
-                    summary=f"stop allowing user sync in from {pw.partner}",
-                    links=(pw.sync_link,),
-                    changes=(FieldChange("identitySynchronization", "present", None),),
-                    depends_on=after_apps,
-                    destructive=True,
-                    params={"path": f"{path}/identitySynchronization"},
+        if desired.tenants[pw.tenant].managed:
+            after_apps = tuple(app_steps[k] for k in pw.links if k in app_steps)
+            steps.extend(
+                _partner_teardown(
+                    pw,
+                    live.tenants[pw.tenant],
+                    remaining.partners.get(pkey),
+                    tenant_id=desired.tenants[pw.tenant].tenant_id,
+                    ledger=ledger,
+                    after=after_apps,
                 )
             )
-            sync_gone = (sid,)
-        if current is None:
-            continue
-        if keep is None or not keep.members:
-            steps.append(
-                Step(
-                    id=f"{partner_step_id(pw.tenant, pw.partner)}/delete",
-                    tenant=pw.tenant,
-                    resource="partner",
-                    action="delete",
-                    summary=f"delete the partner configuration for {pw.partner}",
-                    links=pw.links,
-                    changes=(FieldChange("partner", pw.partner_id, None),),
-                    depends_on=after_apps + sync_gone,
-                    destructive=True,
-                    params={"path": path},
-                )
-            )
-        else:
-            gone = {p: None for p in pw.members if p not in keep.members}
-            if gone:
-                steps.append(
-                    Step(
-                        id=f"{partner_step_id(pw.tenant, pw.partner)}/trim",
-                        tenant=pw.tenant,
-                        resource="partner",
-                        action="update",
-                        summary=(
-                            f"remove the destroyed link's settings from the partner "
-                            f"configuration for {pw.partner} (another link still uses it)"
-                        ),
-                        links=pw.links,
-                        changes=tuple(FieldChange(p, _get(current, p), None) for p in gone),
-                        depends_on=after_apps + sync_gone,
-                        destructive=True,
-                        params={"path": path, "patch": nested(gone)},
-                    )
-                )
     return Plan(
         kind="destroy",
         config_path=str(desired.path),

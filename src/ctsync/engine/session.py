@@ -8,6 +8,7 @@ from typing import Any
 
 from ctsync.config import DesiredState, TenantSpec
 from ctsync.engine.journal import Journal
+from ctsync.engine.ownership import Ledger
 from ctsync.graph import (
     Clock,
     GraphClient,
@@ -43,6 +44,7 @@ class Session:
         on_token: Callable[[str], None] | None = None,
         journal: Journal | None = None,
         replication_wait: float = 120.0,
+        ledger: Ledger | None = None,
     ) -> None:
         self.desired = desired
         self._transport = transport
@@ -58,6 +60,9 @@ class Session:
         #: Seconds a re-run waits for an app an interrupted run may have created to show up
         #: in Entra's replicated reads before it creates one itself.
         self.replication_wait = replication_wait
+        #: Which objects ctsync created, and what it changed on others (ownership.py). Without
+        #: one, nothing counts as created: destroy reverts fields and deletes no partner.
+        self.ledger = ledger
         self._clients: dict[str, GraphClient] = {}
         #: Credentials this session built: closed with it (their HTTP pools included).
         self._credentials_made: list[Any] = []

@@ -147,7 +147,7 @@ async def preflight(
         live = None
         report.findings.extend(_unreadable(desired, chosen, exc))
     judged = live or _nothing_live(wanted)
-    plan = plan_changes(desired, judged, wanted, links=tuple(links or ()))
+    plan = plan_changes(desired, judged, wanted, links=tuple(links or ()), ledger=session.ledger)
     report.plan = plan if live is not None else None
     reads = Reads(session)
     per_link = await asyncio.gather(

@@ -1,0 +1,152 @@
+"""What ctsync owns in the tenants, and what was there before it: the ownership ledger.
+
+ctsync changes only what it manages, and deletes only what it made. A configuration app carries
+its ownership in tags; partner configurations, identitySynchronization and the default policy
+carry nothing, so ctsync keeps a ledger beside the config (``.ctsync/ownership.json``; keep it
+with the project, like the audit trail):
+
+- an object ctsync **created** (its create answered 2xx): destroy may delete it — if nothing
+  ctsync does not manage is set on it by then;
+- for an object it did not create, the value each managed field had **before** ctsync first
+  changed it: destroy puts that value back (a field with no record goes back to ``null``,
+  Graph's "inherit the default").
+
+An object the ledger does not know is treated as not created: destroy never deletes it, only
+reverts ctsync's fields. So a lost ledger costs an empty partner configuration left behind, never
+someone else's settings. Keys are tenant ids (a rename in the config does not lose them).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from ctsync.errors import CtsyncError
+
+__all__ = ["Ledger", "LedgerError", "object_key"]
+
+#: A ledger holds a few entries per partner; anything this big is not one.
+MAX_BYTES = 16 * 1024 * 1024
+VERSION = 1
+
+
+class LedgerError(CtsyncError):
+    """The ownership ledger cannot be read or written."""
+
+
+def object_key(kind: str, partner_id: str | None = None) -> str:
+    """``partner:<id>``, ``identitySynchronization:<id>`` or ``default``."""
+    return kind if partner_id is None else f"{kind}:{partner_id.lower()}"
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _read(self) -> dict[str, dict[str, dict[str, Any]]]:
+        try:
+            with self.path.open("rb") as handle:
+                raw = handle.read(MAX_BYTES + 1)
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise self._error(exc.strerror or type(exc).__name__) from None
+        if len(raw) > MAX_BYTES:
+            raise self._error(f"larger than {MAX_BYTES // (1024 * 1024)} MiB")
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise self._error("not JSON") from None
+        tenants = data.get("tenants") if isinstance(data, dict) else None
+        if not isinstance(tenants, dict) or not all(
+            isinstance(objects, dict) and all(isinstance(v, dict) for v in objects.values())
+            for objects in tenants.values()
+        ):
+            raise self._error("not a ctsync ownership ledger")
+        return tenants
+
+    def _error(self, why: str) -> LedgerError:
+        msg = (
+            f"cannot use the ownership ledger {self.path} ({why}). It records which partner "
+            "settings ctsync created and what they were before it; restore it from your "
+            "project, or remove it (then destroy reverts ctsync's fields and deletes nothing)"
+        )
+        return LedgerError(msg)
+
+    def entry(self, tenant_id: str, key: str) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._read().get(tenant_id.lower(), {}).get(key, {}))
+
+    def created(self, tenant_id: str, key: str) -> bool:
+        """Whether ctsync created the object (its create answered)."""
+        return self.entry(tenant_id, key).get("created") is True
+
+    def before(self, tenant_id: str, key: str) -> dict[str, Any]:
+        """Field → its value before ctsync first changed it."""
+        before = self.entry(tenant_id, key).get("before")
+        return dict(before) if isinstance(before, dict) else {}
+
+    def check(self) -> None:
+        """Read the ledger once, so a broken one stops a run before it reads any tenant."""
+        with self._lock:
+            self._read()
+
+    # -- writing ------------------------------------------------------------------------
+
+    def _update(self, tenant_id: str, key: str, change: dict[str, Any] | None) -> None:
+        with self._lock:
+            tenants = self._read()
+            objects = tenants.setdefault(tenant_id.lower(), {})
+            if change is None:
+                objects.pop(key, None)
+            else:
+                objects[key] = {**objects.get(key, {}), **change}
+            if not objects:
+                tenants.pop(tenant_id.lower(), None)
+            self._write(tenants)
+
+    def _write(self, tenants: dict[str, dict[str, dict[str, Any]]]) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            text = json.dumps({"version": VERSION, "tenants": tenants}, indent=2, sort_keys=True)
+            tmp.write_text(text + "\n")
+            tmp.replace(self.path)
+        except OSError as exc:
+            raise self._error(exc.strerror or type(exc).__name__) from None
+
+    def note_created(self, tenant_id: str, key: str) -> None:
+        self._update(tenant_id, key, {"created": True})
+
+    def note_existing(self, tenant_id: str, key: str) -> None:
+        """The object was there before ctsync (its create answered 409)."""
+        if not self.created(tenant_id, key):
+            self._update(tenant_id, key, {"created": False})
+
+    def note_before(self, tenant_id: str, key: str, fields: dict[str, Any]) -> None:
+        """Remember the values of ``fields`` before ctsync first changes them (once each)."""
+        entry = self.entry(tenant_id, key)
+        if entry.get("created") is True:
+            return  # ctsync made it: there was no "before"
+        known = dict(entry.get("before") or {})
+        fresh = {k: v for k, v in fields.items() if k not in known}
+        if fresh:
+            self._update(tenant_id, key, {"before": {**known, **fresh}})
+
+    def reverted(self, tenant_id: str, key: str, fields: list[str]) -> None:
+        """``fields`` are back to their value before ctsync: ctsync no longer holds them."""
+        entry = self.entry(tenant_id, key)
+        before = {k: v for k, v in (entry.get("before") or {}).items() if k not in fields}
+        if before or entry.get("created") is True:
+            self._update(tenant_id, key, {"before": before})
+        else:
+            self.forget(tenant_id, key)
+
+    def forget(self, tenant_id: str, key: str) -> None:
+        """The object is gone, or ctsync no longer manages anything on it."""
+        self._update(tenant_id, key, None)
