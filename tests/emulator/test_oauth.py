@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ import jwt
 import msal
 import pytest
 
-from ctsync.emulator import Emulator, FaultProfile
+from ctsync.emulator import Emulator, FaultProfile, OffsetClock
 from ctsync.emulator.core.oauth import EMULATOR_CODE, OAuthError
 from ctsync.emulator.core.tokens import GRAPH_APP_ID
 from ctsync.emulator.state import ClientApp, Tenant
@@ -430,3 +431,47 @@ def test_missing_bearer_is_rejected(http: httpx.Client, authorization: str | Non
     response = http.get("/v1.0/policies/crossTenantAccessPolicy/default", headers=headers)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "InvalidAuthenticationToken"
+
+
+# -- the emulator's clock, not the wall clock ------------------------------------------------
+
+
+def test_tokens_issued_after_a_clock_advance_are_accepted() -> None:
+    """A served emulator's clock is real time plus whatever was advanced: a token issued an hour
+    ahead of the wall clock must still be valid for Graph (its iat and nbf are emulator time)."""
+    emu = Emulator(scenario="demo", clock=OffsetClock())
+    http = httpx.Client(transport=EmulatorTransport(emu), base_url=ORIGIN)
+    _, client = _tenant(emu, "contoso")
+    emu.clock.advance(3600)
+
+    token = _token_request(http, "contoso", **_form(client))
+    assert token.status_code == 200, token.text
+    claims = _claims(token.json()["access_token"])
+    assert claims["iat"] == pytest.approx(emu.clock.now().timestamp(), abs=5)
+
+    response = _graph(http, token.json()["access_token"], "/policies/crossTenantAccessPolicy")
+    assert response.status_code == 200, response.text
+
+
+def test_a_token_from_the_emulators_future_is_refused_as_not_yet_valid(emu: Emulator) -> None:
+    tenant, client = _tenant(emu, "contoso")
+    ahead = emu.clock.now() + timedelta(hours=1)
+    token, _ = emu.tokens.issue(
+        tenant_id=tenant.id,
+        app_id=client.client_id,
+        object_id=client.object_id,
+        roles=client.permissions,
+        audience="https://graph.microsoft.com",
+        now=ahead,
+        token_id="0" * 32,
+    )
+    http = httpx.Client(transport=EmulatorTransport(emu), base_url=ORIGIN)
+
+    response = _graph(http, token, "/policies/crossTenantAccessPolicy")
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "InvalidAuthenticationToken"
+    assert "not yet valid" in response.json()["error"]["message"]
+    # Within Entra's five minutes of clock skew a token is fine.
+    emu.clock.advance(3600 - 4 * 60)
+    assert _graph(http, token, "/policies/crossTenantAccessPolicy").status_code == 200

@@ -1,7 +1,9 @@
 """Access tokens: RS256 JWTs signed by the emulator, checked like Graph checks them.
 
 The tenant comes from ``tid``, application permissions from ``roles``. Signature, expiry and
-audience are verified against the emulator's key and clock.
+audience are verified against the emulator's key and clock: every time claim (``iat``, ``nbf``,
+``exp``) is checked against the emulator's ``now``, never against the wall clock, so a served
+emulator whose clock was advanced still accepts the tokens it issues.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ __all__ = ["GRAPH_APP_ID", "TokenClaims", "TokenIssuer"]
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 
 TOKEN_LIFETIME = timedelta(minutes=60)
+
+#: How far a token's ``nbf``/``iat`` may lie ahead of the emulator clock (Entra tolerates five
+#: minutes of clock skew).
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @functools.lru_cache(maxsize=1)
@@ -107,7 +113,14 @@ class TokenIssuer:
                 token,
                 self._public,
                 algorithms=["RS256"],
-                options={"verify_exp": False, "verify_aud": False, "verify_nbf": False},
+                # PyJWT checks time claims against the wall clock; the emulator's clock may be
+                # ahead of it (clock/advance), so every time claim is checked in _check.
+                options={
+                    "verify_exp": False,
+                    "verify_aud": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
         except jwt.InvalidTokenError as exc:
             raise unauthorized("Access token validation failure. Invalid signature.") from exc
@@ -124,6 +137,16 @@ class TokenIssuer:
             raise unauthorized("Access token validation failure. Invalid token.") from exc
         if now.timestamp() >= exp:
             raise unauthorized("Lifetime validation failed, the token is expired.")
+        for claim in ("nbf", "iat"):
+            value = claims.get(claim)
+            if value is None:
+                continue
+            try:
+                moment = int(value)
+            except (TypeError, ValueError) as exc:
+                raise unauthorized("Access token validation failure. Invalid token.") from exc
+            if moment > (now + CLOCK_SKEW).timestamp():
+                raise unauthorized("Lifetime validation failed, the token is not yet valid.")
         if aud.rstrip("/") not in audiences:
             raise unauthorized("Invalid audience.")
         roles = claims.get("roles") or []
