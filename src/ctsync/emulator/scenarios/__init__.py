@@ -30,6 +30,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ctsync.emulator.scenarios._common import ScenarioError, SeededTenant, need
 from ctsync.emulator.state import Tenant
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BUILTIN", "CTSYNC_PERMISSIONS", "ScenarioError", "load_scenario"]
 
-BUILTIN = ("demo", "empty")
+BUILTIN = ("demo", "brownfield", "empty")
 
 #: Application permissions an app-only ctsync client needs in a tenant (reference §2.6).
 CTSYNC_PERMISSIONS = (
@@ -88,22 +89,22 @@ _USER_DEFAULTS: dict[str, Any] = {
 }
 
 
-class ScenarioError(ValueError):
-    """A scenario is malformed; the message names where."""
-
-
 def load_scenario(emulator: Emulator, spec: str | Path | Mapping[str, Any]) -> list[Tenant]:
+    from ctsync.emulator.scenarios import cross_tenant
+
     data = _read(spec)
     tenants = data.get("tenants")
     if not isinstance(tenants, list):
         msg = "a scenario needs a 'tenants' list"
         raise ScenarioError(msg)
-    pending: list[_PendingPolicies] = []
-    added = [_add_tenant(emulator, t, f"tenants[{i}]", pending) for i, t in enumerate(tenants)]
-    # Conditional Access policies may name other tenants of the scenario, so they come last.
-    for tenant, policies, aliases, where in pending:
-        _seed_conditional_access(emulator, tenant, policies, aliases, where)
-    return added
+    seeded = [_add_tenant(emulator, t, f"tenants[{i}]") for i, t in enumerate(tenants)]
+    # Conditional Access policies, partners and sync configurations may name other tenants of
+    # the scenario, so they come once every tenant exists (and draw their ids after every
+    # tenant's users and groups: a scenario that adds them keeps the ids of one without).
+    for entry in seeded:
+        _seed_conditional_access(emulator, entry)
+    cross_tenant.seed(emulator, seeded)
+    return [entry.tenant for entry in seeded]
 
 
 def _read(spec: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
@@ -128,21 +129,11 @@ def _read(spec: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
     return data
 
 
-def _need(obj: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
-    value = obj.get(key)
-    if not isinstance(value, kind):
-        msg = f"{where}.{key} must be a {kind.__name__}"
-        raise ScenarioError(msg)
-    return value
-
-
-def _add_tenant(
-    emulator: Emulator, spec: Any, where: str, pending: list[_PendingPolicies] | None = None
-) -> Tenant:
+def _add_tenant(emulator: Emulator, spec: Any, where: str) -> SeededTenant:
     if not isinstance(spec, dict):
         msg = f"{where} must be an object"
         raise ScenarioError(msg)
-    name = _need(spec, "name", str, where)
+    name = need(spec, "name", str, where)
     try:
         tenant = emulator.add_tenant(
             name=name,
@@ -186,13 +177,10 @@ def _add_tenant(
     _add_licenses(tenant, spec.get("licenses"), where)
     _set_authorization_policy(tenant, spec.get("authorization_policy"), where)
     policies = spec.get("conditional_access_policies")
-    if policies is not None:
-        if not isinstance(policies, list):
-            msg = f"{where}.conditional_access_policies must be a list"
-            raise ScenarioError(msg)
-        if pending is not None:
-            pending.append((tenant, policies, aliases, where))
-    return tenant
+    if policies is not None and not isinstance(policies, list):
+        msg = f"{where}.conditional_access_policies must be a list"
+        raise ScenarioError(msg)
+    return SeededTenant(tenant=tenant, spec=spec, aliases=aliases, where=where)
 
 
 # -- licences, authorization policy, Conditional Access ------------------------------------
@@ -211,8 +199,6 @@ SKUS: dict[str, dict[str, Any]] = {
 #: When scenario licences were assigned (fixed, like the organization's creation date).
 _LICENSED_AT = "2020-01-01T00:00:00Z"
 _CAPABILITY_STATUSES = ("Enabled", "Warning", "Suspended", "Deleted", "LockedOut")
-
-_PendingPolicies = tuple[Tenant, list[Any], dict[str, str], str]
 
 
 def _add_licenses(tenant: Tenant, spec: Any, where: str) -> None:
@@ -288,16 +274,15 @@ def _resolve_tenants(emulator: Emulator, values: Any) -> Any:
     return out
 
 
-def _seed_conditional_access(
-    emulator: Emulator, tenant: Tenant, policies: list[Any], aliases: dict[str, str], where: str
-) -> None:
+def _seed_conditional_access(emulator: Emulator, entry: SeededTenant) -> None:
     """Policies in Graph's POST shape; in ``conditions.users`` user and group aliases of the
     tenant stand for their ids, and in ``externalTenants.members`` tenant names of the
     emulator for their tenant ids."""
     from ctsync.emulator.core.errors import GraphFault
     from ctsync.emulator.services.conditional_access import seed_policy
 
-    for i, raw in enumerate(policies):
+    tenant, aliases, where = entry.tenant, entry.aliases, entry.where
+    for i, raw in enumerate(entry.spec.get("conditional_access_policies") or []):
         body = json.loads(json.dumps(raw))
         conditions = body.get("conditions") if isinstance(body, dict) else None
         users = conditions.get("users") if isinstance(conditions, dict) else None
@@ -323,7 +308,7 @@ def _add_user(
     if not isinstance(spec, dict):
         msg = f"{where} must be an object"
         raise ScenarioError(msg)
-    alias = _need(spec, "alias", str, where)
+    alias = need(spec, "alias", str, where)
     if alias in aliases:
         msg = f"{where}: duplicate alias {alias!r}"
         raise ScenarioError(msg)
@@ -454,7 +439,7 @@ def _add_group(
     if not isinstance(spec, dict):
         msg = f"{where} must be an object"
         raise ScenarioError(msg)
-    alias = _need(spec, "alias", str, where)
+    alias = need(spec, "alias", str, where)
     if alias in aliases:
         msg = f"{where}: duplicate alias {alias!r}"
         raise ScenarioError(msg)
