@@ -16,10 +16,56 @@ A scenario is JSON (a file, a built-in name, or an already-parsed mapping)::
         "licenses": ["AAD_PREMIUM" | {"sku": "AAD_PREMIUM", "capabilityStatus": "Suspended"}],
         "authorization_policy": {"allowInvitesFrom": "adminsAndGuestInviters", ...},
         "conditional_access_policies": [{<conditionalAccessPolicy as POSTed; user and group
-            aliases in conditions.users, tenant names in externalTenants.members>}]}]}
+            aliases in conditions.users, tenant names in externalTenants.members>}],
+        "default_policy": {<crossTenantAccessPolicyConfigurationDefault changes, as PATCHed>},
+        "partners": [{"tenantId": "<tenant name or any GUID>",
+                      ...<crossTenantAccessPolicyConfigurationPartner members as POSTed,
+                          isInMultiTenantOrganization and isServiceProvider included>,
+                      "identitySynchronization": {"displayName": "Contoso",
+                                                  "userSyncInbound": {"isSyncAllowed": true}}}],
+        "cts_configurations": [{
+            "display_name": "Sync to Fabrikam" | "MTO_Sync_{target}",
+            "target": "<tenant name>",
+            "job": {"state": "Active" | "Paused" | "Disabled"},
+            "secrets": {"SyncAll": true, "SyncNotificationSettings": {...}, "<key>": null},
+            "assigned": ["<user or group alias>", ...],
+            "scoping_filter": ["department EQUALS 'Sales'",
+                               {"name": "Leads", "clauses": ["jobTitle EQUALS 'Lead'", ...]}],
+            "mapping_edits": [{"target": "employeeId", "constant": "N/A"},
+                              {"target": "city", "attribute": "officeLocation"},
+                              {"target": "displayName", "expression": "Join(...)"},
+                              {"target": "userType", "flow_type": "Always"},
+                              {"target": "jobTitle", "remove": true}],
+            "history": 2}]}]}
 
 Every user also has a password method. ``"permissions": "ctsync"`` grants the application
 permissions ctsync needs (reference §2.6).
+
+The cross-tenant keys (``cross_tenant.py``) go through the service code of the matching API
+calls, so what they seed is what the API would hold and is checked the same way:
+
+- ``default_policy``: applied as ``PATCH …/crossTenantAccessPolicy/default``.
+- ``partners``: each as ``POST …/partners`` (``tenantId`` a tenant name the emulator holds, or
+  any GUID), then its ``identitySynchronization`` as ``PUT``.
+- ``cts_configurations``: a configuration app as the portal or the MTO wizard leaves it:
+  application and service principal as ``POST /applicationTemplates/{CTS}/instantiate``
+  makes them (no owner, no tags or notes); ``{target}`` in ``display_name`` is the target's
+  tenant id. ``job`` absent: no job (what MTO often leaves); otherwise the job as ``POST
+  jobs`` (Azure2Azure) makes it, ``Disabled`` left as created, ``Active`` started,
+  ``Paused`` started then paused. ``secrets`` (as ``PUT secrets``): absent, the portal's
+  (``AuthenticationType`` SyncPolicy, ``CompanyId`` the target, ``SyncNotificationSettings``
+  off, ``SyncAll`` false) when there is a job and none without; ``null``, none; an object, the
+  portal's with those keys changed (strings as they are, booleans ``true``/``false``, objects
+  as compact JSON; ``null`` drops a key). ``assigned``: aliases granted ``msiam_access``.
+  ``scoping_filter`` replaces the user mapping's ``scope.groups`` (OR of groups, AND of
+  clauses; a bare clause is a group named ``Scoping filter N``; a clause is
+  ``<attribute> <OPERATOR> ['value', ...]`` with a wire operator name, or a ``filterClause``
+  object); ``mapping_edits`` change, add or remove attribute mappings of the user mapping
+  (one source — ``constant``, ``attribute``, ``expression`` (a function call) — and/or
+  ``flow_type``, ``default_value``); both are saved as ``PUT schema``. ``history``: that
+  many provisioning cycles already ran, on the engine, in the past: the last one half a cycle
+  interval ago, the others an interval apart. Seeded objects are never subject to
+  replication lag.
 """
 
 from __future__ import annotations
