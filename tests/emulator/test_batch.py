@@ -217,12 +217,16 @@ def test_unknown_inner_routes_answer_inside_the_batch(emu: Emulator) -> None:
                 "requests": [
                     _get("1", "/no/such/thing"),
                     {"id": "2", "method": "DELETE", "url": DEFAULT},
+                    _get("3", "/subscribedSkus"),
                 ]
             },
         )
     )
-    assert items["1"]["status"] == 501
+    # A path Graph does not have is OData's 400; a Graph route the emulator lacks is 501.
+    assert items["1"]["status"] == 400
+    assert items["1"]["body"]["error"]["message"] == "Resource not found for the segment 'no'."
     assert items["2"]["status"] == 405
+    assert items["3"]["status"] == 501
 
 
 def test_inner_requests_carry_their_headers_and_client_request_ids(emu: Emulator) -> None:
@@ -299,7 +303,8 @@ def test_get_on_batch_is_not_allowed(emu: Emulator) -> None:
 
 
 def test_inner_stats_are_counted(emu: Emulator) -> None:
-    _batch(emu, {"requests": [_get("1", DEFAULT), _get("2", "/nope")]})
-    assert emu.stats["batch_inner_requests"] == 2
+    _batch(emu, {"requests": [_get("1", DEFAULT), _get("2", "/nope"), _get("3", "/devices")]})
+    assert emu.stats["batch_inner_requests"] == 3
     assert emu.stats["batch_inner_status_200"] == 1
+    assert emu.stats["batch_inner_status_400"] == 1
     assert emu.stats["batch_inner_status_501"] == 1

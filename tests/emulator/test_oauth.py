@@ -347,8 +347,8 @@ def test_credential_tokens_are_accepted_by_graph(emu: Emulator, http: httpx.Clie
     response = _graph(http, access.token, "/policies/crossTenantAccessPolicy/default")
     assert response.status_code == 200, response.text
     unknown = _graph(http, access.token, "/no/such/thing")
-    assert unknown.status_code == 501
-    assert unknown.json()["error"]["code"] == "NotImplemented"
+    assert unknown.status_code == 400
+    assert unknown.json()["error"]["code"] == "BadRequest"
 
 
 def test_credential_audience_follows_the_scope(emu: Emulator, http: httpx.Client) -> None:

@@ -253,8 +253,14 @@ def test_forgiving_urls(demo: Emulator, http_for: HttpFor) -> None:
         assert graph.get(path).status_code == 200, path
 
 
-def test_unknown_routes_are_501_not_a_silent_200(http_for: HttpFor) -> None:
+def test_unknown_routes_are_400_or_501_never_a_silent_200(http_for: HttpFor) -> None:
+    # Graph has no such segment: OData's 400.
     response = http_for("contoso").get("/policies/crossTenantAccessPolicy/nothingHere")
+    assert response.status_code == 400
+    assert _error(response)["code"] == "BadRequest"
+    assert _error(response)["message"] == "Resource not found for the segment 'nothingHere'."
+    # A real Graph route the emulator does not serve: 501.
+    response = http_for("contoso").get("/policies/authenticationMethodsPolicy")
     assert response.status_code == 501
     assert _error(response)["code"] == "NotImplemented"
     wrong_method = http_for("contoso").put("/policies/crossTenantAccessPolicy/partners", json={})

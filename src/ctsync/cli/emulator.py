@@ -18,6 +18,13 @@ __all__ = ["emulator"]
 
 DEFAULT_PORT = 8443
 
+#: Seconds a served emulator hides a newly created object (emulator time): Entra replicates a
+#: new application, service principal or policy object across its directory replicas before
+#: every read sees it, and Microsoft says a new configuration "can take up to 15 seconds" to
+#: show. Two seconds makes every client meet the 404-right-after-create case without slowing a
+#: test suite down much.
+DEFAULT_REPLICATION_LAG = 2.0
+
 
 @click.group()
 def emulator() -> None:
@@ -62,6 +69,22 @@ def emulator() -> None:
     metavar="SPEC",
     help="Fault profile, comma-separated key=value, e.g. '429=5%,latency=100ms,lag=2'.",
 )
+@click.option(
+    "--replication-lag",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_REPLICATION_LAG,
+    show_default=True,
+    metavar="SECONDS",
+    help="Emulator seconds a newly created object (application, service principal, job, "
+    "partner, ...) stays invisible to reads, as in a real tenant; 0 turns it off. A lag in "
+    "--faults wins until the next control reset, which comes back to this value.",
+)
+@click.option(
+    "--no-extra-properties",
+    is_flag=True,
+    help="Leave out the undocumented properties real Graph answers carry (on by default, so "
+    "clients learn to ignore unknown properties).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for ids and faults.")
 @click.option(
     "--state-dir",
@@ -86,6 +109,8 @@ def serve(
     info_file: Path | None,
     latency_ms: int | None,
     faults: str | None,
+    replication_lag: float,
+    no_extra_properties: bool,
     seed: int,
     state_dir: Path | None,
     access_log: bool,
@@ -102,9 +127,21 @@ def serve(
     for warning in bind_warnings(host, allow_hosts):
         click.secho(warning, err=True, fg="red", bold=True)
 
-    profile = _fault_profile(faults, latency_ms)
+    from ctsync.emulator import FaultProfile
+
+    # The tenant's own behaviour, kept across control resets; --faults adds to it (and wins).
+    platform = FaultProfile(
+        replication_lag=replication_lag, extra_properties=not no_extra_properties
+    )
+    profile = _fault_profile(faults, latency_ms, platform)
     try:
-        emu = Emulator(seed=seed, clock=OffsetClock(), faults=profile, scenario=_scenario(scenario))
+        emu = Emulator(
+            seed=seed,
+            clock=OffsetClock(),
+            faults=profile,
+            reset_faults=platform,
+            scenario=_scenario(scenario),
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--scenario'") from exc
 
@@ -144,11 +181,11 @@ def _scenario(value: str) -> str | Path:
     return value if value in BUILTIN else Path(value)
 
 
-def _fault_profile(spec: str | None, latency_ms: int | None) -> FaultProfile:
+def _fault_profile(spec: str | None, latency_ms: int | None, base: FaultProfile) -> FaultProfile:
     from ctsync.emulator import FaultProfile
 
     try:
-        profile = FaultProfile.parse(spec) if spec else FaultProfile()
+        profile = FaultProfile.parse(spec, base=base) if spec else base
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--faults'") from exc
     if latency_ms is not None:

@@ -21,8 +21,11 @@ from ctsync.emulator.core.errors import (
     not_implemented,
     unauthorized,
 )
+from ctsync.emulator.core.extras import add_extra_properties
 from ctsync.emulator.core.http import EmuRequest, EmuResponse, json_response
 from ctsync.emulator.core.ids import IdFactory
+from ctsync.emulator.core.paths import unknown_segment
+from ctsync.emulator.core.query_options import QueryOptions, check_names, refuse_unread
 from ctsync.emulator.core.routing import Router, normalize_path
 from ctsync.emulator.core.tokens import GRAPH_APP_ID, TokenClaims, TokenIssuer
 from ctsync.emulator.core.traffic import FaultProfile, TrafficControl
@@ -83,7 +86,10 @@ class Emulator:
 
     ``seed`` makes ids reproducible; ``clock`` drives every lifecycle (a frozen clock by
     default, so nothing depends on wall time); ``faults`` switches latency, random errors,
-    quotas and replication lag. ``scenario`` seeds tenants: ``"demo"``, ``"empty"``, a path to
+    quotas, replication lag and undocumented extra properties; ``reset_faults`` is the profile
+    :meth:`reset` (control ``POST reset``) returns to — no faults unless given (a served
+    emulator keeps its replication lag and extra properties across resets). ``scenario`` seeds
+    tenants: ``"demo"``, ``"empty"``, a path to
     a JSON scenario, or a scenario mapping. ``provisioning`` holds the simulated provisioning
     engine's knobs (thresholds, durations, the provisionOnDemand answer shape); assign to it or
     to its fields at any time.
@@ -95,6 +101,7 @@ class Emulator:
         seed: int = 0,
         clock: Clock | None = None,
         faults: FaultProfile | None = None,
+        reset_faults: FaultProfile | None = None,
         scenario: str | Path | Mapping[str, Any] | None = None,
         provisioning: ProvisioningSettings | None = None,
     ) -> None:
@@ -104,6 +111,8 @@ class Emulator:
         self.ids = IdFactory(seed)
         self.tokens = TokenIssuer()
         self.tenants: dict[str, Tenant] = {}
+        #: What :meth:`reset` restores: the platform's own behaviour without injected faults.
+        self.reset_faults = reset_faults or FaultProfile()
         self.stats: Counter[str] = Counter()
         #: Every Graph call answered, in order (``$batch`` items too): what tests compare with
         #: what a client says it sent. The oldest go past :data:`REQUEST_LOG_SIZE` entries.
@@ -124,12 +133,13 @@ class Emulator:
         return self.traffic.profile
 
     def reset(self) -> None:
-        """Forget every tenant, counter, throttle state and fault; keep the clock."""
+        """Forget every tenant, counter, throttle state and fault (the profile goes back to
+        :attr:`reset_faults`); keep the clock."""
         self.tenants.clear()
         self.stats.clear()
         self.request_log.clear()
         self.ids = IdFactory(self.seed_value)
-        self.traffic.reset(FaultProfile())
+        self.traffic.reset(self.reset_faults)
         self.provisioning = ProvisioningSettings()
         self._cycles_dirty = True
 
@@ -360,12 +370,23 @@ class Emulator:
             headers=call.headers,
             body=call.body,
         )
-        query = {(k.lower() if k.startswith("$") else k): v for k, v in request.query.items()}
+        query = QueryOptions(
+            {(k.lower() if k.startswith("$") else k): v for k, v in request.query.items()}
+        )
         match = self.router.match(call.method, path)
         if match.route is None:
             if match.method_mismatch:
-                raise method_not_allowed(call.method, path)
+                raise self.router.mismatch_fault(call.method, path) or method_not_allowed(
+                    call.method, path
+                )
+            segment = unknown_segment(path)
+            if segment is not None:
+                # OData's URI parser: a path Graph does not have, before any service sees it.
+                raise GraphFault(
+                    400, "BadRequest", f"Resource not found for the segment '{segment}'."
+                )
             raise not_implemented(call.method, path)
+        check_names(call.method, query)
         route = match.route
         now = self.clock.now()
         admission = self.traffic.admit(
@@ -375,7 +396,7 @@ class Emulator:
             kind=route.kind,
             cost=route.cost,
             is_write=route.is_write,
-            query=query,
+            query=dict(dict.items(query)),
             client_request_id=call.client_request_id,
             priority=call.headers.get("x-ms-throttle-priority", "normal"),
             now=now,
@@ -403,6 +424,11 @@ class Emulator:
         )
         ctx.extra_headers.update(admission.headers)
         response = route.handler(ctx)
+        if call.method in {"GET", "HEAD"} and response.status < 400:
+            # An option the route never looked at would have been ignored: refuse it.
+            refuse_unread(path, query)
+        if self.faults.extra_properties:
+            response = add_extra_properties(ctx, response)
         response.headers.update(ctx.extra_headers)
         return response
 

@@ -17,10 +17,13 @@ from ctsync.emulator.core.http import EmuResponse
 
 if TYPE_CHECKING:
     from ctsync.emulator.core.context import RequestContext
+    from ctsync.emulator.core.errors import GraphFault
 
 __all__ = ["Handler", "Route", "RouteMatch", "Router", "normalize_path"]
 
 Handler = Callable[["RequestContext"], EmuResponse]
+#: The answer for a path that exists, but not for this method: ``(method, path) -> fault``.
+MismatchFault = Callable[[str, str], "GraphFault"]
 
 _PARAM = re.compile(r"\{(\w+)\}")
 
@@ -81,6 +84,9 @@ class RouteMatch:
 class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
+        #: Paths under a prefix whose service answers a wrong method its own way (the
+        #: synchronization service does not answer 405); checked in order.
+        self.mismatch_answers: list[tuple[re.Pattern[str], MismatchFault]] = []
 
     def route(
         self,
@@ -101,6 +107,22 @@ class Router:
 
     def include(self, other: Router) -> None:
         self.routes.extend(other.routes)
+        self.mismatch_answers.extend(other.mismatch_answers)
+
+    def on_method_mismatch(self, prefix: str, answer: MismatchFault) -> None:
+        """Answer a path under ``prefix`` (a pattern like those of :meth:`route`, matching the
+        path's beginning) that exists for other methods with ``answer`` instead of ``405``."""
+        compiled = _compile(prefix)
+        self.mismatch_answers.append(
+            (re.compile(compiled.pattern.rstrip("$") + "(/|$)", re.I), answer)
+        )
+
+    def mismatch_fault(self, method: str, path: str) -> GraphFault | None:
+        """The service's own answer for a method a path has no route for, if it has one."""
+        for pattern, answer in self.mismatch_answers:
+            if pattern.match(path):
+                return answer(method, path)
+        return None
 
     def match(self, method: str, path: str) -> RouteMatch:
         mismatch = False

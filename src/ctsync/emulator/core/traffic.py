@@ -79,10 +79,11 @@ _SPEC_KEYS = {
     "size": "size_class",
     "size-class": "size_class",
     "quota-mode": "quota_mode",
+    "extra-properties": "extra_properties",
 }
 _SPEC_HELP = (
     "429, 500, 503, retry-after, latency, jitter, lag, quotas, size, quota-mode, drop (or reset), "
-    "drop-before"
+    "drop-before, extra-properties"
 )
 _RATES = ("rate_429", "rate_500", "rate_503", "rate_drop", "rate_drop_before")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m)?\s*$", re.IGNORECASE)
@@ -123,7 +124,13 @@ class FaultProfile:
     in seconds the ``Retry-After`` of random 429/503 is drawn from. ``replication_lag``: seconds
     an object created through the API stays invisible to reads. ``size_class`` forces the
     tenant size class (S/M/L) that picks the identity RU quota. ``quota_mode``: ``bucket``
-    (token bucket) or ``window`` (fixed windows).
+    (token bucket) or ``window`` (fixed windows). ``extra_properties``: entity answers carry a
+    few properties Microsoft's v1.0 types do not document, as real tenants' answers do
+    (``core/extras.py``).
+
+    In-process every setting defaults to off (no lag, no extras); ``ctsync emulator serve``
+    turns replication lag and extra properties on (``--replication-lag``,
+    ``--no-extra-properties``).
     """
 
     latency_ms: float = 0
@@ -138,6 +145,7 @@ class FaultProfile:
     quotas: bool = True
     size_class: str | None = None
     quota_mode: str = "bucket"
+    extra_properties: bool = False
 
     def __post_init__(self) -> None:
         for name in ("latency_ms", "jitter_ms", "replication_lag"):
@@ -163,12 +171,14 @@ class FaultProfile:
             raise ValueError(msg)
 
     @classmethod
-    def parse(cls, spec: str) -> FaultProfile:
+    def parse(cls, spec: str, *, base: FaultProfile | None = None) -> FaultProfile:
         """Read the CLI's ``--faults`` spec.
 
         Comma-separated ``key=value``, e.g. ``429=0.3,503=5%,drop=1%,retry-after=1-10,
         latency=100ms,jitter=20ms,lag=2s,quotas=off,size=L,quota-mode=window``. Bare numbers
-        are milliseconds for latency and jitter, seconds for lag and retry-after.
+        are milliseconds for latency and jitter, seconds for lag and retry-after. The items
+        change ``base`` (default: the all-off profile); what the spec does not name keeps
+        ``base``'s value.
         """
         changes: dict[str, Any] = {}
         for raw in spec.split(","):
@@ -186,7 +196,7 @@ class FaultProfile:
                 msg = f"bad fault spec item {item!r}: {exc}. Valid keys: {_SPEC_HELP}"
                 raise ValueError(msg) from None
         try:
-            return cls(**changes)
+            return replace(base, **changes) if base is not None else cls(**changes)
         except ValueError as exc:
             msg = f"bad fault spec {spec!r}: {exc}"
             raise ValueError(msg) from None
@@ -223,9 +233,9 @@ class FaultProfile:
                     msg = "retry_after must be [low, high] seconds"
                     raise ValueError(msg)
                 changes[key] = (float(pair[0]), float(pair[1]))
-            elif key == "quotas":
+            elif key in {"quotas", "extra_properties"}:
                 if not isinstance(value, bool):
-                    msg = "quotas must be true or false"
+                    msg = f"{key} must be true or false"
                     raise ValueError(msg)
                 changes[key] = value
             elif key == "size_class":
@@ -257,7 +267,7 @@ def _parse_spec_value(name: str, value: str) -> Any:
         low, sep, high = value.partition("-")
         first = _seconds(low, "s")
         return (first, _seconds(high, "s") if sep else first)
-    if name == "quotas":
+    if name in {"quotas", "extra_properties"}:
         if value.lower() in _TRUE:
             return True
         if value.lower() in _FALSE:

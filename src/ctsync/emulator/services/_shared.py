@@ -15,6 +15,7 @@ from ctsync.emulator.core.context import RequestContext
 from ctsync.emulator.core.errors import GraphFault, bad_request, forbidden
 from ctsync.emulator.core.http import EmuResponse
 from ctsync.emulator.core.odata import collection_response
+from ctsync.emulator.core.query_options import with_changes
 from ctsync.emulator.core.schema import type_properties
 
 __all__ = [
@@ -164,5 +165,5 @@ def shaped_collection(
     # Every selected name must come back even when unset; the stored object may not carry
     # it, so fill it in before the shared collection code selects.
     filled = [_fill(item, names, type_name) for item in items]
-    shaped = dataclasses.replace(ctx, query={**ctx.query, "$select": ",".join(names)})
+    shaped = dataclasses.replace(ctx, query=with_changes(ctx.query, {"$select": ",".join(names)}))
     return collection_response(shaped, filled, context=context, **options)
