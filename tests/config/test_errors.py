@@ -23,7 +23,7 @@ CASES: list[tuple[str, str, str, str]] = [
         "links:\n  - {source: contoso, target: fabrikam, templat: x}\n",
         "c.yaml:10:41",
         "links[0]: unknown key 'templat' in a link; did you mean 'template'? "
-        "(valid keys: source, target, template, overrides, access, sync)",
+        "(valid keys: source, target, template, overrides, access, sync, adopt)",
     ),
     (
         "unknown top-level key",
@@ -467,7 +467,7 @@ def test_every_schema_problem_is_listed_first_one_first() -> None:
         "'update' or 'delete'",
         "c.yaml:12:69: links[0].sync.deletion_threshold: must be at least 1 (got 0)",
         "c.yaml:13:41: links[1]: unknown key 'bogus' in a link (valid keys: source, target, "
-        "template, overrides, access, sync)",
+        "template, overrides, access, sync, adopt)",
     ]
 
 

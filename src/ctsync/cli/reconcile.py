@@ -109,8 +109,18 @@ def plan(
         click.echo(_render(result, desired, fmt))
         if out is not None:
             click.echo(f"\nSaved the plan to {out}; apply it with `ctsync apply {out}`.")
+    if result.blockers:
+        fail(_blocked(result))
     if detailed_exitcode and _needs_attention(result):
         sys.exit(2)
+
+
+def _blocked(plan_: Plan) -> str:
+    count = len(plan_.blockers)
+    return (
+        f"{count} problem(s) above stop apply: ctsync will not guess about objects it does "
+        "not manage. Resolve them as each says, then plan again"
+    )
 
 
 def _check_writable(out: Path) -> None:
@@ -281,6 +291,12 @@ def apply(
         if checked is not None and not checked.ok:
             _refuse(planned, checked, output)
         assert planned is not None  # preflight reports an unreadable live state as an error
+        if planned.blockers:
+            if output == "json":
+                echo_json({"plan": planned.to_dict(), "report": None})
+            else:
+                click.echo(_render(planned, desired, "text"))
+            fail(f"apply refused, nothing was changed: {_blocked(planned)}")
         if checked is not None and output == "text":
             click.echo(f"Preflight (blocking checks): {preflight_summary(checked)}\n")
         if saved is not None:
@@ -381,6 +397,12 @@ def _same_or_refuse(
     help="Leave the synced users in the target: skip scoping them out before deleting the job.",
 )
 @click.option(
+    "--delete-adopted",
+    is_flag=True,
+    help="Also delete configurations the links adopted (made in the portal or by the MTO "
+    "wizard). By default destroy pauses their jobs and releases them (removes ctsync's tags).",
+)
+@click.option(
     "--duplicates",
     is_flag=True,
     help="Only delete the duplicate configuration apps `ctsync plan` reports for the links "
@@ -393,6 +415,7 @@ def destroy(
     audit_db: Path | None,
     auto_approve: bool,
     keep_users: bool,
+    delete_adopted: bool,
     duplicates: bool,
     output: str,
 ) -> None:
@@ -407,7 +430,12 @@ def destroy(
     with Command(desired, name="destroy", writes=True, audit_db=audit_db) as command:
         to_apply = command.run(
             lambda session: make_destroy_plan(
-                desired, session, links=links, keep_users=keep_users, duplicates_only=duplicates
+                desired,
+                session,
+                links=links,
+                keep_users=keep_users,
+                duplicates_only=duplicates,
+                delete_adopted=delete_adopted,
             )
         )
         if output == "text":

@@ -19,6 +19,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
@@ -145,6 +146,7 @@ class _Loader:
         config = self.validate(ConfigFile, self.data, partial=True)
         for name, tenant in config.tenants.items():
             self.add_tenant(name, tenant)
+        self.resolve_unmanaged(config)
         for index, link in enumerate(config.links):
             self.add_link(config, index, link)
         for index, topology in enumerate(config.topologies):
@@ -231,6 +233,28 @@ class _Loader:
             size_class=tenant.size,
             location=self.where.key(path),
         )
+
+    def resolve_unmanaged(self, config: ConfigFile) -> None:
+        """``unmanaged_configurations`` values name a tenant of the file or are tenant ids."""
+        for name, tenant in config.tenants.items():
+            known = tenant.unmanaged_configurations or {}
+            resolved: dict[str, str] = {}
+            for sp_id, target in known.items():
+                where = self.where.value(("tenants", name, "unmanaged_configurations", sp_id))
+                if target in self.tenants:
+                    resolved[sp_id.lower()] = self.tenants[target].tenant_id
+                elif re.fullmatch(GUID_PATTERN, target):
+                    resolved[sp_id.lower()] = target.lower()
+                else:
+                    listed = ", ".join(sorted(self.tenants)) or "none"
+                    msg = (
+                        f"tenants.{name}.unmanaged_configurations.{sp_id}: {target!r} is neither "
+                        f"a tenant of this file ({listed}) nor a tenant id"
+                    )
+                    raise self.fail(msg, where)
+            if resolved:
+                spec = self.tenants[name]
+                self.tenants[name] = replace(spec, unmanaged_configurations=resolved)
 
     def cloud(self, setting: str | CloudEndpoints, path: DataPath) -> Cloud:
         if isinstance(setting, str):
@@ -329,6 +353,7 @@ class _Loader:
                 template=link.template,
                 access=access,
                 sync=sync,
+                adopt=link.adopt.lower() if link.adopt else None,
                 location=self.where.value(path),
             )
         )

@@ -392,6 +392,12 @@ class Tenant(_Section):
     size: Literal["S", "M", "L"] | None = Field(
         None, description="Pacing hint for Graph's per-tenant quotas: S, M or L."
     )
+    unmanaged_configurations: dict[Guid, str] | None = Field(
+        None,
+        description="Cross-tenant sync configurations in this tenant that ctsync leaves alone, "
+        "by service principal object id, each with the tenant it synchronizes into (a tenant "
+        "of this file, or a tenant id): what ctsync cannot learn from Graph itself.",
+    )
 
 
 # -- access settings ----------------------------------------------------------------------------
@@ -786,6 +792,13 @@ class Link(_Linkish):
     overrides: Overrides | None = Field(None, description=_OVERRIDES)
     access: Access | None = Field(None, description=_ACCESS)
     sync: Sync | None = Field(None, description=_SYNC)
+    adopt: Guid | None = Field(
+        None,
+        description="The service principal object id of an existing cross-tenant sync "
+        "configuration in the source that serves this link (made in the portal or by the "
+        "multitenant-organization wizard): ctsync manages it instead of creating one. "
+        "`ctsync import` writes it.",
+    )
 
 
 class MeshTopology(_Linkish):

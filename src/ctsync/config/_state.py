@@ -150,6 +150,9 @@ class TenantSpec:
     """False: a partner manages this tenant; ctsync only reads it (plan shows what it lacks)."""
     size_class: SizeClass | None = None
     """A pacing hint (S, M, L) for the tenant's Graph quotas; None lets the engine guess."""
+    unmanaged_configurations: Mapping[str, str] = field(default_factory=dict)
+    """Existing CTS configurations ctsync leaves alone: service principal id → the tenant id
+    each synchronizes into (lower case), as the config says where Graph does not."""
     location: str = field(default="", compare=False)
 
 
@@ -328,6 +331,8 @@ class LinkSpec:
     template: str | None = None
     access: AccessSettings = AccessSettings()
     sync: SyncSettings = SyncSettings()
+    adopt: str | None = None
+    """The service principal id (lower case) of an existing configuration this link manages."""
     location: str = field(default="", compare=False)
 
     @property
@@ -409,6 +414,12 @@ def _tenant_dict(tenant: TenantSpec, base_dir: Path) -> dict[str, Any]:
         },
         "managed": tenant.managed,
         "size_class": tenant.size_class,
+        # Only when set, so configs written before it keep their hash.
+        **(
+            {"unmanaged_configurations": dict(sorted(tenant.unmanaged_configurations.items()))}
+            if tenant.unmanaged_configurations
+            else {}
+        ),
     }
 
 
@@ -453,6 +464,7 @@ def _link_dict(link: LinkSpec) -> dict[str, Any]:
             "start": sync.start,
             "app_display_name": sync.app_display_name,
         },
+        **({"adopt": link.adopt} if link.adopt else {}),
     }
 
 

@@ -88,6 +88,7 @@ async def make_destroy_plan(
     links: Sequence[str] | None = None,
     keep_users: bool = False,
     duplicates_only: bool = False,
+    delete_adopted: bool = False,
 ) -> Plan:
     """Plan tearing the chosen links (default: all) down in the documented order.
 
@@ -107,4 +108,5 @@ async def make_destroy_plan(
         keep_users=keep_users,
         remaining=remaining,
         ledger=session.ledger,
+        delete_adopted=delete_adopted,
     )

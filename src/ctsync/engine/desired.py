@@ -18,6 +18,7 @@ from typing import Any
 from ctsync.config import DesiredState, LinkSpec, Principal, TenantSpec
 
 __all__ = [
+    "ADOPTED_TAG",
     "LINK_TAG_PREFIX",
     "MANAGED_TAG",
     "STAGE_TAG_PREFIX",
@@ -40,6 +41,9 @@ LINK_TAG_PREFIX = "ctsync:link:"
 #: Fingerprint of the synchronization secrets last saved: Graph does not document reading
 #: secrets back, so ctsync compares this tag instead.
 SECRETS_TAG_PREFIX = "ctsync:secrets:"
+#: On a configuration ctsync adopted rather than made: destroy releases it, never deletes it
+#: unless asked (``--delete-adopted``).
+ADOPTED_TAG = "ctsync:adopted"
 
 
 def link_tag(source_id: str, target_id: str) -> str:

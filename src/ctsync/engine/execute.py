@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from ctsync.engine.desired import parse_stage_tag, stage_tag
 from ctsync.engine.model import ApplyReport, Plan, Step, StepOutcome
+from ctsync.engine.ownership import app_key
 from ctsync.engine.schema import edit_schema
 from ctsync.engine.session import Session
 from ctsync.errors import BadRequestError, ConflictError, CtsyncError, GraphError, NotFoundError
@@ -469,7 +470,21 @@ def _now(client: GraphClient) -> str:
 async def _record_stage(run: _Run, step: Step) -> None:
     ctx = run.link(step)
     client = run.session.client(step.tenant)
-    await _retag(run, step, client, _need(ctx.sp_id, "service principal"))
+    sp_id = _need(ctx.sp_id, "service principal")
+    if step.params.get("release"):
+        # Let go of an adopted configuration: every ctsync tag off, everything else kept.
+        kept = [t for t in step.params.get("current_tags") or [] if not t.startswith("ctsync:")]
+        await ApplicationsApi(client).update_service_principal(sp_id, {"tags": kept})
+        if run.session.ledger is not None:
+            run.session.ledger.forget(_tenant_id(run, step), app_key(sp_id))
+        return
+    await _retag(run, step, client, sp_id)
+
+
+async def _pause(run: _Run, step: Step) -> None:
+    ctx = run.link(step)
+    sync = SynchronizationApi(run.session.client(step.tenant))
+    await sync.pause(_need(ctx.sp_id, "service principal"), step.params["job_id"])
 
 
 async def _schema(run: _Run, step: Step) -> None:
@@ -598,6 +613,7 @@ _HANDLERS: dict[tuple[str, str], Callable[[_Run, Step], Awaitable[None]]] = {
     ("credentials", "action"): _validate,
     ("synchronizationJob", "action"): _start,
     ("synchronizationJob", "delete"): _job_delete,
+    ("synchronizationJob", "update"): _pause,
     ("servicePrincipal", "update"): _record_stage,
     ("synchronizationSecrets", "create"): _secrets,
     ("synchronizationSecrets", "update"): _secrets,

@@ -23,11 +23,11 @@ from urllib.parse import quote
 
 from ctsync.engine.desired import (
     LINK_TAG_PREFIX,
-    MANAGED_TAG,
     SECRETS_TAG_PREFIX,
     Wants,
     parse_stage_tag,
 )
+from ctsync.engine.identify import identify
 from ctsync.engine.session import Session
 from ctsync.errors import ConfigError, NotFoundError
 from ctsync.graph import BatchRequest, GraphClient, raise_for_item
@@ -48,6 +48,10 @@ class LiveTenant:
     identity_sync: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Managed service principals by link tag (more than one: duplicates).
     service_principals: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Cross-tenant sync configurations here that no link of the config manages, each with
+    #: its ``job`` (or None), the ``target`` tenant id it serves (None: unknown) and ``how``
+    #: that was learnt (identify.py's rules).
+    foreign: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -68,6 +72,10 @@ class LiveLink:
     ambiguous: list[dict[str, Any]] = field(default_factory=list)
     #: Every app found for the link before one was chosen (read, then sorted out).
     candidates: list[dict[str, Any]] = field(default_factory=list)
+    #: The link manages an existing configuration (``adopt:``) rather than one it created.
+    adopted: bool = False
+    #: ``adopt:`` names a service principal that is not there, or not a CTS configuration.
+    adopt_missing: str | None = None
 
     @property
     def sp_id(self) -> str | None:
@@ -107,6 +115,7 @@ class LiveState:
                     "partners": t.partners,
                     "identity_sync": t.identity_sync,
                     "sps": {k: [_sp_view(sp) for sp in v] for k, v in t.service_principals.items()},
+                    "foreign": [{"id": f.get("id"), "target": f.get("target")} for f in t.foreign],
                 }
                 for name, t in sorted(self.tenants.items())
             },
@@ -191,45 +200,70 @@ async def _read_tenant(session: Session, wants: Wants, live: LiveState, name: st
     async def apps() -> None:
         if not my_links:
             return
-        tagged = await client.list_all(
-            "/servicePrincipals",
-            filter=f"tags/any(t:t eq {odata_string(MANAGED_TAG)})",
-            select=SP_SELECT.split(","),
-            top=999,
-        )
-        for sp in tagged:
-            for tag in dict.fromkeys(sp.get("tags") or []):
-                if tag.startswith(LINK_TAG_PREFIX):
-                    tenant.service_principals.setdefault(tag, []).append(_clean(sp))
-        # A run killed between instantiating the app and tagging it leaves an untagged app:
-        # find it by its exact name and template, so a re-run adopts it instead of duplicating.
-        missing = [w for w in my_links if w.tag not in tenant.service_principals]
-        by_name_urls = {
-            w.key: "/servicePrincipals?$select="
-            + SP_SELECT
-            + "&$filter="
-            + quote(f"displayName eq {odata_string(w.app_name)}", safe="")
-            for w in missing
-        }
-        found = await _batch_get(client, by_name_urls)
+        # Every cross-tenant sync configuration of the tenant, whoever made it: one list.
+        every = [
+            _clean(sp)
+            for sp in await client.list_all(
+                "/servicePrincipals",
+                filter=f"applicationTemplateId eq {odata_string(CTS_TEMPLATE_ID)}",
+                select=SP_SELECT.split(","),
+                top=999,
+            )
+        ]
+        mine = {w.tag for w in my_links}
+        untagged: list[dict[str, Any]] = []
+        for sp in every:
+            tags = [t for t in dict.fromkeys(sp.get("tags") or []) if t.startswith(LINK_TAG_PREFIX)]
+            for tag in tags:
+                tenant.service_principals.setdefault(tag, []).append(sp)
+            if not tags:
+                untagged.append(sp)
+        by_id = {str(sp["id"]).lower(): sp for sp in every}
+        adopt_ids = _adopt_ids(wants)
+        claimed: set[str] = set()
         for want in my_links:
             link = live.links[want.key]
-            if want.tag in tenant.service_principals:
-                link.candidates = list(tenant.service_principals[want.tag])
+            tagged = list(tenant.service_principals.get(want.tag, []))
+            if want.link.adopt:
+                adopted = by_id.get(want.link.adopt) or await _adoptable(client, want.link.adopt)
+                if adopted is None:
+                    link.adopt_missing = want.link.adopt
+                    continue
+                claimed.add(want.link.adopt)
+                link.adopted = True
+                link.candidates = [adopted, *(t for t in tagged if t["id"] != adopted["id"])]
                 continue
-            candidates = [
-                _clean(sp)
-                for sp in ((found.get(want.key) or {}).get("value") or [])
-                if (sp.get("applicationTemplateId") or "").lower() == CTS_TEMPLATE_ID
-                and not any(t.startswith(LINK_TAG_PREFIX) for t in sp.get("tags") or [])
+            if tagged:
+                link.candidates = tagged
+                continue
+            # A run killed between instantiating the app and tagging it leaves an untagged
+            # app: found by its exact name, a re-run adopts it instead of duplicating it.
+            named = [
+                sp
+                for sp in untagged
+                if sp.get("displayName") == want.app_name
+                and str(sp["id"]).lower() not in claimed | adopt_ids
             ]
-            if len(candidates) == 1:
-                link.candidates = candidates
+            claimed.update(str(sp["id"]).lower() for sp in named)
+            if len(named) == 1:
+                link.candidates = named
                 link.untagged = True
-            elif candidates:
-                link.ambiguous = sorted(candidates, key=lambda sp: str(sp.get("id")))
+            elif named:
+                link.ambiguous = sorted(named, key=lambda sp: str(sp.get("id")))
         await _recall_created(session, client, my_links, live)
-        await _read_link_objects(client, [live.links[w.key] for w in my_links])
+        claimed.update(
+            str(sp["id"]).lower() for w in my_links for sp in live.links[w.key].candidates
+        )
+        tenant.foreign = [
+            sp
+            for sp in every
+            if str(sp["id"]).lower() not in claimed
+            and not any(t in mine for t in sp.get("tags") or [])
+        ]
+        await asyncio.gather(
+            _read_link_objects(client, [live.links[w.key] for w in my_links]),
+            identify(client, session.desired.tenants[name], tenant.foreign),
+        )
 
     # Principals depend on nothing else read here: resolve them alongside.
     await asyncio.gather(partners(), apps(), _resolve_principals(client, name, my_links, live))
@@ -320,6 +354,25 @@ def _primary(candidates: list[dict[str, Any]], jobs: dict[str, dict[str, Any] | 
         return (0 if state == "Active" else 1 if job else 2, str(sp["id"]))
 
     return str(min(candidates, key=rank)["id"])
+
+
+def _adopt_ids(wants: Wants) -> set[str]:
+    return {w.link.adopt for w in wants.links.values() if w.link.adopt}
+
+
+async def _adoptable(client: GraphClient, sp_id: str) -> dict[str, Any] | None:
+    """The service principal ``adopt:`` names when the list did not show it (it may still be
+    replicating); None if it is not there or is no cross-tenant sync configuration."""
+    try:
+        answer = await client.get(
+            f"/servicePrincipals/{quote(sp_id)}", params={"$select": SP_SELECT}
+        )
+    except NotFoundError:
+        return None
+    sp = _clean(answer.json_object())
+    if (sp.get("applicationTemplateId") or "").lower() != CTS_TEMPLATE_ID:
+        return None
+    return sp
 
 
 async def _read_link_objects(client: GraphClient, links: list[LiveLink]) -> None:

@@ -116,12 +116,15 @@ class Problem:
     message: str
     remedy: str
     objects: tuple[str, ...] = ()
+    severity: Literal["error", "warning"] = "warning"
+    """``error``: ctsync will not guess; nothing is applied until it is resolved."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "link": self.link,
             "tenant": self.tenant,
             "code": self.code,
+            "severity": self.severity,
             "message": self.message,
             "remedy": self.remedy,
             "objects": list(self.objects),
@@ -136,6 +139,7 @@ class Problem:
             message=data["message"],
             remedy=data["remedy"],
             objects=tuple(data.get("objects", ())),
+            severity=_choice(data.get("severity", "warning"), ("error", "warning")),
         )
 
 
@@ -175,6 +179,11 @@ class Plan:
     @property
     def destructive(self) -> tuple[Step, ...]:
         return tuple(s for s in self.steps if s.destructive)
+
+    @property
+    def blockers(self) -> tuple[Problem, ...]:
+        """Problems that stop apply (and make ``plan`` exit 1)."""
+        return tuple(p for p in self.problems if p.severity == "error")
 
     def counts(self) -> dict[str, int]:
         out = {"create": 0, "update": 0, "delete": 0, "action": 0, "wait": 0}

@@ -25,7 +25,7 @@ from typing import Any
 
 from ctsync.errors import CtsyncError
 
-__all__ = ["Ledger", "LedgerError", "object_key"]
+__all__ = ["Ledger", "LedgerError", "app_key", "object_key"]
 
 #: A ledger holds a few entries per partner; anything this big is not one.
 MAX_BYTES = 16 * 1024 * 1024
@@ -39,6 +39,12 @@ class LedgerError(CtsyncError):
 def object_key(kind: str, partner_id: str | None = None) -> str:
     """``partner:<id>``, ``identitySynchronization:<id>`` or ``default``."""
     return kind if partner_id is None else f"{kind}:{partner_id.lower()}"
+
+
+def app_key(sp_id: str) -> str:
+    """The entry of an adopted configuration app (its secrets fingerprint before ctsync tags
+    it)."""
+    return object_key("app", sp_id)
 
 
 class Ledger:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ctsync.config import DesiredState, LinkSpec
 from ctsync.engine.desired import (
+    ADOPTED_TAG,
     MANAGED_TAG,
     LinkWant,
     PartnerWant,
@@ -24,7 +26,7 @@ from ctsync.engine.desired import (
 )
 from ctsync.engine.live import LiveLink, LiveState, LiveTenant
 from ctsync.engine.model import FieldChange, Plan, Problem, Step
-from ctsync.engine.ownership import Ledger, object_key
+from ctsync.engine.ownership import Ledger, app_key, object_key
 from ctsync.engine.schema import schema_changes, schema_edits
 
 __all__ = [
@@ -206,6 +208,29 @@ def _rollout_state(
     return stage, secrets, {k: v for k, v in live.principals.items() if k in chosen}
 
 
+def _saved_fingerprint(want: LinkWant, live: LiveLink, ledger: Ledger | None) -> str | None:
+    """The fingerprint of the secrets the app holds: its tag; for an adopted app ctsync never
+    wrote to (no tags), what `ctsync import` noted its saved settings to be."""
+    if live.secrets_tag is not None or not live.adopted or ledger is None or not live.sp_id:
+        return live.secrets_tag
+    entry = ledger.entry(want.source.tenant_id, app_key(live.sp_id))
+    noted = entry.get("secrets")
+    return str(noted) if noted else None
+
+
+def _secrets_summary(want: LinkWant, live: LiveLink) -> str:
+    summary = "save the job's credentials and settings, and tag the app for this link"
+    if live.untagged:
+        return f"adopt the untagged configuration app {want.app_name!r}: " + summary
+    if live.adopted:
+        name = (live.service_principal or {}).get("displayName")
+        return (
+            f"save the credentials and settings of the adopted configuration {name!r} as the "
+            "config says, and tag it for this link"
+        )
+    return summary
+
+
 def _link_steps(
     link: LinkSpec,
     want: LinkWant,
@@ -213,6 +238,7 @@ def _link_steps(
     planned: set[str],
     *,
     stage: int | None = None,
+    ledger: Ledger | None = None,
 ) -> list[Step]:
     key, source, sync = link.key, link.source, link.sync
     steps: list[Step] = []
@@ -259,20 +285,17 @@ def _link_steps(
                 depends_on=app_ready,
             )
         )
-    if live.secrets_tag != fingerprint or (stage_moves and new_app):
+    if _saved_fingerprint(want, live, ledger) != fingerprint or (stage_moves and new_app):
         # Tags go on with the secrets: one PATCH names the link (a re-run's stable identity)
         # and fingerprints what was saved. A run killed before it leaves an untagged app, which
         # the next run finds by name and adopts here.
-        tags = [MANAGED_TAG, want.tag, fingerprint]
-        summary = "save the job's credentials and settings, and tag the app for this link"
-        if live.untagged:
-            summary = f"adopt the untagged configuration app {want.app_name!r}: " + summary
+        tags = [MANAGED_TAG, want.tag, fingerprint, *([ADOPTED_TAG] if live.adopted else [])]
         steps.append(
             step(
                 "secrets",
                 resource="synchronizationSecrets",
                 action="update" if live.service_principal else "create",
-                summary=summary,
+                summary=_secrets_summary(want, live),
                 changes=(
                     *(FieldChange(k, None, v) for k, v in secrets.items()),
                     FieldChange(
@@ -302,7 +325,12 @@ def _link_steps(
                 ),
                 params={
                     "stage": stage,
-                    "tags": [MANAGED_TAG, want.tag, fingerprint],
+                    "tags": [
+                        MANAGED_TAG,
+                        want.tag,
+                        fingerprint,
+                        *([ADOPTED_TAG] if live.adopted else []),
+                    ],
                     "current_tags": current_tags,
                 },
             )
@@ -439,6 +467,7 @@ def link_problems(key: str, tenant: str, live: LiveLink) -> list[Problem]:
                 link=key,
                 tenant=tenant,
                 code="ambiguous-apps",
+                severity="error",
                 message=(
                     f"{len(live.ambiguous)} untagged configuration apps in {tenant} have the "
                     f"name of link {key}'s app and ctsync cannot tell which one it made, so it "
@@ -451,6 +480,66 @@ def link_problems(key: str, tenant: str, live: LiveLink) -> list[Problem]:
                 objects=tuple(str(d.get("id")) for d in live.ambiguous),
             )
         )
+    return problems
+
+
+def coexistence_problems(
+    want: LinkWant, live: LiveLink, source: LiveTenant, target_id: str
+) -> list[Problem]:
+    """Configurations ctsync does not manage in the link's source that serve (or may serve)
+    its target, and an ``adopt:`` that names nothing: ctsync never plans a second
+    configuration beside one it cannot rule out."""
+    key, tenant = want.key, want.source.name
+    problems: list[Problem] = []
+    if live.adopt_missing:
+        problems.append(
+            Problem(
+                link=key,
+                tenant=tenant,
+                code="adopt-missing",
+                severity="error",
+                message=f"link {key} adopts service principal {live.adopt_missing}, but "
+                f"{tenant} holds no cross-tenant sync configuration with that id",
+                remedy="check the id: `ctsync import` lists every configuration it finds",
+                objects=(live.adopt_missing,),
+            )
+        )
+    for other in source.foreign:
+        ref = _app_ref(other)
+        sp_id = str(other.get("id"))
+        if other.get("target") == target_id:
+            problems.append(
+                Problem(
+                    link=key,
+                    tenant=tenant,
+                    code="existing-configuration",
+                    severity="error",
+                    message=f"{tenant} already synchronizes into {want.target.name} through a "
+                    f"configuration ctsync does not manage: {ref}, identified by its "
+                    f"{other.get('how')}. A second one would provision the same users twice",
+                    remedy=f"bring it under ctsync: add `adopt: {sp_id}` to link {key} "
+                    f"(`ctsync import --link {key}={sp_id}` writes it with its settings), or "
+                    "leave that configuration alone and remove this link from the config",
+                    objects=(sp_id,),
+                )
+            )
+        elif other.get("target") is None:
+            problems.append(
+                Problem(
+                    link=key,
+                    tenant=tenant,
+                    code="unidentified-configuration",
+                    severity="error",
+                    message=f"{tenant} has a cross-tenant sync configuration ctsync does not "
+                    f"manage and cannot tell which tenant it synchronizes into: {ref} (its "
+                    "name is not MTO_Sync_<tenant id> and its job has no provisioning log). "
+                    f"It may already serve {want.target.name}",
+                    remedy=f"if it serves {want.target.name}, add `adopt: {sp_id}` to link "
+                    f"{key}; otherwise name its target under "
+                    f"tenants.{tenant}.unmanaged_configurations ({sp_id}: <tenant>)",
+                    objects=(sp_id,),
+                )
+            )
     return problems
 
 
@@ -485,11 +574,21 @@ def plan_changes(
     for key in sorted(wanted.links):
         want = wanted.links[key]
         found = link_problems(key, want.source.name, live.links[key])
+        found += coexistence_problems(
+            want, live.links[key], live.tenants[want.source.name], want.target.tenant_id
+        )
         problems.extend(found)
-        if any(p.code == "ambiguous-apps" for p in found):
-            continue
+        if any(p.severity == "error" for p in found):
+            continue  # ctsync does not guess: nothing is planned for this link
         steps.extend(
-            _link_steps(want.link, want, live.links[key], planned, stage=(stages or {}).get(key))
+            _link_steps(
+                want.link,
+                want,
+                live.links[key],
+                planned,
+                stage=(stages or {}).get(key),
+                ledger=ledger,
+            )
         )
     return Plan(
         kind="apply",
@@ -501,6 +600,50 @@ def plan_changes(
         links=tuple(links),
         problems=tuple(problems),
     )
+
+
+def _release_steps(key: str, source: str, link: LiveLink) -> list[Step]:
+    """Let go of an adopted configuration: pause its job, remove ctsync's tags. It stays."""
+    sp = link.service_principal or {}
+    name = sp.get("displayName")
+    base = {"link": key, "sp_id": link.sp_id}
+    steps: list[Step] = []
+    state = ((link.job or {}).get("schedule") or {}).get("state")
+    if link.job and state == "Active":
+        steps.append(
+            Step(
+                id=f"{key}/job/pause",
+                tenant=source,
+                resource="synchronizationJob",
+                action="update",
+                summary=f"pause the job of the adopted configuration {name!r} (ctsync did not "
+                "create it: the configuration stays, with its users; delete it with "
+                "--delete-adopted)",
+                links=(key,),
+                changes=(FieldChange("schedule.state", state, "Paused"),),
+                destructive=True,
+                params={**base, "job_id": link.job["id"]},
+            )
+        )
+    tags = list(sp.get("tags") or [])
+    if any(t.startswith("ctsync:") for t in tags):
+        steps.append(
+            Step(
+                id=f"{key}/release",
+                tenant=source,
+                resource="servicePrincipal",
+                action="update",
+                summary=f"release the adopted configuration {name!r}: remove ctsync's tags",
+                links=(key,),
+                changes=(
+                    FieldChange("tags", tags, [t for t in tags if not t.startswith("ctsync:")]),
+                ),
+                depends_on=tuple(s.id for s in steps),
+                destructive=True,
+                params={**base, "release": True, "current_tags": tags},
+            )
+        )
+    return steps
 
 
 def _duplicate_steps(key: str, source: str, link: LiveLink) -> list[Step]:
@@ -734,26 +877,36 @@ def destroy_plan(
     keep_users: bool,
     remaining: Wants,
     ledger: Ledger | None = None,
+    delete_adopted: bool = False,
 ) -> Plan:
     """Tear the links of ``wanted`` down in the documented order (reference §1.4).
 
     ``remaining`` holds what the links that stay need: a partner configuration shared with a
     link that stays is trimmed of the destroyed link's settings instead of deleted. Duplicate
-    apps of a link (they carry its tag) go with it.
+    apps of a link (they carry its tag) go with it. A configuration the link adopted is
+    released — its job paused, ctsync's tags removed — and deleted only with
+    ``delete_adopted``.
     """
     steps: list[Step] = []
     problems: list[Problem] = []
     for key in sorted(wanted.links):
         want = wanted.links[key]
         link = live.links[key]
-        # Untagged look-alikes are not ctsync's to delete: they stay, and the plan says so.
+        # Untagged look-alikes are not ctsync's to delete: they stay, and the plan says so
+        # (without stopping the rest of the teardown).
         problems.extend(
-            p for p in link_problems(key, want.source.name, link) if p.code == "ambiguous-apps"
+            replace(p, severity="warning")
+            for p in link_problems(key, want.source.name, link)
+            if p.code == "ambiguous-apps"
         )
         if link.service_principal is None:
             continue
         source = want.source.name
         steps.extend(_duplicate_steps(key, source, link))
+        adopted = link.adopted or ADOPTED_TAG in (link.service_principal.get("tags") or [])
+        if adopted and not delete_adopted:
+            steps.extend(_release_steps(key, source, link))
+            continue
         base = {"link": key, "sp_id": link.sp_id, "app_id": link.service_principal.get("appId")}
         previous: tuple[str, ...] = ()
         if link.assignments and not keep_users:

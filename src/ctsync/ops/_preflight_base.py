@@ -40,6 +40,14 @@ RANK: Final = {"error": 0, "warning": 1, "info": 2}
 #: Every code a finding can carry, with what it means. Codes are stable: scripts may match them.
 FINDING_CODES: Final[Mapping[str, str]] = {
     "live.unreadable": "the live state of the link could not be read, so nothing else was judged",
+    "coexist.existing-configuration": (
+        "the source already syncs into the target through a configuration ctsync does not manage"
+    ),
+    "coexist.unidentified-configuration": (
+        "the source has a configuration ctsync does not manage whose target it cannot tell"
+    ),
+    "coexist.adopt-missing": "the link adopts a configuration the source does not hold",
+    "coexist.ambiguous-apps": "several untagged configurations carry the link's app name",
     "redemption.off-in-config": "the config turns automatic redemption off for the link",
     "redemption.inbound-blocked": "a read-only target does not redeem the source's users",
     "redemption.outbound-blocked": "a read-only source does not redeem its users in the target",

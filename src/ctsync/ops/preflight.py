@@ -149,6 +149,19 @@ async def preflight(
     judged = live or _nothing_live(wanted)
     plan = plan_changes(desired, judged, wanted, links=tuple(links or ()), ledger=session.ledger)
     report.plan = plan if live is not None else None
+    report.findings.extend(
+        Finding(
+            severity="error",
+            code=f"coexist.{problem.code}",
+            link=problem.link,
+            tenant=problem.tenant,
+            subject=", ".join(problem.objects) or None,
+            message=problem.message,
+            fix=problem.remedy,
+        )
+        for problem in plan.blockers
+        if f"coexist.{problem.code}" in FINDING_CODES
+    )
     reads = Reads(session)
     per_link = await asyncio.gather(
         *(

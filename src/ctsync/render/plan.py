@@ -28,7 +28,8 @@ def _group(step: Step) -> str:
 def _problems(problems: tuple[Problem, ...]) -> list[str]:
     lines: list[str] = []
     for problem in problems:
-        lines.append(f"problem: {printable(problem.message)}")
+        label = "error" if problem.severity == "error" else "problem"
+        lines.append(f"{label}: {printable(problem.message)}")
         lines.append(f"  fix: {printable(problem.remedy)}")
     return lines
 

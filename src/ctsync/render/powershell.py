@@ -211,6 +211,15 @@ def _commands(step: Step) -> list[str]:
             f"Remove-MgServicePrincipalSynchronizationJob -ServicePrincipalId {sp} "
             f"-SynchronizationJobId '{p['job_id']}'",
         ]
+    if key == ("synchronizationJob", "update"):
+        return [
+            *known,
+            f"Suspend-MgServicePrincipalSynchronizationJob -ServicePrincipalId {sp} "
+            f"-SynchronizationJobId '{p['job_id']}'",
+        ]
+    if key == ("servicePrincipal", "update") and p.get("release"):
+        kept = [t for t in p.get("current_tags") or [] if not str(t).startswith("ctsync:")]
+        return [*known, f"Update-MgServicePrincipal -ServicePrincipalId {sp} -Tags {_ps(kept)}"]
     if key == ("application", "delete"):
         return [f"Remove-MgApplicationByAppId -AppId '{p.get('app_id')}'"]
     return [f"# (no PowerShell rendering for {step.resource} {step.action})"]
