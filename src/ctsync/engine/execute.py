@@ -22,7 +22,7 @@ from urllib.parse import quote
 from ctsync.engine.desired import parse_stage_tag, stage_tag
 from ctsync.engine.model import ApplyReport, Plan, Step, StepOutcome
 from ctsync.engine.ownership import app_key
-from ctsync.engine.schema import edit_schema
+from ctsync.engine.schema import desired_schema, keep_ids, schema_drift
 from ctsync.engine.session import Session
 from ctsync.errors import BadRequestError, ConflictError, CtsyncError, GraphError, NotFoundError
 from ctsync.graph import GraphClient
@@ -492,9 +492,12 @@ async def _schema(run: _Run, step: Step) -> None:
     client = run.session.client(step.tenant)
     sync = SynchronizationApi(client)
     sp_id, job_id = _need(ctx.sp_id, "service principal"), _need(ctx.job_id, "job")
+    # The whole schema as ctsync writes it: the template's default with the config's parts
+    # set — exactly what the plan compared (a hand edit anywhere goes back to the default).
+    template = await _eventually(run, client, lambda: sync.template_schema(sp_id), "the app")
     live = await _eventually(run, client, lambda: sync.get_schema(sp_id, job_id), "the job")
-    wanted = edit_schema(live, step.params["edits"])
-    if wanted != live:
+    wanted = keep_ids(desired_schema(template, step.params["edits"]), live)
+    if schema_drift(wanted, live):
         await sync.put_schema(sp_id, job_id, wanted)
 
 

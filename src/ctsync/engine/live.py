@@ -76,6 +76,9 @@ class LiveLink:
     adopted: bool = False
     #: ``adopt:`` names a service principal that is not there, or not a CTS configuration.
     adopt_missing: str | None = None
+    #: The job template's default schema (what ctsync's schema PUT starts from); read once
+    #: per source tenant, shared by its links. None until an app exists.
+    template: dict[str, Any] | None = None
 
     @property
     def sp_id(self) -> str | None:
@@ -385,7 +388,24 @@ async def _read_link_objects(client: GraphClient, links: list[LiveLink]) -> None
         sp = quote(str(link.candidates[0]["id"]))
         if len(link.candidates) == 1:
             urls[f"{sp}|assignments"] = f"/servicePrincipals/{sp}/appRoleAssignedTo?$top=999"
+    if with_sp:
+        # Every CTS app offers the same template: read it through the first one.
+        first = quote(str(with_sp[0].candidates[0]["id"]))
+        urls["|templates"] = f"/servicePrincipals/{first}/synchronization/templates"
     answers = await _batch_get(client, urls)
+    templates = (answers.get("|templates") or {}).get("value") or []
+    template = next(
+        (
+            {k: v for k, v in t["schema"].items() if not k.startswith("@")}
+            for t in templates
+            if isinstance(t, dict)
+            and t.get("id") == "Azure2Azure"
+            and isinstance(t.get("schema"), dict)
+        ),
+        None,
+    )
+    for link in with_sp:
+        link.template = template
 
     def cts_job(sp_id: str) -> dict[str, Any] | None:
         jobs = (answers.get(f"{quote(sp_id)}|jobs") or {}).get("value") or []

@@ -27,7 +27,7 @@ from ctsync.engine.desired import (
 from ctsync.engine.live import LiveLink, LiveState, LiveTenant
 from ctsync.engine.model import FieldChange, Plan, Problem, Step
 from ctsync.engine.ownership import Ledger, app_key, object_key
-from ctsync.engine.schema import schema_changes, schema_edits
+from ctsync.engine.schema import schema_changes, schema_changes_full, schema_edits
 
 __all__ = [
     "destroy_plan",
@@ -336,7 +336,10 @@ def _link_steps(
             )
         )
     edits = schema_edits(sync)
-    changes = schema_changes(live.schema, edits)
+    if live.template is not None:
+        changes = schema_changes_full(live.schema, live.template, edits)
+    else:
+        changes = schema_changes(live.schema, edits)
     if changes:
         job_dep = (ids["job"],) if live.job is None else ()
         steps.append(

@@ -19,9 +19,13 @@ from ctsync.engine.model import FieldChange
 
 __all__ = [
     "desired_mappings",
+    "desired_schema",
     "edit_schema",
+    "keep_ids",
     "managed_view",
     "schema_changes",
+    "schema_changes_full",
+    "schema_drift",
     "schema_edits",
     "scope_text",
     "user_mapping",
@@ -231,3 +235,161 @@ def schema_changes(live: dict[str, Any] | None, edits: dict[str, Any]) -> tuple[
         old_scope = None if before["scope"] is None else scope_text(before["scope"])
         changes.append(FieldChange("scoping filter", old_scope, scope_text(after["scope"])))
     return tuple(changes)
+
+
+# -- the whole schema: what apply writes is what plan compares -------------------------------
+#
+# A schema PUT replaces everything, so the schema ctsync writes is the job template's default
+# schema with the config's managed parts set (``desired_schema``). Plan compares exactly that
+# with the job's live schema, so a hand edit of anything — a default mapping the config does
+# not mention, a scoping clause — is drift, and apply would put it back. Graph's normalising
+# must not look like drift: objects are compared on the keys ctsync writes (keys only Graph
+# sends, or that are null, do not count), enum values case-insensitively, and lists whose order
+# means nothing (mappings, attributes, rules, clauses, values) by their names, not positions.
+
+#: Keys holding enum values (Graph may answer another casing than was written).
+_ENUM_KEYS = frozenset(
+    {"flowType", "flowBehavior", "type", "mutability", "operatorName", "flowTypes", "direction"}
+)
+#: For a list of objects, the key that names each item (order does not matter then).
+_ITEM_KEYS = ("targetAttributeName", "name", "id", "sourceObjectName", "key")
+
+
+def desired_schema(template: dict[str, Any], edits: dict[str, Any]) -> dict[str, Any]:
+    """The schema apply writes: the template's default with the config's parts set."""
+    # The template's id is the template's ("Azure2Azure"); a job's schema carries the job's.
+    clean = {k: v for k, v in template.items() if not k.startswith("@") and k != "id"}
+    return edit_schema(clean, edits)
+
+
+def _item_name(item: Any) -> str | None:
+    if isinstance(item, dict):
+        for key in _ITEM_KEYS:
+            if isinstance(item.get(key), str):
+                return f"{key}={item[key].casefold()}"
+    return None
+
+
+def _keyed(items: list[Any]) -> dict[str, Any] | None:
+    """A list as {name: item} when every item has a distinct name; None when order matters."""
+    names = [_item_name(item) for item in items]
+    if not items or any(n is None for n in names) or len(set(names)) != len(names):
+        return None
+    return {str(n): item for n, item in zip(names, items, strict=True)}
+
+
+def _same_value(key: str, wanted: Any, live: Any) -> bool:
+    if wanted is None:
+        return live is None or live in ([], {})
+    if isinstance(wanted, str) and isinstance(live, str) and key in _ENUM_KEYS:
+        return wanted.casefold() == live.casefold()
+    return bool(wanted == live)
+
+
+def schema_drift(wanted: Any, live: Any, path: str = "") -> list[str]:
+    """Where ``live`` differs from ``wanted`` (paths), ignoring what Graph normalises."""
+    if isinstance(wanted, dict):
+        if not isinstance(live, dict):
+            return [path or "(schema)"]
+        out: list[str] = []
+        for key, value in wanted.items():
+            if key.startswith("@") or key == "id":
+                continue  # Graph's own identifiers (a rule's, a directory's) are not settings
+            if isinstance(value, dict | list):
+                out.extend(schema_drift(value, live.get(key), f"{path}.{key}".lstrip(".")))
+            elif not _same_value(key, value, live.get(key)):
+                out.append(f"{path}.{key}".lstrip("."))
+        return out
+    if isinstance(wanted, list):
+        if not isinstance(live, list):
+            return [] if not wanted and live is None else [path]
+        mine, theirs = _keyed(wanted), _keyed(live)
+        if mine is not None and theirs is not None:
+            out = [f"{path}[{name}]" for name in theirs.keys() - mine.keys()]
+            for name, item in mine.items():
+                if name not in theirs:
+                    out.append(f"{path}[{name}]")
+                else:
+                    out.extend(schema_drift(item, theirs[name], f"{path}[{name}]"))
+            return sorted(out)
+        if all(not isinstance(v, dict | list) for v in [*wanted, *live]):
+            # A list of plain values (operand values, flow types): a set.
+            same = sorted(map(str, wanted)) == sorted(map(str, live))
+            return [] if same else [path]
+        if len(wanted) != len(live):
+            return [path]
+        return [
+            d
+            for i, (w, v) in enumerate(zip(wanted, live, strict=True))
+            for d in schema_drift(w, v, f"{path}[{i}]")
+        ]
+    return [] if _same_value(path.rsplit(".", 1)[-1], wanted, live) else [path or "(value)"]
+
+
+def keep_ids(wanted: Any, live: Any) -> Any:
+    """``wanted`` with Graph's identifiers taken from ``live`` where the same item is there (a
+    rule, a directory, an object mapping matched by name): a PUT keeps what Graph assigned."""
+    if isinstance(wanted, dict) and isinstance(live, dict):
+        out = {k: keep_ids(v, live.get(k)) for k, v in wanted.items()}
+        if "id" in wanted and live.get("id") is not None:
+            out["id"] = live["id"]
+        return out
+    if isinstance(wanted, list) and isinstance(live, list):
+        theirs = _keyed(live) or {}
+        return [
+            keep_ids(item, theirs.get(str(_item_name(item)))) if _item_name(item) else item
+            for item in wanted
+        ]
+    return wanted
+
+
+def schema_changes_full(
+    live: dict[str, Any] | None, template: dict[str, Any], edits: dict[str, Any]
+) -> tuple[FieldChange, ...]:
+    """What a schema PUT would change: the managed parts field by field (as
+    :func:`schema_changes`), then every other drifted place of the schema by its path."""
+    wanted = desired_schema(template, edits)
+    if live is None:
+        return schema_changes(None, edits)
+    drift = schema_drift(wanted, live)
+    if not drift:
+        return ()
+    changes = list(schema_changes(live, edits))
+    names = {m["targetAttributeName"].lower() for m in edits["mappings"]}
+    wanted_user = {
+        a.get("targetAttributeName", "").lower(): a
+        for a in user_mapping(wanted).get("attributeMappings") or []
+    }
+    live_user = {
+        a.get("targetAttributeName", "").lower(): a
+        for a in user_mapping(live).get("attributeMappings") or []
+    }
+    for target in sorted((wanted_user.keys() | live_user.keys()) - names):
+        old, new = _expression(live_user.get(target)), _expression(wanted_user.get(target))
+        if schema_drift(wanted_user.get(target), live_user.get(target)):
+            shown = (wanted_user.get(target) or live_user.get(target) or {}).get(
+                "targetAttributeName", target
+            )
+            changes.append(FieldChange(f"mapping {shown} (template default)", old, new))
+    user_paths = _user_mapping_prefix(wanted)
+    covered = ("attributeMappings", "flowTypes", "scope.groups")
+    for path in drift:
+        if user_paths is not None and path.startswith(user_paths):
+            rest = path[len(user_paths) :].lstrip(".")
+            if any(rest.startswith(c) for c in covered):
+                continue
+        changes.append(FieldChange(f"schema {path}", "changed by hand", "the template's value"))
+    if not changes:  # drift only in what the managed view already normalises away
+        changes.append(FieldChange("schema", "differs", "as ctsync writes it"))
+    return tuple(changes)
+
+
+def _user_mapping_prefix(schema: dict[str, Any]) -> str | None:
+    for rule in schema.get("synchronizationRules") or []:
+        rule_name = _item_name(rule)
+        for mapping in rule.get("objectMappings") or []:
+            if (mapping.get("sourceObjectName") or "").lower() == "user" and (
+                mapping.get("targetObjectName") or ""
+            ).lower() == "user":
+                return f"synchronizationRules[{rule_name}].objectMappings[{_item_name(mapping)}]"
+    return None

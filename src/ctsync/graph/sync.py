@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import quote
 
+from ctsync.errors import CtsyncError
+
 from .client import GraphClient
 
 __all__ = ["AZURE2AZURE", "SynchronizationApi"]
@@ -76,6 +78,18 @@ class SynchronizationApi:
             "credentials": [{"key": k, "value": v} for k, v in (credentials or {}).items()],
         }
         await self.client.post(path or f"{_root(sp_id)}/jobs/validateCredentials", json=body)
+
+    async def template_schema(self, sp_id: str, template_id: str = "Azure2Azure") -> dict[str, Any]:
+        """The default schema of a job template (``GET …/synchronization/templates``): what a
+        new job starts from."""
+        templates = await self.client.list_all(f"{_root(sp_id)}/templates")
+        for template in templates:
+            if str(template.get("id")).lower() == template_id.lower():
+                schema = template.get("schema")
+                if isinstance(schema, dict):
+                    return {k: v for k, v in schema.items() if not k.startswith("@")}
+        msg = f"the service principal {sp_id} offers no {template_id} synchronization template"
+        raise CtsyncError(msg)
 
     async def get_schema(self, sp_id: str, job_id: str) -> dict[str, Any]:
         return (await self.client.get(f"{_job(sp_id, job_id)}/schema")).json_object()
