@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -12,6 +12,7 @@ from ctsync.emulator.core.http import EmuRequest, EmuResponse, json_response, no
 
 if TYPE_CHECKING:
     from ctsync.emulator._emulator import Emulator, GraphCall
+    from ctsync.emulator.core.odata import ExpandSpec
     from ctsync.emulator.state import Tenant
 
 __all__ = ["RequestContext"]
@@ -47,12 +48,23 @@ class RequestContext:
     def no_content(self) -> EmuResponse:
         return no_content()
 
-    def entity(self, payload: Mapping[str, Any], *, context: str, status: int = 200) -> EmuResponse:
-        """One object with its ``@odata.context``, after ``$select``."""
-        from ctsync.emulator.core.odata import apply_select
+    def entity(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        context: str,
+        status: int = 200,
+        expand: ExpandSpec | None = None,
+        keep: Iterable[str] = (),
+    ) -> EmuResponse:
+        """One object with its ``@odata.context``, after ``$expand`` (what ``expand`` serves;
+        any other is refused as Graph refuses it) and ``$select`` (which keeps expanded
+        properties and ``keep``)."""
+        from ctsync.emulator.core.odata import apply_select, expand_entity
 
+        expanded, names = expand_entity(self, dict(payload), expand)
         body = {"@odata.context": f"{self.base_url}/$metadata#{context}"}
-        body.update(apply_select(dict(payload), self.query.get("$select")))
+        body.update(apply_select(expanded, self.query.get("$select"), keep=[*names, *keep]))
         return json_response(status, body)
 
     # -- body helpers ------------------------------------------------------------------

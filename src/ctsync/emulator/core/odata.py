@@ -1,5 +1,5 @@
 """OData query options on Graph collections: ``$filter``, ``$select``, ``$orderby``, ``$top``,
-``$count`` and server-driven paging with ``$skiptoken``.
+``$count``, ``$expand`` and server-driven paging with ``$skiptoken``.
 
 A route declares what it supports (a :class:`FilterSpec`, an :class:`OrderbySpec`, page sizes)
 and answers with :func:`collection_response`; anything outside the declaration is refused the
@@ -15,15 +15,21 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from urllib.parse import quote as _quote
 
-from ctsync.emulator.core.errors import GraphFault, bad_request, unsupported_query
+from ctsync.emulator.core.errors import (
+    GraphFault,
+    bad_request,
+    not_implemented,
+    unsupported_query,
+)
 from ctsync.emulator.core.http import EmuResponse, json_response
+from ctsync.emulator.core.query_options import expand_refusal, parse_expand
 
 if TYPE_CHECKING:
     from ctsync.emulator.core.context import RequestContext
@@ -31,13 +37,16 @@ if TYPE_CHECKING:
 __all__ = [
     "COMPARISON",
     "DIRECTORY_ADVANCED",
+    "DIRECTORY_EXPAND_LIMIT",
     "STRING_FUNCTIONS",
     "CompiledFilter",
+    "ExpandSpec",
     "FilterSpec",
     "OrderbySpec",
     "apply_select",
     "collection_response",
     "evaluate",
+    "expand_entity",
     "parse_filter",
 ]
 
@@ -59,7 +68,11 @@ _KEYWORDS = COMPARISON | {"and", "or", "not", "in"}
 
 
 def apply_select(
-    obj: Mapping[str, Any], select: str | None, *, type_name: str | None = None
+    obj: Mapping[str, Any],
+    select: str | None,
+    *,
+    type_name: str | None = None,
+    keep: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Keep the properties named in ``$select`` plus every ``@odata.*`` annotation.
 
@@ -68,9 +81,11 @@ def apply_select(
     (e.g. ``microsoft.graph.user``) is given, in which case it is Graph's
     ``400 Request_BadRequest`` "Could not find a property named ...": routes whose stored
     objects carry every property (nulls included) pass a type name, so typos surface.
+    ``keep`` names properties returned whatever ``$select`` says (expanded ones).
     """
     if select is None or not select.strip():
         return dict(obj)
+    kept = {name.lower() for name in keep}
     wanted = {name.strip().lower() for name in select.split(",") if name.strip()}
     if "*" in wanted:
         return dict(obj)
@@ -83,7 +98,7 @@ def apply_select(
     return {
         key: value
         for key, value in obj.items()
-        if key.startswith("@odata.") or key.lower() in wanted
+        if key.startswith("@odata.") or key.lower() in wanted or key.lower() in kept
     }
 
 
@@ -690,8 +705,22 @@ class FilterSpec:
             if use.op not in self._table.get(use.path.spec_key, frozenset()):
                 raise self._refuse(use.path.display)
             if use.op in self._advanced and not advanced_query:
-                raise self._refuse(use.path.display)
+                raise advanced_only(f"Operator '{_OPERATOR_NAMES.get(use.op, use.op)}'")
         return CompiledFilter(text, root, self.case_sensitive, frozenset(u.op for u in uses))
+
+
+#: How Graph's messages spell the operators the directory serves only as an advanced query.
+_OPERATOR_NAMES = {"endswith": "endsWith", "ne": "ne", "not": "not"}
+
+
+def advanced_only(what: str) -> GraphFault:
+    """Graph's answer when ``what`` needs an advanced query (``ConsistencyLevel: eventual`` and
+    ``$count=true``) and the request is not one (aad-advanced-queries, "Error handling")."""
+    return unsupported_query(
+        f"{what} is not supported because the required parameters might be missing. Try "
+        "adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to "
+        "https://aka.ms/graph-docs/advanced-queries for more information"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -701,17 +730,25 @@ class FilterSpec:
 
 @dataclass(frozen=True)
 class OrderbySpec:
-    """Properties a route can sort by (paths matched case-insensitively), each asc or desc."""
+    """Properties a route can sort by (paths matched case-insensitively), each asc or desc;
+    ``advanced`` ones only in an advanced query (Graph's table: application and service
+    principal ``displayName``)."""
 
     resource: str
     properties: Iterable[str]
+    advanced: Iterable[str] = ()
     _keys: frozenset[str] = field(init=False, repr=False, compare=False)
+    _advanced: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_keys", frozenset(p.lower() for p in self.properties))
+        object.__setattr__(self, "_advanced", frozenset(p.lower() for p in self.advanced))
 
-    def parse(self, text: str) -> list[tuple[tuple[str, ...], bool]]:
-        """``[(segments, descending), ...]`` for ``a desc, b``; unknown keys are refused."""
+    def parse(
+        self, text: str, *, advanced_query: bool = True
+    ) -> list[tuple[tuple[str, ...], bool]]:
+        """``[(segments, descending), ...]`` for ``a desc, b``; unknown keys are refused, and
+        ``advanced`` keys outside an advanced query."""
         keys: list[tuple[tuple[str, ...], bool]] = []
         for clause in text.split(","):
             parts = clause.split()
@@ -720,12 +757,15 @@ class OrderbySpec:
             direction = parts[1].lower() if len(parts) == 2 else "asc"
             if direction not in {"asc", "desc"}:
                 raise bad_request(f"Invalid $orderby clause: '{text}'.")
-            if parts[0].lower() not in self._keys:
+            key = parts[0].lower()
+            if key not in self._keys and key not in self._advanced:
                 msg = (
                     f"Sorting by property '{parts[0]}' of resource '{self.resource}' "
                     "is not supported."
                 )
                 raise unsupported_query(msg)
+            if key in self._advanced and not advanced_query:
+                raise advanced_only(f"Sorting by property '{parts[0]}'")
             keys.append((tuple(parts[0].split("/")), direction == "desc"))
         return keys
 
@@ -843,6 +883,59 @@ def _wants_count(ctx: RequestContext) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
+#: How many objects an expanded directory relationship shows (Graph: "typically returns a
+#: maximum of 20 items for the expanded relationship and has no @odata.nextLink").
+DIRECTORY_EXPAND_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class ExpandSpec:
+    """What ``$expand`` a route serves: its entity type (for Graph's answer to any other
+    name) and, per navigation property, how to read it for one object. ``directory`` caps a
+    collection-valued expansion at :data:`DIRECTORY_EXPAND_LIMIT` objects."""
+
+    type_name: str
+    properties: Mapping[str, Callable[[RequestContext, dict[str, Any]], Any]]
+    directory: bool = False
+
+    def requested(self, ctx: RequestContext) -> list[str]:
+        """The navigation properties ``$expand`` names, in the type's casing; Graph's answer
+        for any it cannot name (see :func:`~ctsync.emulator.core.query_options.expand_refusal`)
+        or with nested options (``members($select=id)``), which the emulator does not serve."""
+        raw = ctx.query.get("$expand")
+        if raw is None:
+            return []
+        known = {name.lower(): name for name in self.properties}
+        names: list[str] = []
+        for item in parse_expand(raw):
+            name = known.get(item.path.lower())
+            if name is None or item.options is not None:
+                raise expand_refusal(ctx.path, item, self.type_name)
+            if name not in names:
+                names.append(name)
+        return names
+
+    def apply(self, ctx: RequestContext, obj: dict[str, Any], names: list[str]) -> dict[str, Any]:
+        out = dict(obj)
+        for name in names:
+            value = self.properties[name](ctx, obj)
+            if self.directory and isinstance(value, list):
+                value = value[:DIRECTORY_EXPAND_LIMIT]
+            out[name] = value
+        return out
+
+
+def expand_entity(
+    ctx: RequestContext, obj: dict[str, Any], spec: ExpandSpec | None
+) -> tuple[dict[str, Any], list[str]]:
+    """``obj`` with what ``$expand`` asks for, and the expanded names (``$select`` keeps
+    them); Graph's refusal when the route expands nothing (``spec`` is ``None``)."""
+    if spec is None:
+        return obj, []
+    names = spec.requested(ctx)
+    return (spec.apply(ctx, obj, names) if names else obj), names
+
+
 def collection_response(
     ctx: RequestContext,
     items: list[dict[str, Any]],
@@ -854,41 +947,62 @@ def collection_response(
     orderby: OrderbySpec | None = None,
     count_requires_advanced: bool = True,
     type_name: str | None = None,
+    expand: ExpandSpec | None = None,
 ) -> EmuResponse:
-    """One page of a Graph collection, after ``$filter``, ``$orderby``, ``$count``, ``$select``.
+    """One page of a Graph collection, after ``$filter``, ``$orderby``, ``$count``, ``$expand``,
+    ``$select``.
 
     ``items`` are the whole collection in the service's natural order. Paging is by offset
     behind a signed ``$skiptoken``; ``@odata.nextLink`` is absolute, built on the request's own
-    origin, and is absent on the last page. ``count_requires_advanced`` makes ``$count=true``
-    need ``ConsistencyLevel: eventual``, as on directory objects. ``type_name`` turns unknown
-    ``$select`` properties into 400s (see :func:`apply_select`). ``$skip`` and ``$search`` are
-    refused: the directory does not serve the first, and no route here implements the second.
+    origin, and is absent on the last page. ``count_requires_advanced`` marks a collection of
+    directory objects: ``$count=true`` needs ``ConsistencyLevel: eventual``, ``$filter`` with
+    ``$orderby`` needs an advanced query, ``$search`` needs ``ConsistencyLevel: eventual``
+    (and then answers 501: the emulator does not search), and ``$expand`` is refused in an
+    advanced query, as Graph does. ``type_name`` turns unknown ``$select`` properties into 400s
+    (see :func:`apply_select`). ``expand`` names the navigation properties the route expands
+    (any other ``$expand`` is refused with Graph's answer). ``$skip`` is refused: the directory
+    does not serve it.
     """
     query = ctx.query
+    directory = count_requires_advanced
     if "$skip" in query:
         raise bad_request("'$skip' is not supported by the service.")
-    if "$search" in query:
-        raise unsupported_query("$search is not supported on this resource.")
     want_count = _wants_count(ctx)
     eventual = (ctx.request.header("consistencylevel") or "").strip().lower() == "eventual"
-    if want_count and count_requires_advanced and not eventual:
+    advanced = eventual and want_count
+    if "$search" in query:
+        if not directory:
+            raise unsupported_query("$search is not supported on this resource.")
+        if not eventual:
+            raise unsupported_query(
+                "Request with $search query parameter only works through MSGraph with a "
+                "special request header: 'ConsistencyLevel: eventual'"
+            )
+        raise not_implemented("GET", f"{ctx.path}?$search={query['$search']}")
+    if want_count and directory and not eventual:
         raise bad_request("$count is not currently supported.")
     top = _page_size(query.get("$top"), default_top=default_top, max_top=max_top)
+    if directory and "$expand" in query and advanced:
+        raise unsupported_query("$expand is not supported in an advanced query.")
+    expanded = expand.requested(ctx) if expand is not None else []
 
     selected = list(items)
     raw_filter = query.get("$filter")
+    raw_orderby = query.get("$orderby")
+    if directory and raw_filter is not None and raw_orderby is not None and not advanced:
+        # Graph documents $filter with $orderby on directory objects as advanced-query only.
+        raise unsupported_query("Sorting not supported for current query.")
     if raw_filter is not None:
         if filter_spec is None:
             msg = f"Filtering is not supported on resource '{context}'."
             raise unsupported_query(msg)
-        compiled = filter_spec.compile(raw_filter, advanced_query=eventual and want_count)
+        compiled = filter_spec.compile(raw_filter, advanced_query=advanced)
         selected = [item for item in selected if compiled.matches(item)]
-    raw_orderby = query.get("$orderby")
     if raw_orderby is not None:
         if orderby is None:
             msg = f"Sorting is not supported on resource '{context}'."
             raise unsupported_query(msg)
-        _sort(selected, orderby.parse(raw_orderby))
+        _sort(selected, orderby.parse(raw_orderby, advanced_query=advanced or not directory))
 
     fingerprint = _fingerprint(ctx)
     token = query.get("$skiptoken")
@@ -901,6 +1015,10 @@ def collection_response(
         body["@odata.count"] = len(selected)
     if end < len(selected):
         body["@odata.nextLink"] = _next_link(ctx, _encode_skiptoken(end, fingerprint))
+    if expand is not None and expanded:
+        page = [expand.apply(ctx, item, expanded) for item in page]
     select = query.get("$select")
-    body["value"] = [apply_select(item, select, type_name=type_name) for item in page]
+    body["value"] = [
+        apply_select(item, select, type_name=type_name, keep=expanded) for item in page
+    ]
     return json_response(200, body)

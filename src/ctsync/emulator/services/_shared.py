@@ -14,7 +14,7 @@ from typing import Any
 from ctsync.emulator.core.context import RequestContext
 from ctsync.emulator.core.errors import GraphFault, bad_request, forbidden
 from ctsync.emulator.core.http import EmuResponse
-from ctsync.emulator.core.odata import collection_response
+from ctsync.emulator.core.odata import ExpandSpec, collection_response, expand_entity
 from ctsync.emulator.core.query_options import with_changes
 from ctsync.emulator.core.schema import type_properties
 
@@ -140,10 +140,14 @@ def shaped_entity(
     type_name: str,
     default_select: list[str] | None = None,
     status: int = 200,
+    expand: ExpandSpec | None = None,
 ) -> EmuResponse:
+    # Expand first: what an expansion reads (the id) may not be selected.
+    expanded, expanded_names = expand_entity(ctx, dict(obj), expand)
     names = selected_properties(ctx, type_name) or default_select
-    payload = _project(obj, names, type_name) if names is not None else dict(obj)
-    return ctx.entity(payload, context=context, status=status)
+    if names is not None:
+        expanded = _project(expanded, [*names, *expanded_names], type_name)
+    return ctx.entity(expanded, context=context, status=status, keep=expanded_names)
 
 
 def shaped_collection(

@@ -17,7 +17,13 @@ from ctsync.emulator.core.context import RequestContext
 from ctsync.emulator.core.errors import GraphFault, bad_request, forbidden, not_found
 from ctsync.emulator.core.http import EmuResponse
 from ctsync.emulator.core.ids import IdFactory
-from ctsync.emulator.core.odata import DIRECTORY_ADVANCED, FilterSpec, collection_response
+from ctsync.emulator.core.odata import (
+    DIRECTORY_ADVANCED,
+    ExpandSpec,
+    FilterSpec,
+    OrderbySpec,
+    collection_response,
+)
 from ctsync.emulator.core.routing import Router
 from ctsync.emulator.core.schema import check_body
 from ctsync.emulator.services._shared import (
@@ -375,6 +381,20 @@ def _visible(ctx: RequestContext, kind: str, objects: dict[str, dict[str, Any]])
     return [o for oid, o in objects.items() if ctx.visible(object_key(kind, oid))]
 
 
+def _expanded_assignments(ctx: RequestContext, sp: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        copy.deepcopy(a)
+        for aid, a in ctx.tenant.app_role_assignments.get(sp["id"], {}).items()
+        if ctx.visible(object_key("appRoleAssignment", aid))
+    ]
+
+
+#: ``$expand=appRoleAssignedTo`` (at most 20, as every expanded directory relationship).
+_SP_EXPAND = ExpandSpec(SP_TYPE, {"appRoleAssignedTo": _expanded_assignments}, directory=True)
+#: Graph sorts applications and service principals by displayName in advanced queries only.
+_SP_ORDERBY = OrderbySpec(resource="ServicePrincipal", properties=(), advanced=("displayName",))
+
+
 @router.route("GET", "/servicePrincipals", permissions=APP_READ)
 def list_service_principals(ctx: RequestContext) -> EmuResponse:
     return shaped_collection(
@@ -383,6 +403,8 @@ def list_service_principals(ctx: RequestContext) -> EmuResponse:
         context="servicePrincipals",
         type_name=SP_TYPE,
         filter_spec=_SP_FILTER,
+        orderby=_SP_ORDERBY,
+        expand=_SP_EXPAND,
     )
 
 
@@ -390,7 +412,9 @@ def list_service_principals(ctx: RequestContext) -> EmuResponse:
 @router.route("GET", "/servicePrincipals(appId='{appId}')", permissions=APP_READ)
 def get_service_principal(ctx: RequestContext) -> EmuResponse:
     sp = _sp_from_params(ctx)
-    return shaped_entity(ctx, sp, context="servicePrincipals/$entity", type_name=SP_TYPE)
+    return shaped_entity(
+        ctx, sp, context="servicePrincipals/$entity", type_name=SP_TYPE, expand=_SP_EXPAND
+    )
 
 
 #: Properties a PATCH may change; the others are set by the directory.
@@ -522,6 +546,9 @@ def _find_application(ctx: RequestContext) -> dict[str, Any]:
     return app
 
 
+_APP_ORDERBY = OrderbySpec(resource="Application", properties=(), advanced=("displayName",))
+
+
 @router.route("GET", "/applications", permissions=APP_READ, cost=2)
 def list_applications(ctx: RequestContext) -> EmuResponse:
     return shaped_collection(
@@ -530,6 +557,7 @@ def list_applications(ctx: RequestContext) -> EmuResponse:
         context="applications",
         type_name=APP_TYPE,
         filter_spec=_APP_FILTER,
+        orderby=_APP_ORDERBY,
     )
 
 

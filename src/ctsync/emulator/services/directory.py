@@ -14,6 +14,7 @@ from ctsync.emulator.core.errors import bad_request, unsupported_query
 from ctsync.emulator.core.http import EmuResponse
 from ctsync.emulator.core.odata import (
     DIRECTORY_ADVANCED,
+    ExpandSpec,
     FilterSpec,
     OrderbySpec,
     collection_response,
@@ -255,6 +256,19 @@ def _visible_groups(ctx: RequestContext) -> list[dict[str, Any]]:
     return [g for gid, g in ctx.tenant.groups.items() if ctx.visible(object_key("group", gid))]
 
 
+def _expanded_members(ctx: RequestContext, group: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        shown
+        for mid in ctx.tenant.group_members.get(group["id"], [])
+        if (shown := _member(ctx, ctx.tenant, mid)) is not None
+    ]
+
+
+#: ``$expand=members``: direct members, at most 20 (Graph's cap for expanded directory
+#: relationships), without a nextLink.
+_GROUP_EXPAND = ExpandSpec("group", {"members": _expanded_members}, directory=True)
+
+
 @router.route("GET", "/groups", permissions=GROUP_READ)
 def list_groups(ctx: RequestContext) -> EmuResponse:
     return shaped_collection(
@@ -264,6 +278,7 @@ def list_groups(ctx: RequestContext) -> EmuResponse:
         type_name="group",
         filter_spec=_GROUP_FILTER,
         orderby=_GROUP_ORDERBY,
+        expand=_GROUP_EXPAND,
     )
 
 
@@ -277,7 +292,9 @@ def get_group(ctx: RequestContext) -> EmuResponse:
     group = _find_group(ctx, ctx.params["id"])
     if group is None:
         raise object_not_found(ctx.params["id"])
-    return shaped_entity(ctx, group, context="groups/$entity", type_name="group")
+    return shaped_entity(
+        ctx, group, context="groups/$entity", type_name="group", expand=_GROUP_EXPAND
+    )
 
 
 def _member(ctx: RequestContext, tenant: Tenant, member_id: str) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ from typing import Any
 from ctsync.emulator.core.context import RequestContext
 from ctsync.emulator.core.errors import GraphFault, bad_request, conflict
 from ctsync.emulator.core.http import EmuResponse
-from ctsync.emulator.core.odata import FilterSpec, collection_response
+from ctsync.emulator.core.odata import ExpandSpec, FilterSpec, collection_response
 from ctsync.emulator.core.routing import Router
 from ctsync.emulator.core.schema import check_body
 from ctsync.emulator.state import Tenant
@@ -204,6 +204,18 @@ _PARTNER_FILTER = FilterSpec(
 )
 
 
+def _expanded_sync(ctx: RequestContext, partner: dict[str, Any]) -> dict[str, Any] | None:
+    key = _partner_key(str(partner["tenantId"]))
+    policy = ctx.tenant.access_policy.identity_sync.get(key)
+    if policy is None or not ctx.visible(_object_key("identitySynchronization", key)):
+        return None
+    return copy.deepcopy(policy)
+
+
+#: ``$expand=identitySynchronization``, which Microsoft documents on the partner list.
+_PARTNER_EXPAND = ExpandSpec(PARTNER_TYPE, {"identitySynchronization": _expanded_sync})
+
+
 @router.route("GET", ROOT + "/partners", permissions=READ)
 def list_partners(ctx: RequestContext) -> EmuResponse:
     partners = [
@@ -217,6 +229,7 @@ def list_partners(ctx: RequestContext) -> EmuResponse:
         context="policies/crossTenantAccessPolicy/partners",
         filter_spec=_PARTNER_FILTER,
         count_requires_advanced=False,
+        expand=_PARTNER_EXPAND,
     )
 
 
@@ -253,7 +266,11 @@ def create_partner(ctx: RequestContext) -> EmuResponse:
 @router.route("GET", ROOT + "/partners/{tenantId}", permissions=READ)
 def get_partner(ctx: RequestContext) -> EmuResponse:
     partner = _partner(ctx, ctx.params["tenantId"])
-    return ctx.entity(_shown(partner), context="policies/crossTenantAccessPolicy/partners/$entity")
+    return ctx.entity(
+        _shown(partner),
+        context="policies/crossTenantAccessPolicy/partners/$entity",
+        expand=_PARTNER_EXPAND,
+    )
 
 
 @router.route("PATCH", ROOT + "/partners/{tenantId}", permissions=WRITE)

@@ -216,6 +216,8 @@ def list_registration_details(ctx: RequestContext) -> EmuResponse:
         filter_spec=_FILTER,
         orderby=_ORDERBY,
         default_top=PAGE_SIZE,
+        # Not a directory object: $filter and $orderby combine without an advanced query.
+        count_requires_advanced=False,
     )
 
 

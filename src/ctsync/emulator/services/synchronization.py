@@ -9,6 +9,7 @@ documentation is silent are listed in ``docs/emulator.md`` (section "Synchroniza
 from __future__ import annotations
 
 import copy
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -52,6 +53,36 @@ SYNC_WRITE = ("Synchronization.ReadWrite.All", OWNED_BY, "Application.ReadWrite.
 
 ROOT = "/servicePrincipals/{id}/synchronization"
 JOB = ROOT + "/jobs/{jobId}"
+
+#: Where Graph hands synchronization calls on: the provisioning service's own API.
+SYNCFABRIC = "https://syncfabric.windowsazure.com/api"
+
+
+def _no_http_resource(method: str, path: str) -> GraphFault:
+    """The synchronization service's answer to a method it has no action for (``PATCH
+    …/schema``, ``DELETE …/secrets``): not Graph's 405 but the service's ASP.NET 404, passed
+    on as ``UnknownError`` with the service's JSON as the message — what Graph answers
+    (microsoftgraph/msgraph-sdk-python#820, msgraph-sdk-powershell#1134)."""
+    segments = [s for s in path.split("/") if s]
+    keyed: list[str] = []
+    i = 0
+    while i < len(segments):
+        name = segments[i]
+        if name.lower() in {"serviceprincipals", "jobs", "templates"} and i + 1 < len(segments):
+            keyed.append(f"{name}('{segments[i + 1]}')")
+            i += 2
+        else:
+            keyed.append(name)
+            i += 1
+    uri = f"{SYNCFABRIC}/{'/'.join(keyed)}?api-version=2.0"
+    message = json.dumps(
+        {"Message": f"No HTTP resource was found that matches the request URI '{uri}'."},
+        separators=(",", ":"),
+    )
+    return GraphFault(404, "UnknownError", message)
+
+
+router.on_method_mismatch(ROOT, _no_http_resource)
 
 OPERATOR_NAMES = frozenset(op[0] for op in a2a.FILTER_OPERATORS)
 
