@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from importlib import resources
 from typing import Any
 
 import httpx
@@ -153,7 +154,8 @@ def test_contoso_default_policy_is_what_a_patch_leaves(graph: Graph, http_for: H
 
 def _api_partners(demo: Emulator, http_for: HttpFor, tenant: str) -> None:
     """The brownfield partners of ``tenant``, made through the API of the demo tenants."""
-    scenario = json.loads(_builtin_text("brownfield"))
+    text = resources.files("ctsync.emulator.scenarios").joinpath("brownfield.json").read_text()
+    scenario = json.loads(text)
     spec = next(t for t in scenario["tenants"] if t["name"] == tenant)
     api = http_for(tenant)
     for raw in spec["partners"]:
@@ -167,12 +169,6 @@ def _api_partners(demo: Emulator, http_for: HttpFor, tenant: str) -> None:
                 f"{PARTNERS}/{body['tenantId']}/identitySynchronization", json=identity_sync
             )
             assert put.status_code == 204, put.text
-
-
-def _builtin_text(name: str) -> str:
-    from importlib import resources
-
-    return resources.files("ctsync.emulator.scenarios").joinpath(f"{name}.json").read_text()
 
 
 @pytest.mark.parametrize("tenant", ["contoso", "fabrikam", "tailspin"])
