@@ -330,7 +330,7 @@ CASES: list[tuple[str, str, str, str]] = [
         "links:\n  - source: contoso\n    target: fabrikam\n"
         "    sync:\n      mappings:\n        employeeType: {apply: on_create}\n",
         "c.yaml:14:9",
-        "links[0].sync.mappings.employeeType: a mapping needs an expression or a constant",
+        "links[0].sync.mappings.employeeType: a mapping needs an expression, a constant or graph",
     ),
     (
         "a user that is neither a UPN nor an id",

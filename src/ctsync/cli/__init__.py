@@ -23,6 +23,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("ctsync.cli.demo", "demo", "Run the demo on a built-in emulator."),
     "destroy": ("ctsync.cli.reconcile", "destroy", "Tear links down in the documented order."),
     "emulator": ("ctsync.cli.emulator", "emulator", "Run the Graph/Entra emulator."),
+    "import": (
+        "ctsync.cli.importing",
+        "import_",
+        "Bring existing cross-tenant sync under ctsync (writes the config).",
+    ),
     "init": ("ctsync.cli.configure", "init", "Write a starting config."),
     "plan": ("ctsync.cli.reconcile", "plan", "Show what apply would change. Writes nothing."),
     "preflight": (

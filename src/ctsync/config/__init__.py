@@ -32,6 +32,7 @@ from ._state import (
     SyncSettings,
     TenantSpec,
 )
+from ._write import merge_links
 
 __all__ = [
     "AccessSettings",
@@ -53,4 +54,5 @@ __all__ = [
     "json_schema",
     "load",
     "loads",
+    "merge_links",
 ]

@@ -661,6 +661,9 @@ def _mapping(target: str, value: str | MappingDetail | None) -> MappingSpec:
         return MappingSpec(target=target, source=None)
     if isinstance(value, str):
         return MappingSpec(target=target, source=parse_expression(value))
+    if value.graph is not None:
+        raw = {k: v for k, v in value.graph.items() if k != "targetAttributeName"}
+        return MappingSpec(target=target, source=None, apply=value.apply, graph=raw)
     if value.constant is not None:
         source = AttributeSource(
             type="Constant", name=value.constant, expression=quote(value.constant)

@@ -642,17 +642,27 @@ class MappingDetail(_Section):
     apply: Literal["always", "on_create"] = Field(
         "always", description="always, or on_create (only when the user is created)."
     )
+    graph: dict[str, Any] | None = Field(
+        None,
+        description="The attribute mapping exactly as Graph stores it (attributeMapping JSON, "
+        "without targetAttributeName): for what expressions and apply cannot say. "
+        "`ctsync import` writes it; it is written as is.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self, info: ValidationInfo) -> MappingDetail:
-        if self.expression is not None and self.constant is not None:
-            msg = "a mapping has an expression or a constant, not both"
-            raise _fail("mapping", msg, key="constant")
+        given = [k for k in ("expression", "constant", "graph") if getattr(self, k) is not None]
+        if len(given) > 1:
+            msg = "a mapping has one of expression, constant or graph, not several"
+            raise _fail("mapping", msg, key=given[1])
         # In a template or overrides, {apply: always} alone is fine: it is merged over a
         # mapping that has the source. Once merged, the source must be there.
-        if self.expression is None and self.constant is None and not _partial(info):
-            msg = "a mapping needs an expression or a constant"
+        if not given and not _partial(info):
+            msg = "a mapping needs an expression, a constant or graph"
             raise _fail("mapping", msg, at_key=True)
+        if self.graph is not None and not isinstance(self.graph.get("source"), dict | None):
+            msg = "graph.source must be an attributeMappingSource object"
+            raise _fail("mapping", msg, key="graph")
         return self
 
 

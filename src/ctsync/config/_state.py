@@ -254,8 +254,11 @@ class MappingSpec:
 
     target: str
     source: AttributeSource | None
-    """None removes the default mapping for ``target``."""
+    """None removes the default mapping for ``target`` (unless ``graph`` is given)."""
     apply: Apply = "always"
+    graph: Mapping[str, Any] | None = None
+    """The whole ``attributeMapping`` as Graph stores it (``graph:`` in the config), written
+    verbatim; for what an expression cannot say."""
 
     @property
     def flow_type(self) -> str:
@@ -457,6 +460,7 @@ def _link_dict(link: LinkSpec) -> dict[str, Any]:
                 m.target: {
                     "source": None if m.source is None else m.source.to_graph(),
                     "apply": m.apply,
+                    **({"graph": dict(m.graph)} if m.graph is not None else {}),
                 }
                 for m in sorted(sync.mappings, key=lambda m: m.target)
             },

@@ -153,6 +153,11 @@ class Ledger:
         else:
             self.forget(tenant_id, key)
 
+    def note_adopted(self, tenant_id: str, sp_id: str, *, secrets: str) -> None:
+        """An existing configuration a link adopts, and the fingerprint of the settings it is
+        taken to hold (until ctsync writes them and tags it)."""
+        self._update(tenant_id, app_key(sp_id), {"adopted": True, "secrets": secrets})
+
     def forget(self, tenant_id: str, key: str) -> None:
         """The object is gone, or ctsync no longer manages anything on it."""
         self._update(tenant_id, key, None)

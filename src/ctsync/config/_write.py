@@ -1,0 +1,91 @@
+"""Writing links into a config file and keeping everything else: comments, order, anchors.
+
+``ctsync import`` adds what it found to the admin's own file. ruamel.yaml's round-trip mode
+keeps the comments and layout of what is already there; new templates and links are written in
+block style, the way docs/config.md shows them.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+from ctsync.errors import ConfigError
+
+__all__ = ["merge_links"]
+
+
+def merge_links(
+    text: str,
+    *,
+    name: str,
+    templates: Mapping[str, Any],
+    links: list[dict[str, Any]],
+) -> str:
+    """``text`` with ``templates`` added (a name already taken gets a suffix) and ``links``
+    added; a link of the same ``source:target`` already in the file is replaced."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.error import YAMLError
+
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 100
+    try:
+        tree = yaml.load(text)
+    except YAMLError as exc:
+        msg = f"cannot add links to a file that is not YAML: {type(exc).__name__}"
+        raise ConfigError(msg, location=name) from None
+    if not isinstance(tree, CommentedMap):
+        msg = "the top level must be a mapping with version, tenants, templates, links..."
+        raise ConfigError(msg, location=name)
+
+    renamed: dict[str, str] = {}
+    if templates:
+        existing = tree.get("templates")
+        if not isinstance(existing, CommentedMap):
+            existing = CommentedMap()
+            tree["templates"] = existing
+        for template, settings in templates.items():
+            chosen, n = template, 1
+            while chosen in existing:
+                n += 1
+                chosen = f"{template}-{n}"
+            renamed[template] = chosen
+            existing[chosen] = _block(settings)
+
+    current = tree.get("links")
+    if not isinstance(current, CommentedSeq):
+        current = CommentedSeq()
+        tree["links"] = current
+    for link in links:
+        entry = dict(link)
+        if "template" in entry:
+            entry["template"] = renamed.get(entry["template"], entry["template"])
+        key = (entry["source"], entry["target"])
+        for index, old in enumerate(list(current)):
+            if isinstance(old, Mapping) and (old.get("source"), old.get("target")) == key:
+                del current[index]
+                break
+        current.append(_block(entry))
+    out = io.StringIO()
+    yaml.dump(tree, out)
+    return out.getvalue()
+
+
+def _block(value: Any) -> Any:
+    """Plain data as ruamel's block-style nodes; short lists of scalars stay on one line."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if isinstance(value, Mapping):
+        node = CommentedMap()
+        for key, item in value.items():
+            node[key] = _block(item)
+        return node
+    if isinstance(value, list):
+        seq = CommentedSeq(_block(item) for item in value)
+        if all(not isinstance(item, Mapping | list) for item in value):
+            seq.fa.set_flow_style()
+        return seq
+    return value
