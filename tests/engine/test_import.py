@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ctsync.config import loads, merge_links
-from ctsync.engine import Plan, Session, make_plan
+from ctsync.engine import Plan, Session, execute, make_destroy_plan, make_plan
 from ctsync.engine.schema import user_mapping
 from ctsync.graph import WriteRecord
 from ctsync.graph.apps import ApplicationsApi
@@ -149,7 +149,7 @@ def test_a_portal_setup_imports_as_a_link_that_plans_nothing(tmp_path: Path) -> 
 
     bench.config.write_text(text)
     written = loads(text, path=bench.config)
-    note_adopted(written, {"contoso:fabrikam"}, _ledger(bench))
+    note_adopted(written, {"contoso:fabrikam"}, _ledger(bench), report)
     plan: Plan = bench.run(lambda s: make_plan(s.desired, s))
     assert plan.problems == ()
     assert plan.steps == (), [(s.id, [c.field for c in s.changes]) for s in plan.steps]
@@ -168,3 +168,31 @@ def _ledger(bench: Bench) -> Any:
     from ctsync.engine.ownership import Ledger
 
     return Ledger(bench.config.parent / ".ctsync" / "ownership.json")
+
+
+def test_destroy_after_import_gives_every_partner_setting_back_and_deletes_nothing(
+    tmp_path: Path,
+) -> None:
+    bench = make_bench(tmp_path, links=[])
+    sp_id = bench.run(_portal_setup)
+    [sync] = bench.emulator.tenant("contoso").synchronization.values()
+    bench.emulator.run_cycles([j.id for j in sync.jobs.values()])
+    contoso, fabrikam = bench.emulator.tenant("contoso"), bench.emulator.tenant("fabrikam")
+    before = {
+        "fabrikam": copy.deepcopy(fabrikam.access_policy.partners[contoso.id]),
+        "contoso": copy.deepcopy(contoso.access_policy.partners[fabrikam.id]),
+        "sync": copy.deepcopy(fabrikam.access_policy.identity_sync[contoso.id]),
+    }
+    report, text, _ = _import(bench)
+    bench.config.write_text(text)
+    note_adopted(loads(text, path=bench.config), {"contoso:fabrikam"}, _ledger(bench), report)
+
+    async def destroy(session: Session) -> bool:
+        teardown = await make_destroy_plan(session.desired, session, keep_users=True)
+        return (await execute(teardown, session)).ok
+
+    assert bench.run(destroy)
+    assert fabrikam.access_policy.partners[contoso.id] == before["fabrikam"]
+    assert contoso.access_policy.partners[fabrikam.id] == before["contoso"]
+    assert fabrikam.access_policy.identity_sync[contoso.id] == before["sync"]
+    assert sp_id in contoso.service_principals  # released, not deleted

@@ -99,7 +99,7 @@ def import_(config_path: Path, links: tuple[str, ...], out: Path | None, output:
     except CtsyncError as exc:
         fail(f"the imported config does not load, nothing was written: {exc}")
     keys = {link.key for link in report.links}
-    note_adopted(written, keys, Ledger(state_dir(written) / "ownership.json"))
+    note_adopted(written, keys, Ledger(state_dir(written) / "ownership.json"), report)
     _write(destination, text)
     plan = None
     if keys:

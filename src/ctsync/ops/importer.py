@@ -27,9 +27,9 @@ from urllib.parse import quote as url_quote
 from ctsync.config import DesiredState, TenantSpec
 from ctsync.config._expression import parse_expression
 from ctsync.engine import Session
-from ctsync.engine.desired import LINK_TAG_PREFIX, desired_secrets, secrets_tag
+from ctsync.engine.desired import LINK_TAG_PREFIX, desired_secrets, secrets_tag, wants
 from ctsync.engine.identify import identify
-from ctsync.engine.ownership import Ledger
+from ctsync.engine.ownership import Ledger, object_key
 from ctsync.engine.schema import schema_drift, user_mapping
 from ctsync.errors import ConfigError, GraphError
 from ctsync.graph import BatchRequest, GraphClient
@@ -104,6 +104,10 @@ class ImportReport:
     found: list[Found] = field(default_factory=list)
     partners: list[dict[str, Any]] = field(default_factory=list)
     links: list[ImportedLink] = field(default_factory=list)
+    #: What each tenant's partner configurations and identitySynchronization hold now, by
+    #: (tenant name, partner tenant id): what destroy gives back after an import.
+    live_partners: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    live_sync: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -146,6 +150,9 @@ async def discover(
     for name, tenant in sorted(tenants.items()):
         for partner_id, partner in sorted(tenant.partners.items()):
             report.partners.append(_partner_summary(name, partner_id, partner, by_id))
+            report.live_partners[(name, partner_id)] = partner
+        for partner_id, sync in tenant.identity_sync.items():
+            report.live_sync[(name, partner_id)] = sync
     wanted: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for name, tenant in sorted(tenants.items()):
         for app in tenant.apps:
@@ -529,14 +536,48 @@ def config_entries(links: list[ImportedLink]) -> tuple[dict[str, Any], list[dict
     return templates, sorted(entries, key=lambda e: (e["source"], e["target"]))
 
 
-def note_adopted(desired: DesiredState, keys: set[str], ledger: Ledger) -> None:
-    """Note in the ledger, for each imported link that adopts a configuration, the settings
-    it is taken to hold (what the link's config says): ctsync cannot read them back, and a plan
-    right after the import must not offer to write what is already there."""
-    for link in desired.links:
-        if link.key in keys and link.adopt:
+def note_adopted(
+    desired: DesiredState, keys: set[str], ledger: Ledger, report: ImportReport | None = None
+) -> None:
+    """Note in the ledger what an import found, so ctsync treats it as it is:
+
+    - for each imported link that adopts a configuration, the settings it is taken to hold
+      (what the link's config says): ctsync cannot read them back, and a plan right after the
+      import must not offer to write what is already there;
+    - the value each partner field the imported links manage holds now: ctsync did not make
+      it, so destroy gives exactly that back (not ``null``).
+    """
+    chosen = tuple(link for link in desired.links if link.key in keys)
+    for link in chosen:
+        if link.adopt:
             target = desired.tenants[link.target]
             fingerprint = secrets_tag(desired_secrets(link, target))
             ledger.note_adopted(
                 desired.tenants[link.source].tenant_id, link.adopt, secrets=fingerprint
             )
+    if report is None:
+        return
+    for want in wants(desired, links=chosen).partners.values():
+        tenant_id = desired.tenants[want.tenant].tenant_id
+        current = report.live_partners.get((want.tenant, want.partner_id))
+        if current is not None:
+            ledger.note_before(
+                tenant_id,
+                object_key("partner", want.partner_id),
+                {path: _get(current, path) for path in want.members},
+            )
+        sync = report.live_sync.get((want.tenant, want.partner_id))
+        if want.sync_link and sync is not None:
+            field = "userSyncInbound.isSyncAllowed"
+            ledger.note_before(
+                tenant_id,
+                object_key("identitySynchronization", want.partner_id),
+                {field: _get(sync, field)},
+            )
+
+
+def _get(obj: dict[str, Any], path: str) -> Any:
+    node: Any = obj
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
