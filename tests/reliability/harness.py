@@ -68,10 +68,10 @@ class Lab:
         answer.raise_for_status()
         return answer.json()
 
-    def reset(self, faults: dict[str, Any] | None = None) -> None:
-        """The demo tenants afresh (same seed: same ids and secrets), with ``faults``."""
+    def reset(self, faults: dict[str, Any] | None = None, *, scenario: str = "demo") -> None:
+        """The scenario's tenants afresh (same seed: same ids and secrets), with ``faults``."""
         self.control("POST", "reset")
-        seeded = self.control("POST", "seed", {"scenario": "demo"})
+        seeded = self.control("POST", "seed", {"scenario": scenario})
         assert seeded["tenants"] == self.served.info["tenants"]
         if faults:
             self.control("POST", "faults", faults)
