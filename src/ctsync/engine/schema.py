@@ -116,7 +116,9 @@ def schema_edits(sync: SyncSettings) -> dict[str, Any]:
     return {
         "flowTypes": _flow_types(sync.actions),
         "mappings": [
-            _attribute_mapping(m.target, m.source.to_graph(), m.apply)
+            {"targetAttributeName": m.target, **dict(m.graph), "verbatim": True}
+            if m.graph is not None
+            else _attribute_mapping(m.target, m.source.to_graph(), m.apply)
             if m.source is not None
             else {"targetAttributeName": m.target, "source": None}
             for m in desired_mappings(sync)
@@ -146,7 +148,14 @@ def edit_schema(schema: dict[str, Any], edits: dict[str, Any]) -> dict[str, Any]
                     ),
                     None,
                 )
-                if wanted["source"] is None:
+                if wanted.get("verbatim"):
+                    # Written as the config holds it (`graph:`), whole.
+                    whole = {k: copy.deepcopy(v) for k, v in wanted.items() if k != "verbatim"}
+                    if index is None:
+                        attrs.append(whole)
+                    else:
+                        attrs[index] = whole
+                elif wanted["source"] is None:
                     if index is not None:
                         del attrs[index]
                 elif index is None:
@@ -211,7 +220,7 @@ def schema_changes(live: dict[str, Any] | None, edits: dict[str, Any]) -> tuple[
     after = {
         "flowTypes": edits["flowTypes"],
         "mappings": {
-            t: _expression(m if m["source"] is not None else None)
+            t: _expression(m if m.get("source") is not None else None)
             for t, m in ((m["targetAttributeName"].lower(), m) for m in edits["mappings"])
         },
         "scope": edits["scopeGroups"],
