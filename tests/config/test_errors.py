@@ -361,6 +361,24 @@ CASES: list[tuple[str, str, str, str]] = [
         "duplicate key 'source': a key may appear only once in a mapping",
     ),
     (
+        "default_access: an unknown key",
+        "    default_access: {direct_connect: {inbound: allow_all}}\n",
+        "c.yaml:9:22",
+        "tenants.fabrikam.default_access: unknown key 'direct_connect' in default_access",
+    ),
+    (
+        "default_access: automatic redemption is per direction",
+        "    default_access: {automatic_redemption: true}\n",
+        "c.yaml:9:44",
+        "tenants.fabrikam.default_access.automatic_redemption: expected a mapping",
+    ),
+    (
+        "default_access: a B2B value that is not allow_all/block_all",
+        "    default_access: {b2b_collaboration: {outbound: allowed}}\n",
+        "c.yaml:9:52",
+        "'allowed' is not valid here; use 'allow_all' or 'block_all'",
+    ),
+    (
         "YAML syntax error",
         "links: [{source: contoso\n",
         "c.yaml:10:1",

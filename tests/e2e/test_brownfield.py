@@ -51,8 +51,10 @@ def _raw(lab: Lab) -> dict[str, Any]:
         out["fabrikam sync"] = fabrikam.get(
             f"{POLICY}/partners/{ids['contoso']}/identitySynchronization"
         ).json()
+        out["fabrikam default"] = fabrikam.get(f"{POLICY}/default").json()
     with lab.graph("contoso") as contoso:
         out["contoso partner"] = contoso.get(f"{POLICY}/partners/{ids['fabrikam']}").json()
+        out["contoso default"] = contoso.get(f"{POLICY}/default").json()
         out["contoso apps"] = sorted(
             sp["id"] for sp in contoso.get("/servicePrincipals").json()["value"]
         )
@@ -84,6 +86,12 @@ def test_import_then_plan_shows_nothing(lab: Lab) -> None:
     assert f"adopt: {portal['service_principal']}" in text
     assert "employeeId: '\"N/A\"'" in text  # a readable mapping, not raw schema JSON
     assert "filter: department EQUALS 'Sales'" in text
+    # Contoso's admin customised its default policy (MFA trusted): it comes in as
+    # default_access; Fabrikam's is Microsoft's default and stays out of the config.
+    assert report["default_access"]["contoso"]["inbound_trust"]["mfa"] is True
+    assert "fabrikam" not in report["default_access"]
+    contoso_block = text[text.index("  contoso:") : text.index("  fabrikam:")]
+    assert "default_access:" in contoso_block
     assert report["plan"]["steps"] == []
     planned = lab.ctsync("plan", "-c", str(config), "--detailed-exitcode")
     assert planned.returncode == 0, planned.stdout + planned.stderr
@@ -111,7 +119,8 @@ def test_apply_then_destroy_gives_back_everything_ctsync_did_not_make(lab: Lab) 
     destroyed = lab.ctsync("destroy", "-c", str(config), "--auto-approve", "--keep-users")
     assert destroyed.returncode == 0, destroyed.stderr
     after = _raw(lab)
-    for key in ("fabrikam partner", "fabrikam sync", "contoso partner", "contoso apps"):
+    keys = ("fabrikam partner", "fabrikam sync", "contoso partner", "contoso apps")
+    for key in (*keys, "contoso default", "fabrikam default"):
         assert after[key] == before[key], key
 
 

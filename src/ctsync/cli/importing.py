@@ -94,6 +94,9 @@ def import_(config_path: Path, links: tuple[str, ...], out: Path | None, output:
             name=str(config_path),
             templates=templates,
             links=entries,
+            tenant_settings={
+                name: {"default_access": access} for name, access in report.defaults.items()
+            },
         )
         written = loads(text, path=destination, base_dir=desired.base_dir)
     except CtsyncError as exc:
@@ -102,9 +105,11 @@ def import_(config_path: Path, links: tuple[str, ...], out: Path | None, output:
     note_adopted(written, keys, Ledger(state_dir(written) / "ownership.json"), report)
     _write(destination, text)
     plan = None
-    if keys:
+    if keys or report.defaults:
         with Command(written, name="import") as command:
-            plan = command.run(lambda session: make_plan(written, session, links=sorted(keys)))
+            plan = command.run(
+                lambda session: make_plan(written, session, links=sorted(keys) or None)
+            )
     if output == "json":
         echo_json(
             {
@@ -150,14 +155,26 @@ def _text(report: ImportReport, destination: Path, plan: Plan | None) -> str:
             lines.append(
                 printable(f"  {partner['tenant']} → {partner['partner']}{extra}: {settings}")
             )
+    if report.defaults:
+        lines.append("")
+        lines.append(
+            "Customised default cross-tenant access policies (imported as default_access):"
+        )
+        lines.extend(
+            printable(f"  {name}: {', '.join(sorted(access)) or 'nothing ctsync models'}")
+            for name, access in sorted(report.defaults.items())
+        )
     lines.extend(
         printable(f"note: {link.key}: {note}") for link in report.links for note in link.notes
     )
     lines.append("")
-    if not report.links:
+    if not report.links and not report.defaults:
         lines.append(f"Nothing to import; {destination} is unchanged.")
         return "\n".join(lines)
-    lines.append(f"Wrote {len(report.links)} link(s) to {destination}.")
+    wrote = [f"{len(report.links)} link(s)"]
+    if report.defaults:
+        wrote.append(f"default_access for {', '.join(sorted(report.defaults))}")
+    lines.append(f"Wrote {' and '.join(wrote)} to {destination}.")
     if plan is not None and plan.empty and not plan.problems:
         lines.append("Planned at once: no changes — ctsync now manages them as they are.")
     elif plan is not None:

@@ -403,6 +403,14 @@ def _same_or_refuse(
     "wizard). By default destroy pauses their jobs and releases them (removes ctsync's tags).",
 )
 @click.option(
+    "--reset-default-policy",
+    "reset_default",
+    is_flag=True,
+    help="Reset the default cross-tenant access policy of tenants whose default_access the "
+    "destroyed links leave behind to Microsoft's defaults (resetToSystemDefault), settings "
+    "ctsync did not make included. By default only ctsync's default settings go back.",
+)
+@click.option(
     "--duplicates",
     is_flag=True,
     help="Only delete the duplicate configuration apps `ctsync plan` reports for the links "
@@ -416,6 +424,7 @@ def destroy(
     auto_approve: bool,
     keep_users: bool,
     delete_adopted: bool,
+    reset_default: bool,
     duplicates: bool,
     output: str,
 ) -> None:
@@ -436,6 +445,7 @@ def destroy(
                 keep_users=keep_users,
                 duplicates_only=duplicates,
                 delete_adopted=delete_adopted,
+                reset_default=reset_default,
             )
         )
         if output == "text":

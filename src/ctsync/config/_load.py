@@ -42,6 +42,7 @@ from ._schema import (
     ClientSecretAuth,
     CloudEndpoints,
     ConfigFile,
+    DefaultAccess,
     DeviceCodeAuth,
     HubTopology,
     Link,
@@ -58,12 +59,14 @@ from ._schema import (
     filter_groups,
     suggest,
 )
+from ._schema import InboundTrust as InboundTrustModel
 from ._schema import Rollout as RolloutModel
 from ._state import (
     AccessSettings,
     AccessType,
     AttributeSource,
     AuthRef,
+    DefaultAccessSettings,
     DesiredState,
     InboundTrust,
     LinkSpec,
@@ -231,6 +234,7 @@ class _Loader:
             auth=self.auth(tenant.auth, (*path, "auth")),
             managed=tenant.managed,
             size_class=tenant.size,
+            default_access=_default_access(tenant.default_access),
             location=self.where.key(path),
         )
 
@@ -587,16 +591,33 @@ def _access(access: Access | None) -> AccessSettings:
     trust = access.inbound_trust
     b2b = access.b2b_collaboration
     return AccessSettings(
-        inbound_trust=None
-        if trust is None
-        else InboundTrust(
-            mfa=bool(trust.mfa),
-            compliant_device=bool(trust.compliant_device),
-            hybrid_joined_device=bool(trust.hybrid_joined_device),
-        ),
+        inbound_trust=_trust(trust),
         b2b_collaboration_inbound=_b2b(b2b.inbound if b2b else None),
         b2b_collaboration_outbound=_b2b(b2b.outbound if b2b else None),
         automatic_redemption=access.automatic_redemption is not False,
+    )
+
+
+def _trust(trust: InboundTrustModel | None) -> InboundTrust | None:
+    if trust is None:
+        return None
+    return InboundTrust(
+        mfa=bool(trust.mfa),
+        compliant_device=bool(trust.compliant_device),
+        hybrid_joined_device=bool(trust.hybrid_joined_device),
+    )
+
+
+def _default_access(access: DefaultAccess | None) -> DefaultAccessSettings | None:
+    if access is None:
+        return None
+    b2b, redeem = access.b2b_collaboration, access.automatic_redemption
+    return DefaultAccessSettings(
+        inbound_trust=_trust(access.inbound_trust),
+        b2b_collaboration_inbound=_b2b(b2b.inbound if b2b else None),
+        b2b_collaboration_outbound=_b2b(b2b.outbound if b2b else None),
+        redemption_inbound=redeem.inbound if redeem else None,
+        redemption_outbound=redeem.outbound if redeem else None,
     )
 
 

@@ -369,37 +369,6 @@ Auth = Annotated[
 ]
 
 
-class Tenant(_Section):
-    """One Entra tenant and how ctsync signs in to it."""
-
-    noun: ClassVar[str] = "a tenant"
-    tenant_id: Guid = Field(description="The tenant id (a GUID).")
-    cloud: CloudSetting = Field(
-        "global",
-        description="global, usgov, usgovdod, china, or explicit endpoints "
-        "{graph_url, authority, ca_bundle}.",
-    )
-    auth: Auth = Field(
-        description="How to get tokens: method client_secret, certificate, "
-        "workload_identity, managed_identity, azure_cli or device_code. Secrets come from "
-        "environment variables or files, never from this file."
-    )
-    managed: bool = Field(
-        True,
-        description="false: a partner manages this tenant; ctsync only reads it and shows "
-        "what it lacks. A link's source must be managed (its sync job lives there).",
-    )
-    size: Literal["S", "M", "L"] | None = Field(
-        None, description="Pacing hint for Graph's per-tenant quotas: S, M or L."
-    )
-    unmanaged_configurations: dict[Guid, str] | None = Field(
-        None,
-        description="Cross-tenant sync configurations in this tenant that ctsync leaves alone, "
-        "by service principal object id, each with the tenant it synchronizes into (a tenant "
-        "of this file, or a tenant id): what ctsync cannot learn from Graph itself.",
-    )
-
-
 # -- access settings ----------------------------------------------------------------------------
 
 
@@ -441,6 +410,66 @@ class Access(_Section):
         None,
         description="Suppress consent prompts: inbound on the target, outbound on the "
         "source. Cross-tenant sync needs it (default true).",
+    )
+
+
+class Redemption(_Section):
+    """Automatic redemption in the default policy: each direction on its own."""
+
+    noun: ClassVar[str] = "automatic_redemption"
+    inbound: bool | None = Field(None, description="Suppress consent for users coming in.")
+    outbound: bool | None = Field(None, description="Suppress consent for users going out.")
+
+
+class DefaultAccess(_Section):
+    """A tenant's default cross-tenant access settings (what partners without their own
+    inherit). Omitted settings are left alone."""
+
+    noun: ClassVar[str] = "default_access"
+    inbound_trust: InboundTrust | None = Field(
+        None, description="Which claims from other tenants this tenant trusts by default."
+    )
+    b2b_collaboration: B2BCollaboration | None = Field(
+        None, description="B2B collaboration with every other tenant, in and out."
+    )
+    automatic_redemption: Redemption | None = Field(
+        None, description="{inbound, outbound}: suppress consent prompts by default."
+    )
+
+
+class Tenant(_Section):
+    """One Entra tenant and how ctsync signs in to it."""
+
+    noun: ClassVar[str] = "a tenant"
+    tenant_id: Guid = Field(description="The tenant id (a GUID).")
+    cloud: CloudSetting = Field(
+        "global",
+        description="global, usgov, usgovdod, china, or explicit endpoints "
+        "{graph_url, authority, ca_bundle}.",
+    )
+    auth: Auth = Field(
+        description="How to get tokens: method client_secret, certificate, "
+        "workload_identity, managed_identity, azure_cli or device_code. Secrets come from "
+        "environment variables or files, never from this file."
+    )
+    managed: bool = Field(
+        True,
+        description="false: a partner manages this tenant; ctsync only reads it and shows "
+        "what it lacks. A link's source must be managed (its sync job lives there).",
+    )
+    size: Literal["S", "M", "L"] | None = Field(
+        None, description="Pacing hint for Graph's per-tenant quotas: S, M or L."
+    )
+    default_access: DefaultAccess | None = Field(
+        None,
+        description="The tenant's default cross-tenant access policy, as far as ctsync "
+        "manages it (inbound trust, B2B collaboration, automatic redemption).",
+    )
+    unmanaged_configurations: dict[Guid, str] | None = Field(
+        None,
+        description="Cross-tenant sync configurations in this tenant that ctsync leaves alone, "
+        "by service principal object id, each with the tenant it synchronizes into (a tenant "
+        "of this file, or a tenant id): what ctsync cannot learn from Graph itself.",
     )
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "AccessSettings",
     "AttributeSource",
     "AuthRef",
+    "DefaultAccessSettings",
     "DesiredState",
     "InboundTrust",
     "LinkSpec",
@@ -153,6 +154,8 @@ class TenantSpec:
     unmanaged_configurations: Mapping[str, str] = field(default_factory=dict)
     """Existing CTS configurations ctsync leaves alone: service principal id → the tenant id
     each synchronizes into (lower case), as the config says where Graph does not."""
+    default_access: DefaultAccessSettings | None = None
+    """The tenant's default cross-tenant access settings ctsync manages (None: none)."""
     location: str = field(default="", compare=False)
 
 
@@ -184,6 +187,26 @@ class AccessSettings:
     b2b_collaboration_inbound: AccessType | None = None
     b2b_collaboration_outbound: AccessType | None = None
     automatic_redemption: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class DefaultAccessSettings:
+    """A tenant's default cross-tenant access settings; ``None`` leaves a setting alone."""
+
+    inbound_trust: InboundTrust | None = None
+    b2b_collaboration_inbound: AccessType | None = None
+    b2b_collaboration_outbound: AccessType | None = None
+    redemption_inbound: bool | None = None
+    redemption_outbound: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "inbound_trust": None if self.inbound_trust is None else self.inbound_trust.to_graph(),
+            "b2b_collaboration_inbound": self.b2b_collaboration_inbound,
+            "b2b_collaboration_outbound": self.b2b_collaboration_outbound,
+            "redemption_inbound": self.redemption_inbound,
+            "redemption_outbound": self.redemption_outbound,
+        }
 
 
 # -- synchronization ---------------------------------------------------------------------------
@@ -421,6 +444,11 @@ def _tenant_dict(tenant: TenantSpec, base_dir: Path) -> dict[str, Any]:
         **(
             {"unmanaged_configurations": dict(sorted(tenant.unmanaged_configurations.items()))}
             if tenant.unmanaged_configurations
+            else {}
+        ),
+        **(
+            {"default_access": tenant.default_access.to_dict()}
+            if tenant.default_access is not None
             else {}
         ),
     }

@@ -22,9 +22,12 @@ def merge_links(
     name: str,
     templates: Mapping[str, Any],
     links: list[dict[str, Any]],
+    tenant_settings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     """``text`` with ``templates`` added (a name already taken gets a suffix) and ``links``
-    added; a link of the same ``source:target`` already in the file is replaced."""
+    added; a link of the same ``source:target`` already in the file is replaced.
+    ``tenant_settings`` sets keys of tenants the file has (``{"contoso": {"default_access":
+    ...}}``), replacing what the key held."""
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
     from ruamel.yaml.error import YAMLError
@@ -40,6 +43,15 @@ def merge_links(
     if not isinstance(tree, CommentedMap):
         msg = "the top level must be a mapping with version, tenants, templates, links..."
         raise ConfigError(msg, location=name)
+
+    tenants = tree.get("tenants")
+    for tenant, settings in (tenant_settings or {}).items():
+        entry = tenants.get(tenant) if isinstance(tenants, CommentedMap) else None
+        if not isinstance(entry, CommentedMap):
+            msg = f"tenants.{tenant} is not a mapping this file spells out; cannot add to it"
+            raise ConfigError(msg, location=name)
+        for setting, value in settings.items():
+            entry[setting] = _block(value)
 
     renamed: dict[str, str] = {}
     if templates:
@@ -74,14 +86,22 @@ def merge_links(
     return out.getvalue()
 
 
-def _block(value: Any) -> Any:
-    """Plain data as ruamel's block-style nodes; short lists of scalars stay on one line."""
+def _block(value: Any, *, flow: bool = True) -> Any:
+    """Plain data as ruamel's block-style nodes; short lists of scalars, and mappings of up to
+    three scalars (``inbound_trust: {mfa: true, ...}``), stay on one line as docs/config.md
+    writes them."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     if isinstance(value, Mapping):
         node = CommentedMap()
         for key, item in value.items():
-            node[key] = _block(item)
+            node[key] = _block(item, flow=key != "mappings")  # one mapping per line
+        if (
+            flow
+            and 0 < len(value) <= 3
+            and all(not isinstance(v, Mapping | list) for v in value.values())
+        ):
+            node.fa.set_flow_style()
         return node
     if isinstance(value, list):
         seq = CommentedSeq(_block(item) for item in value)

@@ -89,6 +89,7 @@ async def make_destroy_plan(
     keep_users: bool = False,
     duplicates_only: bool = False,
     delete_adopted: bool = False,
+    reset_default: bool = False,
 ) -> Plan:
     """Plan tearing the chosen links (default: all) down in the documented order.
 
@@ -109,4 +110,5 @@ async def make_destroy_plan(
         remaining=remaining,
         ledger=session.ledger,
         delete_adopted=delete_adopted,
+        reset_default=reset_default,
     )

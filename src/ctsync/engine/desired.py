@@ -26,6 +26,7 @@ __all__ = [
     "PartnerWant",
     "Wants",
     "b2b_setting",
+    "default_members",
     "desired_secrets",
     "link_tag",
     "parse_stage_tag",
@@ -159,6 +160,29 @@ class LinkWant:
 class Wants:
     partners: dict[tuple[str, str], PartnerWant]
     links: dict[str, LinkWant]
+    #: Default cross-tenant access settings by tenant name: member path → wanted value
+    #: (only tenants whose config sets ``default_access``).
+    defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def default_members(spec: TenantSpec) -> dict[str, Any]:
+    """The default policy's members the tenant's ``default_access`` sets (same paths as a
+    partner configuration's)."""
+    access = spec.default_access
+    if access is None:
+        return {}
+    members: dict[str, Any] = {}
+    if access.inbound_trust is not None:
+        members["inboundTrust"] = access.inbound_trust.to_graph()
+    if access.b2b_collaboration_inbound is not None:
+        members["b2bCollaborationInbound"] = b2b_setting(access.b2b_collaboration_inbound)
+    if access.b2b_collaboration_outbound is not None:
+        members["b2bCollaborationOutbound"] = b2b_setting(access.b2b_collaboration_outbound)
+    if access.redemption_inbound is not None:
+        members["automaticUserConsentSettings.inboundAllowed"] = access.redemption_inbound
+    if access.redemption_outbound is not None:
+        members["automaticUserConsentSettings.outboundAllowed"] = access.redemption_outbound
+    return members
 
 
 def _partner(
@@ -188,15 +212,7 @@ def wants(desired: DesiredState, *, links: tuple[LinkSpec, ...] | None = None) -
         )
         if access.inbound_trust is not None:
             trust = access.inbound_trust
-            inbound.want(
-                "inboundTrust",
-                {
-                    "isMfaAccepted": trust.mfa,
-                    "isCompliantDeviceAccepted": trust.compliant_device,
-                    "isHybridAzureADJoinedDeviceAccepted": trust.hybrid_joined_device,
-                },
-                link.key,
-            )
+            inbound.want("inboundTrust", trust.to_graph(), link.key)
         if access.b2b_collaboration_inbound is not None:
             inbound.want(
                 "b2bCollaborationInbound", b2b_setting(access.b2b_collaboration_inbound), link.key
@@ -217,7 +233,18 @@ def wants(desired: DesiredState, *, links: tuple[LinkSpec, ...] | None = None) -
             secrets=secrets,
             principals=_principals(link),
         )
-    return Wants(partners=partners, links=link_wants)
+    # The default policy of every tenant the links touch (all tenants for the whole config).
+    touched = (
+        set(desired.tenants)
+        if links is None
+        else {t for link in links for t in (link.source, link.target)}
+    )
+    defaults = {
+        name: members
+        for name in sorted(touched)
+        if (members := default_members(desired.tenants[name]))
+    }
+    return Wants(partners=partners, links=link_wants, defaults=defaults)
 
 
 def _principals(link: LinkSpec) -> tuple[Principal, ...]:

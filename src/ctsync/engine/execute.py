@@ -311,7 +311,8 @@ async def _partner_create(run: _Run, step: Step) -> None:
 
 
 async def _patch(run: _Run, step: Step) -> None:
-    """An update of ctsync's fields on a partner configuration or identitySynchronization.
+    """An update of ctsync's fields on a partner configuration, identitySynchronization or
+    the default policy.
 
     Before the first change to a field of an object ctsync did not create, the ledger keeps
     its old value; a destroy's revert step gives the fields back (``params["revert"]``).
@@ -329,6 +330,14 @@ async def _patch(run: _Run, step: Step) -> None:
     )
     if ledger is not None and key and reverting:
         ledger.reverted(_tenant_id(run, step), str(key), list(reverting))
+
+
+async def _reset_default(run: _Run, step: Step) -> None:
+    """``resetToSystemDefault`` (``destroy --reset-default-policy``): ctsync's fields go with
+    the rest, so the ledger forgets what they were."""
+    await run.session.client(step.tenant).post(step.params["path"])
+    if run.session.ledger is not None:
+        run.session.ledger.forget(_tenant_id(run, step), str(step.params["object"]))
 
 
 async def _delete_path(run: _Run, step: Step) -> None:
@@ -606,6 +615,8 @@ def _need(value: str | None, what: str) -> str:
 _HANDLERS: dict[tuple[str, str], Callable[[_Run, Step], Awaitable[None]]] = {
     ("partner", "create"): _partner_create,
     ("partner", "update"): _patch,
+    ("defaultPolicy", "update"): _patch,
+    ("defaultPolicy", "action"): _reset_default,
     ("partner", "delete"): _delete_path,
     ("identitySynchronization", "create"): _sync_create,
     ("identitySynchronization", "update"): _patch,

@@ -52,6 +52,9 @@ class LiveTenant:
     #: its ``job`` (or None), the ``target`` tenant id it serves (None: unknown) and ``how``
     #: that was learnt (identify.py's rules).
     foreign: list[dict[str, Any]] = field(default_factory=list)
+    #: The tenant's default cross-tenant access settings (read only when the config manages
+    #: some of them).
+    default: dict[str, Any] | None = None
 
 
 @dataclass
@@ -119,6 +122,7 @@ class LiveState:
                     "identity_sync": t.identity_sync,
                     "sps": {k: [_sp_view(sp) for sp in v] for k, v in t.service_principals.items()},
                     "foreign": [{"id": f.get("id"), "target": f.get("target")} for f in t.foreign],
+                    **({"default": t.default} if t.default is not None else {}),
                 }
                 for name, t in sorted(self.tenants.items())
             },
@@ -172,6 +176,7 @@ async def read_live(session: Session, wants: Wants) -> LiveState:
     """Read everything ``wants`` touches, in every tenant concerned, concurrently."""
     tenants = {w.tenant for w in wants.partners.values()}
     tenants |= {w.source.name for w in wants.links.values()}
+    tenants |= set(wants.defaults)
     live = LiveState(
         tenants={name: LiveTenant(name) for name in tenants},
         links={key: LiveLink(key) for key in wants.links},
@@ -269,7 +274,18 @@ async def _read_tenant(session: Session, wants: Wants, live: LiveState, name: st
         )
 
     # Principals depend on nothing else read here: resolve them alongside.
-    await asyncio.gather(partners(), apps(), _resolve_principals(client, name, my_links, live))
+    await asyncio.gather(
+        partners(),
+        apps(),
+        _read_default(client, tenant, wants),
+        _resolve_principals(client, name, my_links, live),
+    )
+
+
+async def _read_default(client: GraphClient, tenant: LiveTenant, wants: Wants) -> None:
+    """The default cross-tenant access settings, when the config manages some."""
+    if tenant.name in wants.defaults:
+        tenant.default = _clean((await client.get(f"{POLICY}/default")).json_object())
 
 
 #: How long a read waits for an app an earlier run created to replicate (the default of

@@ -25,7 +25,7 @@ from typing import Any
 
 from ctsync.errors import CtsyncError
 
-__all__ = ["Ledger", "LedgerError", "app_key", "object_key"]
+__all__ = ["DEFAULT_KEY", "Ledger", "LedgerError", "app_key", "object_key"]
 
 #: A ledger holds a few entries per partner; anything this big is not one.
 MAX_BYTES = 16 * 1024 * 1024
@@ -39,6 +39,10 @@ class LedgerError(CtsyncError):
 def object_key(kind: str, partner_id: str | None = None) -> str:
     """``partner:<id>``, ``identitySynchronization:<id>`` or ``default``."""
     return kind if partner_id is None else f"{kind}:{partner_id.lower()}"
+
+
+#: The ledger's entry for a tenant's default cross-tenant access settings (a singleton).
+DEFAULT_KEY = "default"
 
 
 def app_key(sp_id: str) -> str:

@@ -26,7 +26,7 @@ from ctsync.engine.desired import (
 )
 from ctsync.engine.live import LiveLink, LiveState, LiveTenant
 from ctsync.engine.model import FieldChange, Plan, Problem, Step
-from ctsync.engine.ownership import Ledger, app_key, object_key
+from ctsync.engine.ownership import DEFAULT_KEY, Ledger, app_key, object_key
 from ctsync.engine.schema import schema_changes, schema_changes_full, schema_edits
 
 __all__ = [
@@ -175,6 +175,45 @@ def _partner_steps(
                 )
             )
     return steps, notes
+
+
+def default_step_id(tenant: str) -> str:
+    return f"{tenant}/defaultPolicy"
+
+
+def _default_steps(
+    tenant: str, members: dict[str, Any], live: LiveTenant, managed: bool
+) -> tuple[list[Step], list[str]]:
+    """Bring the default cross-tenant access settings ``default_access`` names to the config;
+    the policy's other settings stay as they are (the policy always exists: an update)."""
+    changes = tuple(
+        FieldChange(path, _get(live.default, path), value)
+        for path, value in sorted(members.items())
+        if not _same(_get(live.default, path), value)
+    )
+    if not changes:
+        return [], []
+    if not managed:
+        fields = ", ".join(c.field for c in changes)
+        return [], [
+            f"{tenant} is read-only in the config: its default cross-tenant access settings "
+            f"differ from default_access ({fields})"
+        ]
+    step = Step(
+        id=default_step_id(tenant),
+        tenant=tenant,
+        resource="defaultPolicy",
+        action="update",
+        summary="update the default cross-tenant access settings ctsync manages (the others "
+        "stay as they are)",
+        changes=changes,
+        params={
+            "path": f"{POLICY}/default",
+            "patch": nested({c.field: c.new for c in changes}),
+            "object": DEFAULT_KEY,
+        },
+    )
+    return [step], []
 
 
 #: Step ids of a link's source-side steps: ``<link>/<suffix>``.
@@ -573,6 +612,10 @@ def plan_changes(
         )
         steps.extend(more)
         notes.extend(why)
+    for name, members in sorted(wanted.defaults.items()):
+        more, why = _default_steps(name, members, live.tenants[name], desired.tenants[name].managed)
+        steps.extend(more)
+        notes.extend(why)
     planned = {s.id for s in steps}
     for key in sorted(wanted.links):
         want = wanted.links[key]
@@ -872,6 +915,55 @@ def _partner_teardown(
     return steps
 
 
+def _default_teardown(
+    name: str, tenant: LiveTenant, *, tenant_id: str, ledger: Ledger | None, reset: bool
+) -> list[Step]:
+    """The default policy is a singleton: never deleted. Its fields ctsync changed go back to
+    what they were before (the ledger); ``reset`` resets the whole policy to Microsoft's
+    defaults instead (``resetToSystemDefault``: settings ctsync did not make go too)."""
+    sid = default_step_id(name)
+    if reset:
+        return [
+            Step(
+                id=f"{sid}/reset",
+                tenant=name,
+                resource="defaultPolicy",
+                action="action",
+                summary="reset the whole default cross-tenant access policy to Microsoft's "
+                "defaults (--reset-default-policy: settings ctsync did not make are reset too)",
+                changes=(
+                    FieldChange(
+                        "isServiceDefault", (tenant.default or {}).get("isServiceDefault"), True
+                    ),
+                ),
+                destructive=True,
+                params={"path": f"{POLICY}/default/resetToSystemDefault", "object": DEFAULT_KEY},
+            )
+        ]
+    was = ledger.before(tenant_id, DEFAULT_KEY) if ledger is not None else {}
+    revert = {p: v for p, v in was.items() if not _same(_get(tenant.default, p), v)}
+    if not revert:
+        return []
+    return [
+        Step(
+            id=f"{sid}/revert",
+            tenant=name,
+            resource="defaultPolicy",
+            action="update",
+            summary="set ctsync's default cross-tenant access settings back to what they were "
+            "before it (the policy stays: it is a singleton)",
+            changes=tuple(FieldChange(p, _get(tenant.default, p), v) for p, v in revert.items()),
+            destructive=True,
+            params={
+                "path": f"{POLICY}/default",
+                "patch": nested(revert),
+                "object": DEFAULT_KEY,
+                "revert": sorted(revert),
+            },
+        )
+    ]
+
+
 def destroy_plan(
     desired: DesiredState,
     live: LiveState,
@@ -881,6 +973,7 @@ def destroy_plan(
     remaining: Wants,
     ledger: Ledger | None = None,
     delete_adopted: bool = False,
+    reset_default: bool = False,
 ) -> Plan:
     """Tear the links of ``wanted`` down in the documented order (reference §1.4).
 
@@ -888,7 +981,8 @@ def destroy_plan(
     link that stays is trimmed of the destroyed link's settings instead of deleted. Duplicate
     apps of a link (they carry its tag) go with it. A configuration the link adopted is
     released — its job paused, ctsync's tags removed — and deleted only with
-    ``delete_adopted``.
+    ``delete_adopted``. A tenant no remaining link touches gets its default policy settings
+    back (``reset_default``: the whole policy reset to Microsoft's defaults).
     """
     steps: list[Step] = []
     problems: list[Problem] = []
@@ -986,6 +1080,19 @@ def destroy_plan(
                     tenant_id=desired.tenants[pw.tenant].tenant_id,
                     ledger=ledger,
                     after=after_apps,
+                )
+            )
+    staying = {t for lw in remaining.links.values() for t in (lw.source.name, lw.target.name)}
+    for name in sorted(wanted.defaults):
+        spec = desired.tenants[name]
+        if spec.managed and name not in staying:
+            steps.extend(
+                _default_teardown(
+                    name,
+                    live.tenants[name],
+                    tenant_id=spec.tenant_id,
+                    ledger=ledger,
+                    reset=reset_default,
                 )
             )
     return Plan(

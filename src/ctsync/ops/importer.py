@@ -27,9 +27,15 @@ from urllib.parse import quote as url_quote
 from ctsync.config import DesiredState, TenantSpec
 from ctsync.config._expression import parse_expression
 from ctsync.engine import Session
-from ctsync.engine.desired import LINK_TAG_PREFIX, desired_secrets, secrets_tag, wants
+from ctsync.engine.desired import (
+    LINK_TAG_PREFIX,
+    default_members,
+    desired_secrets,
+    secrets_tag,
+    wants,
+)
 from ctsync.engine.identify import identify
-from ctsync.engine.ownership import Ledger, object_key
+from ctsync.engine.ownership import DEFAULT_KEY, Ledger, object_key
 from ctsync.engine.schema import schema_drift, user_mapping
 from ctsync.errors import ConfigError, GraphError
 from ctsync.graph import BatchRequest, GraphClient
@@ -108,11 +114,16 @@ class ImportReport:
     #: (tenant name, partner tenant id): what destroy gives back after an import.
     live_partners: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     live_sync: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: ``default_access`` per tenant whose default policy is customised (what the config
+    #: gets), and every tenant's default policy as read (what destroy gives back).
+    defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    live_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "configurations": [f.to_dict() for f in self.found],
             "partners": self.partners,
+            "default_access": self.defaults,
             "links": [
                 {
                     "key": link.key,
@@ -132,6 +143,7 @@ class _Tenant:
     partners: dict[str, dict[str, Any]] = field(default_factory=dict)
     identity_sync: dict[str, dict[str, Any]] = field(default_factory=dict)
     apps: list[dict[str, Any]] = field(default_factory=list)
+    default: dict[str, Any] | None = None
 
 
 async def discover(
@@ -153,6 +165,10 @@ async def discover(
             report.live_partners[(name, partner_id)] = partner
         for partner_id, sync in tenant.identity_sync.items():
             report.live_sync[(name, partner_id)] = sync
+        if tenant.default is not None:
+            report.live_defaults[name] = tenant.default
+            if tenant.spec.managed and tenant.default.get("isServiceDefault") is False:
+                report.defaults[name] = _default_access(tenant.default)
     wanted: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for name, tenant in sorted(tenants.items()):
         for app in tenant.apps:
@@ -232,7 +248,10 @@ async def _read(session: Session, tenant: _Tenant) -> None:
         ]
         await identify(client, tenant.spec, tenant.apps)
 
-    await asyncio.gather(partners(), apps())
+    async def default() -> None:
+        tenant.default = _clean((await client.get(f"{POLICY}/default")).json_object())
+
+    await asyncio.gather(partners(), apps(), default())
 
 
 async def _describe(
@@ -294,13 +313,21 @@ async def _describe(
 def _access(source: _Tenant, target: _Tenant) -> dict[str, Any]:
     inbound = target.partners.get(source.spec.tenant_id) or {}
     outbound = source.partners.get(target.spec.tenant_id) or {}
-    access: dict[str, Any] = {}
     redeem_in = (inbound.get("automaticUserConsentSettings") or {}).get("inboundAllowed")
     redeem_out = (outbound.get("automaticUserConsentSettings") or {}).get("outboundAllowed")
-    access["automatic_redemption"] = bool(redeem_in) and bool(redeem_out)
+    return {
+        "automatic_redemption": bool(redeem_in) and bool(redeem_out),
+        **_trust_and_b2b(inbound, outbound),
+    }
+
+
+def _trust_and_b2b(inbound: dict[str, Any], outbound: dict[str, Any]) -> dict[str, Any]:
+    """``inbound_trust`` and ``b2b_collaboration`` from the objects holding the inbound and
+    the outbound settings (a partner pair, or the default policy twice)."""
+    out: dict[str, Any] = {}
     trust = inbound.get("inboundTrust")
     if isinstance(trust, dict):
-        access["inbound_trust"] = {
+        out["inbound_trust"] = {
             "mfa": bool(trust.get("isMfaAccepted")),
             "compliant_device": bool(trust.get("isCompliantDeviceAccepted")),
             "hybrid_joined_device": bool(trust.get("isHybridAzureADJoinedDeviceAccepted")),
@@ -311,8 +338,24 @@ def _access(source: _Tenant, target: _Tenant) -> dict[str, Any]:
     }
     b2b = {k: v for k, v in b2b.items() if v is not None}
     if b2b:
-        access["b2b_collaboration"] = b2b
-    return access
+        out["b2b_collaboration"] = b2b
+    return out
+
+
+def _default_access(default: dict[str, Any]) -> dict[str, Any]:
+    """A customised default policy as ``default_access``: every setting ctsync models that
+    the policy holds in a form the config can say (finer B2B settings stay unmanaged)."""
+    out = _trust_and_b2b(default, default)
+    consent = default.get("automaticUserConsentSettings")
+    if isinstance(consent, dict):
+        redeem = {
+            k: consent[f"{k}Allowed"]
+            for k in ("inbound", "outbound")
+            if isinstance(consent.get(f"{k}Allowed"), bool)
+        }
+        if redeem:
+            out["automatic_redemption"] = redeem
+    return out
 
 
 def _all_or_nothing(setting: Any) -> str | None:
@@ -545,7 +588,8 @@ def note_adopted(
       (what the link's config says): ctsync cannot read them back, and a plan right after the
       import must not offer to write what is already there;
     - the value each partner field the imported links manage holds now: ctsync did not make
-      it, so destroy gives exactly that back (not ``null``).
+      it, so destroy gives exactly that back (not ``null``); the same for the default policy
+      settings imported as ``default_access``.
     """
     chosen = tuple(link for link in desired.links if link.key in keys)
     for link in chosen:
@@ -557,6 +601,13 @@ def note_adopted(
             )
     if report is None:
         return
+    for name in report.defaults:
+        live, spec = report.live_defaults[name], desired.tenants[name]
+        ledger.note_before(
+            spec.tenant_id,
+            DEFAULT_KEY,
+            {path: _get(live, path) for path in default_members(spec)},
+        )
     for want in wants(desired, links=chosen).partners.values():
         tenant_id = desired.tenants[want.tenant].tenant_id
         current = report.live_partners.get((want.tenant, want.partner_id))

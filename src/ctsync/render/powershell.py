@@ -133,6 +133,10 @@ def _commands(step: Step) -> list[str]:
             "Remove-MgPolicyCrossTenantAccessPolicyPartner "
             f"-CrossTenantAccessPolicyConfigurationPartnerTenantId '{_partner_id(p['path'])}'"
         ]
+    if key == ("defaultPolicy", "update"):
+        return [f"Update-MgPolicyCrossTenantAccessPolicyDefault -BodyParameter {_ps(p['patch'])}"]
+    if key == ("defaultPolicy", "action"):
+        return ["Reset-MgPolicyCrossTenantAccessPolicyDefaultToSystemDefault"]
     if key == ("identitySynchronization", "create"):
         return [
             f"Invoke-MgGraphRequest -Method PUT -Uri 'v1.0{p['path']}' "
