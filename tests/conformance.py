@@ -3,6 +3,11 @@
 Reads ``../shared/reference/graph-v1-types.json`` (the project's extract of Microsoft's
 published metadata) and is written independently of the emulator's own body checker, so a
 mistake in one does not hide a mistake in the other.
+
+The emulator can add undocumented properties to its answers, as real tenants do (the fault
+profile's ``extra_properties``, on by default in ``ctsync emulator serve``). They are not part
+of the v1.0 types, so they are problems unless a check says it expects them
+(``allow_extras=True``) — even on open types, where any other member passes.
 """
 
 from __future__ import annotations
@@ -21,6 +26,19 @@ VENDORED_TYPES = ROOT / "src" / "ctsync" / "emulator" / "core" / "graph_v1_types
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 _DURATION = re.compile(r"^-?P(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
+
+#: The undocumented properties docs/emulator.md lists for ``extra_properties`` (written out
+#: here rather than imported, so the checker stays independent of the emulator).
+EXTRA_PROPERTIES: dict[str, frozenset[str]] = {
+    "servicePrincipal": frozenset(
+        {"errorUrl", "samlMetadataUrl", "publisherName", "isAuthorizationServiceEnabled"}
+    ),
+    "application": frozenset({"windows", "signInAudienceRestrictions"}),
+    "crossTenantAccessPolicyConfigurationPartner": frozenset(
+        {"protectedContentSharing", "invitationRedemptionIdentityProviderConfiguration"}
+    ),
+    "crossTenantIdentitySyncPolicyPartner": frozenset({"externalCloudAuthorizedApplicationId"}),
+}
 
 
 @cache
@@ -49,8 +67,13 @@ def properties(type_name: str) -> dict[str, Any]:
     return out
 
 
-def problems(type_name: str, payload: Any, where: str = "$") -> list[str]:
-    """Every way ``payload`` departs from ``type_name``; empty when it conforms."""
+def problems(
+    type_name: str, payload: Any, where: str = "$", *, allow_extras: bool = False
+) -> list[str]:
+    """Every way ``payload`` departs from ``type_name``; empty when it conforms.
+
+    ``allow_extras`` accepts the emulator's undocumented :data:`EXTRA_PROPERTIES` (at any
+    depth); without it they are problems, open type or not."""
     if not isinstance(payload, dict):
         return [f"{where}: expected an object of {type_name}, got {type(payload).__name__}"]
     declared = payload.get("@odata.type")
@@ -61,20 +84,27 @@ def problems(type_name: str, payload: Any, where: str = "$") -> list[str]:
     out: list[str] = []
     props = properties(type_name)
     open_type = bool(types()[type_name].get("openType"))
+    extras = EXTRA_PROPERTIES.get(type_name, frozenset())
     for key, value in payload.items():
         if key.startswith("@odata.") or "@odata." in key:
             continue
         spec = props.get(key)
         if spec is None:
+            if key in extras:
+                if not allow_extras:
+                    out.append(f"{where}.{key}: undocumented extra property of {type_name}")
+                continue
             # An open type (e.g. detailsInfo) takes members its definition does not list.
             if not open_type:
                 out.append(f"{where}.{key}: not a property of {type_name}")
             continue
-        out.extend(_value(spec["type"], value, spec["nullable"], f"{where}.{key}"))
+        out.extend(_value(spec["type"], value, spec["nullable"], f"{where}.{key}", allow_extras))
     return out
 
 
-def _value(ref: str, value: Any, nullable: bool, where: str) -> list[str]:
+def _value(
+    ref: str, value: Any, nullable: bool, where: str, allow_extras: bool = False
+) -> list[str]:
     if ref == "navigation":
         return []
     if value is None:
@@ -83,7 +113,11 @@ def _value(ref: str, value: Any, nullable: bool, where: str) -> list[str]:
         if not isinstance(value, list):
             return [f"{where}: expected a collection of {ref}"]
         inner = ref[len("Collection(") : -1]
-        return [p for i, v in enumerate(value) for p in _value(inner, v, False, f"{where}[{i}]")]
+        return [
+            p
+            for i, v in enumerate(value)
+            for p in _value(inner, v, False, f"{where}[{i}]", allow_extras)
+        ]
     if ref.startswith("Edm."):
         return _primitive(ref, value, where)
     name = _name(ref)
@@ -94,7 +128,7 @@ def _value(ref: str, value: Any, nullable: bool, where: str) -> list[str]:
         parts = value.split(",") if isinstance(value, str) and t["isFlags"] else [value]
         bad = [p for p in parts if not isinstance(p, str) or p.strip() not in t["members"]]
         return [f"{where}: {v!r} is not a member of {name}" for v in bad]
-    return problems(name, value, where)
+    return problems(name, value, where, allow_extras=allow_extras)
 
 
 def _primitive(ref: str, value: Any, where: str) -> list[str]:
@@ -111,6 +145,6 @@ def _primitive(ref: str, value: Any, where: str) -> list[str]:
     return [] if check(value) else [f"{where}: {value!r} is not a valid {ref}"]
 
 
-def assert_conforms(type_name: str, payload: Any) -> None:
-    found = problems(type_name, payload)
+def assert_conforms(type_name: str, payload: Any, *, allow_extras: bool = False) -> None:
+    found = problems(type_name, payload, allow_extras=allow_extras)
     assert not found, "\n".join(found)

@@ -48,7 +48,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("serve")
     scenario = tmp / "scenario.json"
     scenario.write_text(json.dumps(_scenario()))
-    served = start(tmp, "--scenario", str(scenario))
+    served = start(tmp, "--scenario", str(scenario), "--replication-lag", "0")
     yield served
     stop(served)
 

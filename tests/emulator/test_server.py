@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from cryptography import x509
 
 from ctsync.cli import cli
-from ctsync.emulator import Emulator, EmulatorCredential, FaultProfile
+from ctsync.emulator import Emulator, EmulatorCredential, FaultProfile, OffsetClock
 from ctsync.emulator.server import (
     LOOPBACK_HOSTS,
     ServerAddress,
@@ -423,3 +423,29 @@ def test_a_served_drop_before_the_service_changes_nothing() -> None:
             graph.post(partners, json={"tenantId": emu.tenant("fabrikam").id})
     assert emu.tenant("contoso").access_policy.partners == {}
     assert emu.traffic.stats()["random_faults"] == {"drop_before": 1}
+
+
+def test_a_served_emulator_accepts_tokens_issued_after_its_clock_moved() -> None:
+    """The served clock is real time plus what was advanced: a token issued an hour ahead of
+    the wall clock is checked against the emulator's own time, not the wall clock."""
+    emu = Emulator(scenario="demo", clock=OffsetClock())
+    tenant = emu.tenant("contoso")
+    client = next(iter(tenant.clients.values()))
+    with _served(emu) as origin, httpx.Client(base_url=origin, timeout=10) as http:
+        advanced = http.post("/_emulator/clock/advance", json={"seconds": 3600})
+        assert advanced.status_code == 200, advanced.text
+        token = http.post(
+            f"/{tenant.id}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client.client_id,
+                "client_secret": client.client_secret,
+                "scope": "https://graph.microsoft.com/.default",
+            },
+        )
+        assert token.status_code == 200, token.text
+        graph = http.get(
+            "/v1.0/policies/crossTenantAccessPolicy",
+            headers={"authorization": f"Bearer {token.json()['access_token']}"},
+        )
+    assert graph.status_code == 200, graph.text

@@ -13,8 +13,11 @@ from tests.reliability.harness import Lab
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    # A little latency, so concurrent requests overlap as they do against Graph.
-    served = start(tmp_path_factory.mktemp("emulator"), "--latency-ms", "20")
+    # A little latency, so concurrent requests overlap as they do against Graph. Replication
+    # lag only where a test asks for it (control resets come back to no lag).
+    served = start(
+        tmp_path_factory.mktemp("emulator"), "--latency-ms", "20", "--replication-lag", "0"
+    )
     yield served
     stop(served)
 

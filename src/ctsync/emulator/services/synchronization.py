@@ -132,9 +132,14 @@ def _service_principal(
     return sp, ctx.tenant.synchronization.setdefault(sp["id"], ServicePrincipalSync())
 
 
+def _job_key(job_id: str) -> str:
+    """Where a job's creation time is kept, for the replication-lag fault."""
+    return f"synchronizationJob:{job_id.lower()}"
+
+
 def _job(ctx: RequestContext, sync: ServicePrincipalSync) -> SyncJobRecord:
     record = sync.job(ctx.params["jobId"])
-    if record is None:
+    if record is None or not ctx.visible(_job_key(record.id)):
         raise not_found(f"The synchronization job '{ctx.params['jobId']}' does not exist.")
     return record
 
@@ -172,7 +177,7 @@ def list_templates(ctx: RequestContext) -> EmuResponse:
 @router.route("GET", ROOT + "/jobs", permissions=SYNC_READ)
 def list_jobs(ctx: RequestContext) -> EmuResponse:
     sp, sync = _service_principal(ctx, write=False)
-    jobs = [copy.deepcopy(r.job) for r in sync.jobs.values()]
+    jobs = [copy.deepcopy(r.job) for r in sync.jobs.values() if ctx.visible(_job_key(r.id))]
     return collection_response(
         ctx, jobs, context=_context(sp, "jobs"), count_requires_advanced=False
     )
@@ -200,6 +205,7 @@ def create_job(ctx: RequestContext) -> EmuResponse:
         existing = next(iter(sync.jobs))
         raise conflict(f"A synchronization job already exists for this application: '{existing}'.")
     record = new_job_record(ctx.tenant.id, sp, sync, ctx.emulator.ids)
+    ctx.mark_created(_job_key(record.id))
     return ctx.entity(copy.deepcopy(record.job), context=_context(sp, "jobs/$entity"), status=201)
 
 
