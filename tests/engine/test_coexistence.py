@@ -103,8 +103,13 @@ def test_an_adopted_configuration_is_managed_then_released_not_deleted(tmp_path:
     plan = _plan(bench)
     assert plan.problems == ()
     assert not [s for s in plan.steps if s.resource in {"application", "synchronizationJob"}]
-    secrets = next(s for s in plan.steps if s.resource == "synchronizationSecrets")
-    assert "adopted configuration 'Sync to Fabrikam'" in secrets.summary
+    # Every step on the configuration says whose it is.
+    on_app = [s for s in plan.steps if s.id.startswith("contoso:fabrikam/")]
+    assert {s.resource for s in on_app} >= {"synchronizationSecrets"}
+    for step in on_app:
+        assert step.summary.endswith(
+            "(adopted configuration 'Sync to Fabrikam': not created by ctsync)"
+        ), step.summary
 
     async def apply(session: Session) -> bool:
         return (await execute(await make_plan(session.desired, session), session)).ok

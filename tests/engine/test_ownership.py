@@ -147,14 +147,55 @@ def test_an_identity_sync_setting_someone_else_made_is_set_back_not_deleted(
     assert contoso in bench.emulator.tenant("fabrikam").access_policy.partners
 
 
-def test_without_its_ledger_ctsync_deletes_no_partner(tmp_path: Path) -> None:
+def test_without_its_ledger_ctsync_deletes_and_resets_no_partner_setting(tmp_path: Path) -> None:
+    """With no record of what it made or changed, ctsync cannot tell its settings from an
+    admin's: the partner configurations and their settings stay, and the plan says so."""
     bench = make_bench(tmp_path, links=[("contoso", "fabrikam")])
     _apply(bench)
     (tmp_path / ".ctsync" / "ownership.json").unlink()
     teardown = _destroy(bench, ledger=Ledger(tmp_path / ".ctsync" / "ownership.json"))
-    assert not [s for s in teardown.steps if s.resource == "partner" and s.action == "delete"]
+    assert not [s for s in teardown.steps if s.resource in ("partner", "identitySynchronization")]
     contoso = bench.emulator.tenant("contoso").id
     fabrikam = bench.emulator.tenant("fabrikam")
     assert contoso in fabrikam.access_policy.partners
     auto = fabrikam.access_policy.partners[contoso]["automaticUserConsentSettings"]
-    assert auto["inboundAllowed"] is None
+    assert auto["inboundAllowed"] is True
+    assert any(
+        "fabrikam: automaticUserConsentSettings.inboundAllowed, inboundTrust on the partner for "
+        "contoso stay as they are" in note
+        for note in teardown.notes
+    ), teardown.notes
+
+
+def test_destroy_leaves_a_setting_ctsync_found_as_the_config_wants_it(tmp_path: Path) -> None:
+    """An MTO partner already allowed user sync in and redemption: ctsync changed neither, so
+    destroy gives nothing "back" (resetting them would break the MTO's own sync)."""
+    bench = make_bench(tmp_path, links=[("contoso", "fabrikam")])
+    contoso = bench.emulator.tenant("contoso").id
+    _seed(
+        bench,
+        "fabrikam",
+        "POST",
+        f"{POLICY}/partners",
+        {"tenantId": contoso, "automaticUserConsentSettings": {"inboundAllowed": True}},
+    )
+    _seed(
+        bench,
+        "fabrikam",
+        "PUT",
+        f"{POLICY}/partners/{contoso}/identitySynchronization",
+        {"displayName": "contoso", "userSyncInbound": {"isSyncAllowed": True}},
+    )
+    _apply(bench)
+    teardown = _destroy(bench)
+    touched = [
+        c.field
+        for s in teardown.steps
+        if s.tenant == "fabrikam" and s.resource in ("partner", "identitySynchronization")
+        for c in s.changes
+    ]
+    assert touched == ["inboundTrust"]  # the one field ctsync changed
+    sync = _raw(bench, "fabrikam", f"{POLICY}/partners/{contoso}/identitySynchronization")
+    assert sync["userSyncInbound"]["isSyncAllowed"] is True
+    partner = _raw(bench, "fabrikam", f"{POLICY}/partners/{contoso}")
+    assert partner["automaticUserConsentSettings"]["inboundAllowed"] is True

@@ -261,13 +261,15 @@ def _secrets_summary(want: LinkWant, live: LiveLink) -> str:
     summary = "save the job's credentials and settings, and tag the app for this link"
     if live.untagged:
         return f"adopt the untagged configuration app {want.app_name!r}: " + summary
-    if live.adopted:
-        name = (live.service_principal or {}).get("displayName")
-        return (
-            f"save the credentials and settings of the adopted configuration {name!r} as the "
-            "config says, and tag it for this link"
-        )
-    return summary
+    return summary  # an adopted app's steps say so (_adopted_suffix)
+
+
+def _adopted_suffix(live: LiveLink) -> str:
+    """Steps on a configuration ctsync did not create say so (destroy releases it)."""
+    sp = live.service_principal or {}
+    if live.adopted or ADOPTED_TAG in (sp.get("tags") or []):
+        return f" (adopted configuration {sp.get('displayName')!r}: not created by ctsync)"
+    return ""
 
 
 def _link_steps(
@@ -286,9 +288,11 @@ def _link_steps(
     if live.job:
         base["job_id"] = live.job["id"]
     new_app = live.service_principal is None
+    whose = _adopted_suffix(live)
 
     def step(name: str, **kwargs: Any) -> Step:
         params = {**base, **kwargs.pop("params", {})}
+        kwargs["summary"] += whose
         return Step(id=ids[name], tenant=source, links=(key,), params=params, **kwargs)
 
     stage, secrets, in_scope = _rollout_state(want, live, stage)
@@ -787,12 +791,15 @@ def _partner_teardown(
     tenant_id: str,
     ledger: Ledger | None,
     after: tuple[str, ...],
+    notes: list[str],
 ) -> list[Step]:
     """What destroy does to one partner configuration and its identitySynchronization.
 
     Deleted only when ctsync created it (the ledger) and nothing it does not manage is set on
-    it; otherwise the destroyed links' fields go back to what they were before ctsync (the
-    ledger), else to ``null`` (inherit the default), and everything else stays.
+    it; otherwise the destroyed links' fields go back: on an object ctsync created to ``null``
+    (inherit the default), on one it did not to what they held before ctsync changed them (the
+    ledger). A field ctsync has no record of changing — it already held what the config wants,
+    or the ledger is lost — stays as it is (``notes`` says so), as does everything else.
     """
     steps: list[Step] = []
     current = tenant.partners.get(pw.partner_id)
@@ -803,8 +810,16 @@ def _partner_teardown(
     def created(key: str) -> bool:
         return ledger is not None and ledger.created(tenant_id, key)
 
-    def before(key: str) -> dict[str, Any]:
-        return ledger.before(tenant_id, key) if ledger is not None else {}
+    def restore(key: str, obj: dict[str, Any] | None, fields: list[str]) -> dict[str, Any]:
+        """Field → the value it goes back to, for the fields ctsync changed that differ."""
+        was = {} if ledger is None else ledger.before(tenant_id, key)
+        back = {f: None if created(key) else was[f] for f in fields if created(key) or f in was}
+        if unknown := [f for f in fields if f not in back and _get(obj, f) is not None]:
+            notes.append(
+                f"{pw.tenant}: {', '.join(unknown)} on the {key.partition(':')[0]} for "
+                f"{pw.partner} stay as they are: ctsync has no record of changing them"
+            )
+        return {f: v for f, v in back.items() if not _same(_get(obj, f), v)}
 
     sync_gone: tuple[str, ...] = ()
     sync_stays = pw.partner_id in tenant.identity_sync
@@ -830,8 +845,9 @@ def _partner_teardown(
             )
             sync_gone, sync_stays = (sid,), False
         else:
-            was = before(sync_key).get(field)
-            if not _same(_get(sync, field), was):
+            back = restore(sync_key, sync, [field])
+            if back:
+                was = back[field]
                 sid = f"{sync_step_id(pw.tenant, pw.partner)}/revert"
                 steps.append(
                     Step(
@@ -879,8 +895,7 @@ def _partner_teardown(
             )
         )
         return steps
-    was = before(partner_key)
-    revert = {p: was.get(p) for p in gone if not _same(_get(current, p), was.get(p))}
+    revert = restore(partner_key, current, gone)
     if not revert:
         return steps
     why = []
@@ -986,6 +1001,7 @@ def destroy_plan(
     """
     steps: list[Step] = []
     problems: list[Problem] = []
+    notes: list[str] = []
     for key in sorted(wanted.links):
         want = wanted.links[key]
         link = live.links[key]
@@ -1080,6 +1096,7 @@ def destroy_plan(
                     tenant_id=desired.tenants[pw.tenant].tenant_id,
                     ledger=ledger,
                     after=after_apps,
+                    notes=notes,
                 )
             )
     staying = {t for lw in remaining.links.values() for t in (lw.source.name, lw.target.name)}
@@ -1101,5 +1118,6 @@ def destroy_plan(
         config_hash=desired.config_hash,
         live_hash=live.fingerprint(),
         steps=tuple(steps),
+        notes=tuple(notes),
         problems=tuple(problems),
     )

@@ -22,7 +22,8 @@ def _value(value: Any) -> str:
 
 
 def _group(step: Step) -> str:
-    return printable(", ".join(step.links)) if step.links else "(no link)"
+    """The heading a step is shown under: its links, or (the default policy) the tenant."""
+    return f"link {printable(', '.join(step.links))}" if step.links else "tenant-wide settings"
 
 
 def _problems(problems: tuple[Problem, ...]) -> list[str]:
@@ -49,8 +50,8 @@ def plan_text(plan: Plan) -> str:
     for step in plan.steps:
         groups.setdefault(_group(step), {}).setdefault(step.tenant, []).append(step)
     lines = []
-    for link, tenants in groups.items():
-        lines.append(f"link {link}")
+    for heading, tenants in groups.items():
+        lines.append(heading)
         for tenant, steps in tenants.items():
             lines.append(f"  in tenant {printable(tenant)}:")
             for step in steps:
