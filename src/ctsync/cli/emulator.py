@@ -50,7 +50,7 @@ def emulator() -> None:
     "--scenario",
     default="demo",
     show_default=True,
-    metavar="demo|empty|FILE",
+    metavar="demo|empty|brownfield|FILE",
     help="Tenants to seed: a built-in scenario or a JSON scenario file.",
 )
 @click.option(
