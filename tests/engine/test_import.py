@@ -146,6 +146,10 @@ def test_a_portal_setup_imports_as_a_link_that_plans_nothing(tmp_path: Path) -> 
     }
     assert "adopt: " + sp_id in text
     assert "# ctsync config for the emulator" in text  # the admin's comments stay
+    # ... and their way of writing things: a one-key mapping in a list keeps its braces.
+    assert "assigned: [{group: CTS-Pilot}]" in bench.config.read_text()
+    assert "assigned: [{group: CTS-Pilot}]" in text
+    assert "inbound_trust: {mfa: true, compliant_device: true, hybrid_joined_device: false}" in text
 
     bench.config.write_text(text)
     written = loads(text, path=bench.config)

@@ -137,7 +137,9 @@ def _text(report: ImportReport, destination: Path, plan: Plan | None) -> str:
         lines.append("  (none)")
     for found in report.found:
         job = f"job {found.job}" if found.job else "no job"
-        how = f", identified by its {found.how}" if found.how else ""
+        how = {None: "", "--link": ", named by --link"}.get(
+            found.how, f", identified by its {found.how}"
+        )
         target = found.target or "an unknown tenant"
         head = f"  {found.tenant}: {found.name!r} ({found.sp_id}, {job}) → {target}{how}"
         lines.append(printable(head))
@@ -148,13 +150,15 @@ def _text(report: ImportReport, destination: Path, plan: Plan | None) -> str:
     managed = [p for p in report.partners if p["settings"]]
     if managed:
         lines.append("")
-        lines.append("Partner configurations (settings ctsync does not model stay as they are):")
+        lines.append("Partner configurations and what each sets (ctsync never writes the settings")
+        lines.append("it does not model, marked 'left as they are'):")
         for partner in managed:
             extra = " (multitenant organization)" if partner["multitenant_organization"] else ""
-            settings = ", ".join(partner["settings"])
-            lines.append(
-                printable(f"  {partner['tenant']} → {partner['partner']}{extra}: {settings}")
-            )
+            modelled = [m for m in partner["settings"] if m not in partner["unmodelled"]]
+            said = ", ".join(modelled) or "nothing ctsync models"
+            if partner["unmodelled"]:
+                said += f"; left as they are: {', '.join(partner['unmodelled'])}"
+            lines.append(printable(f"  {partner['tenant']} → {partner['partner']}{extra}: {said}"))
     if report.defaults:
         lines.append("")
         lines.append(

@@ -35,6 +35,7 @@ def merge_links(
     yaml = YAML(typ="rt")
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.width = 100
+    yaml.brace_single_entry_mapping_in_flow_sequence = True  # keep [{group: X}] as written
     try:
         tree = yaml.load(text)
     except YAMLError as exc:

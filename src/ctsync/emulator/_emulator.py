@@ -89,10 +89,9 @@ class Emulator:
     quotas, replication lag and undocumented extra properties; ``reset_faults`` is the profile
     :meth:`reset` (control ``POST reset``) returns to — no faults unless given (a served
     emulator keeps its replication lag and extra properties across resets). ``scenario`` seeds
-    tenants: ``"demo"``, ``"empty"``, a path to
-    a JSON scenario, or a scenario mapping. ``provisioning`` holds the simulated provisioning
-    engine's knobs (thresholds, durations, the provisionOnDemand answer shape); assign to it or
-    to its fields at any time.
+    tenants: ``"demo"``, ``"empty"``, a path to a JSON scenario, or a scenario mapping.
+    ``provisioning`` holds the simulated provisioning engine's knobs (thresholds, durations, the
+    provisionOnDemand answer shape); assign to it or to its fields at any time.
     """
 
     def __init__(

@@ -529,7 +529,19 @@ def _partner_summary(
         "multitenant_organization": partner.get("isInMultiTenantOrganization") is True,
         "service_provider": partner.get("isServiceProvider") is True,
         "settings": set_members,
+        "unmodelled": [m for m in set_members if m not in _MODELLED],
     }
+
+
+#: The partner settings ctsync's config can express (``access``); the rest it never writes.
+_MODELLED = frozenset(
+    {
+        "automaticUserConsentSettings",
+        "inboundTrust",
+        "b2bCollaborationInbound",
+        "b2bCollaborationOutbound",
+    }
+)
 
 
 async def _get_many(client: GraphClient, urls: dict[str, str]) -> dict[str, dict[str, Any] | None]:

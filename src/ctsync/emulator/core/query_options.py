@@ -158,10 +158,6 @@ class ExpandItem:
     path: str
     options: str | None = None
 
-    @property
-    def name(self) -> str:
-        return self.path
-
 
 def parse_expand(raw: str) -> list[ExpandItem]:
     """Split ``$expand`` at top-level commas: ``a,b($select=x,y)`` → two items."""
