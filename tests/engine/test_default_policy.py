@@ -9,7 +9,9 @@ from typing import Any
 
 from ctsync.engine import Plan, Session, execute, make_destroy_plan, make_plan
 from ctsync.engine.desired import b2b_setting
+from ctsync.graph import WriteRecord
 from ctsync.render.powershell import plan_powershell
+from tests.conformance import assert_conforms
 from tests.engine.conftest import Bench, make_bench
 
 DEFAULT = "/policies/crossTenantAccessPolicy/default"
@@ -43,7 +45,13 @@ def _plan(bench: Bench) -> Plan:
     return bench.run(go)
 
 
-def _run(bench: Bench, *, destroy: bool = False, **destroy_args: Any) -> Plan:
+def _run(
+    bench: Bench,
+    *,
+    destroy: bool = False,
+    writes: list[WriteRecord] | None = None,
+    **destroy_args: Any,
+) -> Plan:
     async def go(session: Session) -> Plan:
         if destroy:
             plan = await make_destroy_plan(
@@ -55,7 +63,7 @@ def _run(bench: Bench, *, destroy: bool = False, **destroy_args: Any) -> Plan:
         assert report.ok, [o.to_dict() for o in report.outcomes if o.status != "done"]
         return plan
 
-    return bench.run(go)
+    return bench.run(go, observers=[writes.append] if writes is not None else [])
 
 
 def _default(bench: Bench) -> dict[str, Any]:
@@ -87,8 +95,12 @@ def test_apply_writes_only_the_default_settings_the_config_names(tmp_path: Path)
     script = plan_powershell(plan, tenant_ids={"contoso": "c", "fabrikam": "f"})
     assert "Update-MgPolicyCrossTenantAccessPolicyDefault -BodyParameter" in script
     assert "no PowerShell rendering" not in script
-    _run(bench)
+    writes: list[WriteRecord] = []
+    _run(bench, writes=writes)
+    [patch] = [w for w in writes if w.path.endswith("/default")]
+    assert_conforms("crossTenantAccessPolicyConfigurationDefault", patch.body)
     after = _default(bench)
+    assert_conforms("crossTenantAccessPolicyConfigurationDefault", after)
     assert after["inboundTrust"]["isMfaAccepted"] is True
     assert after["automaticUserConsentSettings"] == {
         "inboundAllowed": True,
@@ -131,7 +143,11 @@ def test_destroy_gives_the_default_settings_back_and_never_deletes_the_policy(
     bench = _bench(tmp_path)
     before = _default(bench)
     _run(bench)
-    plan = _run(bench, destroy=True)
+    writes: list[WriteRecord] = []
+    plan = _run(bench, destroy=True, writes=writes)
+    for write in writes:
+        if write.path.endswith("/default"):
+            assert_conforms("crossTenantAccessPolicyConfigurationDefault", write.body)
     revert = next(s for s in plan.steps if s.resource == "defaultPolicy")
     assert (revert.action, revert.destructive) == ("update", True)
     assert not any(s.resource == "defaultPolicy" and s.action == "delete" for s in plan.steps)
