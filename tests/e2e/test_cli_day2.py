@@ -20,7 +20,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    served = start(tmp_path_factory.mktemp("serve"))
+    # Day-two commands, not replication: the lag would only slow the applies down.
+    served = start(tmp_path_factory.mktemp("serve"), "--replication-lag", "0")
     yield served
     stop(served)
 
