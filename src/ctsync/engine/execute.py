@@ -426,8 +426,15 @@ async def _job_create(run: _Run, step: Step) -> None:
             jobs = await sync.list_jobs(sp_id)
             return next(j for j in jobs if j.get("templateId") == "Azure2Azure")
 
+    # Wait for what was just created to be readable with GETs (retried on any fault) rather
+    # than with the POSTs themselves: a POST a 5xx or a dropped connection fails is not
+    # retried, so every 404 spent on a POST is one more chance to fail the run.
+    await _eventually(run, client, lambda: sync.list_jobs(sp_id), "the configuration app")
     job = await _eventually(run, client, create, "the configuration app")
     ctx.job_id = job["id"]
+    await _eventually(
+        run, client, lambda: sync.get_job(sp_id, job["id"]), "the synchronization job"
+    )
 
 
 async def _secrets(run: _Run, step: Step) -> None:
