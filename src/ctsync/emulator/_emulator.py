@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from ctsync.emulator.core.clients import ClientView, find_client
 from ctsync.emulator.core.clock import Clock, FrozenClock
 from ctsync.emulator.core.context import RequestContext
 from ctsync.emulator.core.errors import (
@@ -254,14 +255,27 @@ class Emulator:
         raise KeyError(msg)
 
     def issue_token(
-        self, tenant: Tenant, client: ClientApp, *, audience: str = "https://graph.microsoft.com"
+        self,
+        tenant: Tenant,
+        client: ClientApp | ClientView,
+        *,
+        audience: str = "https://graph.microsoft.com",
     ) -> tuple[str, float]:
-        """Mint an app-only token for ``client``; returns the JWT and its expiry (epoch s)."""
+        """Mint an app-only token for ``client``; returns the JWT and its expiry (epoch s).
+
+        Its ``roles`` are the permissions granted right now (``core/clients.py``): a grant on
+        the Microsoft Graph service principal shows in the next token.
+        """
+        if isinstance(client, ClientView):
+            roles = sorted(client.roles)
+        else:
+            view = find_client(tenant, client.client_id)
+            roles = sorted(view.roles) if view is not None else list(client.permissions)
         token, expires = self.tokens.issue(
             tenant_id=tenant.id,
             app_id=client.client_id,
             object_id=client.object_id,
-            roles=client.permissions,
+            roles=roles,
             audience=audience,
             now=self.clock.now(),
             token_id=self.ids.hex32(),
@@ -348,7 +362,7 @@ class Emulator:
         audiences = _GRAPH_AUDIENCES | {request.origin}
         claims = self.tokens.verify(token.strip(), now=self.clock.now(), audiences=audiences)
         tenant = self.tenants.get(claims.tenant_id.lower())
-        if tenant is None or claims.app_id not in tenant.clients:
+        if tenant is None or find_client(tenant, claims.app_id) is None:
             raise unauthorized("Access token validation failure. Invalid issuer or tenant.")
         return claims
 

@@ -37,6 +37,11 @@ class ClientApp:
     permissions: list[str]
     #: Object id of the app's service principal in the tenant (the token's ``oid``).
     object_id: str
+    #: Certificates it may sign client assertions with: ``keyCredential`` wire objects whose
+    #: ``key`` holds the base64 DER certificate (``ctsync emulator serve`` registers one).
+    key_credentials: list[JsonObject] = field(default_factory=list)
+    #: ``federatedIdentityCredential`` wire objects: external tokens it may present instead.
+    federated_credentials: list[JsonObject] = field(default_factory=list)
 
 
 @dataclass
@@ -228,6 +233,21 @@ class Tenant:
     #: The organization's ``assignedPlans`` (wire shape ``assignedPlan``): what licence checks
     #: read, e.g. Entra ID P1 (``servicePlanId`` ``41781fb2-…``, ``capabilityStatus``).
     assigned_plans: list[JsonObject] = field(default_factory=list)
+    #: Plaintext of the applications' password credentials, by ``keyId`` (lower case): what the
+    #: token endpoint compares a client secret with. Graph shows it once, from ``addPassword``.
+    credential_secrets: dict[str, str] = field(default_factory=dict)
+    #: Certificates of the applications' key credentials (base64 DER), by ``keyId`` (lower
+    #: case); the stored ``keyCredential`` objects keep ``key`` null, as Graph shows them.
+    credential_keys: dict[str, str] = field(default_factory=dict)
+    #: ``federatedIdentityCredential`` objects by application object id, then credential id.
+    federated_credentials: dict[str, dict[str, JsonObject]] = field(default_factory=dict)
+    #: Service principals of Microsoft's own apps in the tenant (Microsoft Graph), by object
+    #: id: read and listed like the others, kept apart so the tenant's own objects count as
+    #: before (``core/first_party.py`` adds them on first use).
+    microsoft_service_principals: dict[str, JsonObject] = field(default_factory=dict)
+    #: ``jti`` of client assertions already redeemed (``client_id jti`` -> the assertion's
+    #: expiry): one presented again before it expires is a replay.
+    redeemed_assertions: dict[str, datetime] = field(default_factory=dict)
 
     @property
     def size_class(self) -> str:

@@ -26,12 +26,13 @@ from datetime import UTC
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
+from ctsync.emulator.core.clients import ClientView, find_client
 from ctsync.emulator.core.http import EmuRequest, EmuResponse
 from ctsync.emulator.core.tokens import GRAPH_APP_ID
 
 if TYPE_CHECKING:
     from ctsync.emulator._emulator import Emulator
-    from ctsync.emulator.state import ClientApp, Tenant
+    from ctsync.emulator.state import Tenant
 
 __all__ = ["GRAPH_RESOURCE", "OAuthError", "handle_oauth", "resource_for_scope"]
 
@@ -231,7 +232,7 @@ def _token(emulator: Emulator, request: EmuRequest, tenant_key: str) -> EmuRespo
             "The request body must contain the following parameter: 'client_assertion' or "
             "'client_secret'.",
         )
-    if not hmac.compare_digest(secret.encode(), client.client_secret.encode()):
+    if not any(hmac.compare_digest(secret.encode(), s.value.encode()) for s in client.secrets):
         raise OAuthError(
             401,
             "invalid_client",
@@ -295,11 +296,10 @@ def _client_credentials(request: EmuRequest, form: Mapping[str, str]) -> tuple[s
     return posted_id, form.get("client_secret")
 
 
-def _client_or_fail(tenant: Tenant, client_id: str) -> ClientApp:
-    wanted = client_id.lower()
-    for client in tenant.clients.values():
-        if client.client_id.lower() == wanted:
-            return client
+def _client_or_fail(tenant: Tenant, client_id: str) -> ClientView:
+    client = find_client(tenant, client_id)
+    if client is not None:
+        return client
     raise OAuthError(
         400,
         "unauthorized_client",
