@@ -7,6 +7,7 @@ fast and imports neither azure.identity, uvicorn nor rich.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from typing import Any
 
@@ -79,10 +80,43 @@ def cli() -> None:
 EXIT_INTERRUPTED = 130
 
 
+class _Stderr(logging.Handler):
+    """``warning: <message>`` on whatever ``sys.stderr`` is when the record comes (click's
+    test runner swaps it per invocation)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(f"{record.levelname.lower()}: {record.getMessage()}\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            self.handleError(record)
+
+
+def _logging() -> None:
+    """ctsync's own warnings as ``warning: ...`` lines on stderr; the SDKs' log lines
+    (azure-identity's ``get_token failed``, MSAL's) never reach the terminal unformatted:
+    ctsync reports their failures itself. ``CTSYNC_DEBUG=1`` shows everything."""
+    import os
+
+    debug = os.environ.get("CTSYNC_DEBUG", "") not in ("", "0")
+    ours = logging.getLogger("ctsync")
+    if not ours.handlers:
+        ours.addHandler(_Stderr())
+        ours.setLevel(logging.DEBUG if debug else logging.WARNING)
+        ours.propagate = False
+    for name in ("azure", "msal", "msal_extensions", "urllib3"):
+        sdk = logging.getLogger(name)
+        if debug:
+            continue
+        sdk.addHandler(logging.NullHandler())
+        sdk.propagate = False
+
+
 def main(argv: list[str] | None = None) -> Any:
     """The console entry point. Ctrl-C exits 130 wherever it lands — at a prompt, while the
     config loads, during a run — never 1 with "Aborted!" (which a script would read as an
     ordinary failure)."""
+    _logging()
     try:
         return cli.main(args=argv, prog_name="ctsync", standalone_mode=False)
     except click.exceptions.Abort as exc:

@@ -45,6 +45,7 @@ from ._schema import (
     DefaultAccess,
     DeviceCodeAuth,
     HubTopology,
+    InteractiveBrowserAuth,
     Link,
     LinkSettings,
     ManagedIdentityAuth,
@@ -94,6 +95,7 @@ AnyAuth = (
     | ManagedIdentityAuth
     | AzureCliAuth
     | DeviceCodeAuth
+    | InteractiveBrowserAuth
 )
 _MAX_REPORTED = 20
 
@@ -227,6 +229,16 @@ class _Loader:
                     f"{other.name} ({other.location}); give each tenant one name"
                 )
                 raise self.fail(msg, self.where.value((*path, "tenant_id")))
+        if isinstance(tenant.auth, ManagedIdentityAuth):
+            for other in self.tenants.values():
+                if other.auth.method == "managed_identity":
+                    msg = (
+                        f"tenants.{name}.auth: tenants {other.name} and {name} both sign in "
+                        "with a managed identity, but every managed identity of a machine "
+                        "belongs to one tenant (its Azure subscription's) and can sign in only "
+                        f"there; give {name} a certificate or workload_identity credential"
+                    )
+                    raise self.fail(msg, self.where.value((*path, "auth", "method")))
         self.tenants[name] = TenantSpec(
             name=name,
             tenant_id=tenant.tenant_id,
@@ -309,12 +321,17 @@ class _Loader:
                 )
             case WorkloadIdentityAuth():
                 return AuthRef(
-                    method=auth.method, client_id=auth.client_id, token_file=auth.token_file
+                    method=auth.method,
+                    client_id=auth.client_id,
+                    token_file=auth.token_file,
+                    service_connection_id=auth.service_connection_id,
                 )
             case ManagedIdentityAuth():
                 return AuthRef(method=auth.method, managed_identity_client_id=auth.client_id)
-            case DeviceCodeAuth():
-                return AuthRef(method=auth.method, client_id=auth.client_id)
+            case DeviceCodeAuth() | InteractiveBrowserAuth():
+                return AuthRef(
+                    method=auth.method, client_id=auth.client_id, token_cache=auth.token_cache
+                )
             case AzureCliAuth():
                 return AuthRef(method=auth.method)
         msg = f"unsupported auth {type(auth).__name__}"  # pragma: no cover - the union is closed

@@ -313,7 +313,16 @@ class WorkloadIdentityAuth(_Section):
     method: Literal["workload_identity"]
     client_id: Guid | None = Field(None, description="Client id (default: $AZURE_CLIENT_ID).")
     token_file: FilePath | None = Field(
-        None, description="Federated token file (default: $AZURE_FEDERATED_TOKEN_FILE)."
+        None,
+        description="Federated token file (default: $AZURE_FEDERATED_TOKEN_FILE). Leave it out "
+        "in GitHub Actions (ctsync asks the job's OIDC endpoint) or Azure Pipelines (with "
+        "service_connection_id).",
+    )
+    service_connection_id: str | None = Field(
+        None,
+        description="Azure Pipelines: the service connection (workload identity federation) "
+        "to sign in with; needs $SYSTEM_ACCESSTOKEN in the step's environment.",
+        max_length=100,
     )
 
 
@@ -334,14 +343,33 @@ class AzureCliAuth(_Section):
     method: Literal["azure_cli"]
 
 
+TokenCache = Literal["keyring", "file", "none"]
+_CACHE_HELP = (
+    "Where the sign-in is kept between runs: keyring (the OS keyring, encrypted; default), "
+    "file (an unencrypted file in ~/.IdentityService, mode 0600) or none (sign in every run)."
+)
+_PUBLIC_CLIENT_HELP = (
+    "Public client app to sign in with (default: Microsoft Graph Command Line Tools, "
+    "14d82eec-204b-4c2f-b7e8-296a70dab67e, asked for exactly ctsync's scopes)."
+)
+
+
 class DeviceCodeAuth(_Section):
-    """Interactive sign-in with a device code."""
+    """An administrator signs in with a device code (on any machine, even without a browser)."""
 
     noun: ClassVar[str] = "auth (method device_code)"
     method: Literal["device_code"]
-    client_id: Guid | None = Field(
-        None, description="Public client app to sign in with (default: azure-identity's)."
-    )
+    client_id: Guid | None = Field(None, description=_PUBLIC_CLIENT_HELP)
+    token_cache: TokenCache = Field("keyring", description=_CACHE_HELP)
+
+
+class InteractiveBrowserAuth(_Section):
+    """An administrator signs in in a browser this machine opens."""
+
+    noun: ClassVar[str] = "auth (method interactive_browser)"
+    method: Literal["interactive_browser"]
+    client_id: Guid | None = Field(None, description=_PUBLIC_CLIENT_HELP)
+    token_cache: TokenCache = Field("keyring", description=_CACHE_HELP)
 
 
 def _exactly_one_secret(model: _Section, stem: str, *, method: str, required: bool) -> None:
@@ -364,7 +392,8 @@ Auth = Annotated[
     | WorkloadIdentityAuth
     | ManagedIdentityAuth
     | AzureCliAuth
-    | DeviceCodeAuth,
+    | DeviceCodeAuth
+    | InteractiveBrowserAuth,
     Field(discriminator="method"),
 ]
 

@@ -120,8 +120,10 @@ class AuthRef:
     certificate_password: SecretRef | None = None
     token_file: str | None = None
     managed_identity_client_id: str | None = None
+    service_connection_id: str | None = None
+    token_cache: str = "keyring"
 
-    def resolve(self, *, base_dir: Path) -> AuthSpec:
+    def resolve(self, *, base_dir: Path, scopes: tuple[str, ...] = ()) -> AuthSpec:
         """An :class:`~ctsync.graph.AuthSpec` with secrets read and paths made absolute."""
         return AuthSpec(
             method=self.method,
@@ -135,6 +137,9 @@ class AuthRef:
             ),
             token_file=_path_or_none(base_dir, self.token_file),
             managed_identity_client_id=self.managed_identity_client_id,
+            service_connection_id=self.service_connection_id,
+            token_cache=self.token_cache,
+            scopes=scopes,
         )
 
 
@@ -437,6 +442,13 @@ def _tenant_dict(tenant: TenantSpec, base_dir: Path) -> dict[str, Any]:
             "certificate_password": _secret_dict(auth.certificate_password),
             "token_file": auth.token_file,
             "managed_identity_client_id": auth.managed_identity_client_id,
+            # Only when set, so configs written before them keep their hash.
+            **(
+                {"service_connection_id": auth.service_connection_id}
+                if auth.service_connection_id
+                else {}
+            ),
+            **({"token_cache": auth.token_cache} if auth.token_cache != "keyring" else {}),
         },
         "managed": tenant.managed,
         "size_class": tenant.size_class,

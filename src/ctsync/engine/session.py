@@ -68,8 +68,18 @@ class Session:
         self._credentials_made: list[Any] = []
 
     def _from_config(self, tenant: TenantSpec) -> Any:
-        spec = tenant.auth.resolve(base_dir=self.desired.base_dir)
-        return build_credential(spec, tenant_id=tenant.tenant_id, cloud=tenant.cloud)
+        from ctsync.permissions import delegated_scopes, sides_of
+
+        # A signed-in admin is asked for exactly the scopes this tenant's duties need.
+        scopes = delegated_scopes(sides_of(self.desired, tenant.name))
+        spec = tenant.auth.resolve(base_dir=self.desired.base_dir, scopes=scopes)
+        return build_credential(
+            spec,
+            tenant_id=tenant.tenant_id,
+            cloud=tenant.cloud,
+            name=tenant.name,
+            record_dir=self.desired.base_dir / ".ctsync" / "auth",
+        )
 
     def client(self, tenant_name: str) -> GraphClient:
         """The client of a tenant of the config (built on first use)."""

@@ -17,7 +17,13 @@ from ctsync.errors import ConfigError
 
 from .clouds import check_ca_bundle
 
-__all__ = ["AsyncTransport", "HttpTransport", "NoResponseError", "RawResponse"]
+__all__ = [
+    "AsyncTransport",
+    "HttpTransport",
+    "NoResponseError",
+    "RawResponse",
+    "fetch_oidc_token",
+]
 
 AsyncTransport = httpx.AsyncBaseTransport
 """What ``transport=`` accepts: any httpx async transport."""
@@ -101,6 +107,39 @@ class HttpTransport:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def fetch_oidc_token(
+    url: str, *, bearer: str, audience: str, ca_bundle: str | None = None, timeout: float = 30.0
+) -> str:
+    """A CI system's OIDC token for ``audience``, as GitHub Actions hands it out: ``GET
+    {url}&audience=...`` with the job's request token as bearer, answering ``{"value": jwt}``.
+
+    Synchronous (azure-identity calls it from its own thread). Raises :class:`NoResponseError`
+    without an answer and ``ValueError`` (its message safe to show) for a bad one; neither
+    carries the bearer or the token.
+    """
+    verify: ssl.SSLContext | bool = _tls_context(ca_bundle) if ca_bundle else True
+    try:
+        with httpx.Client(verify=verify, timeout=timeout, follow_redirects=False) as client:
+            response = client.get(
+                url,
+                params={"audience": audience},
+                headers={"Authorization": f"Bearer {bearer}", "Accept": "application/json"},
+            )
+    except httpx.HTTPError as exc:
+        raise NoResponseError(_describe(exc), kind=type(exc).__name__, sent=True) from None
+    if response.status_code != 200:
+        msg = f"the OIDC token request answered HTTP {response.status_code}"
+        raise ValueError(msg)
+    try:
+        value = response.json().get("value")
+    except (ValueError, AttributeError):
+        value = None
+    if not isinstance(value, str) or value.count(".") != 2:
+        msg = "the OIDC token request answered without a token (no JWT in 'value')"
+        raise ValueError(msg)
+    return value
 
 
 def _tls_context(ca_bundle: str) -> ssl.SSLContext:

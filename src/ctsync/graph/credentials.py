@@ -10,9 +10,15 @@ pass their own.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import logging
 import os
+import re
 import stat
-from collections.abc import Awaitable
+import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
@@ -21,8 +27,13 @@ from ctsync.errors import AuthenticationError, ConfigError
 
 from .clouds import Cloud
 
+logger = logging.getLogger("ctsync.auth")
+
 __all__ = [
     "AUTH_METHODS",
+    "DELEGATED_METHODS",
+    "GRAPH_CLI_CLIENT_ID",
+    "TOKEN_CACHES",
     "AccessTokenLike",
     "AsyncTokenCredentialLike",
     "AuthSpec",
@@ -40,7 +51,26 @@ AUTH_METHODS: Final = (
     "managed_identity",
     "azure_cli",
     "device_code",
+    "interactive_browser",
 )
+
+#: Methods that sign a person in (their tokens carry delegated scopes and directory roles).
+DELEGATED_METHODS: Final = ("azure_cli", "device_code", "interactive_browser")
+
+#: "Microsoft Graph Command Line Tools" (the app Graph PowerShell signs in with): a public
+#: client that may ask for any Microsoft Graph delegated scope. The default client of
+#: ``device_code`` and ``interactive_browser``, which ask it for exactly ctsync's scopes.
+GRAPH_CLI_CLIENT_ID: Final = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
+
+#: Where a signed-in admin's tokens are kept between runs: the OS keyring (encrypted), a
+#: plain file (``~/.IdentityService``, mode 0600), or nowhere (sign in on every run).
+TOKEN_CACHES: Final = ("keyring", "file", "none")
+
+#: GitHub Actions' OIDC request variables, and the audience Entra's federated credentials
+#: expect by default.
+GITHUB_URL_ENV: Final = "ACTIONS_ID_TOKEN_REQUEST_URL"
+GITHUB_TOKEN_ENV: Final = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
+EXCHANGE_AUDIENCE: Final = "api://AzureADTokenExchange"
 
 
 class AccessTokenLike(Protocol):
@@ -72,7 +102,9 @@ class AuthSpec:
     """How to authenticate to one tenant. Secrets are resolved values and never shown by ``repr``.
 
     ``workload_identity`` falls back to ``AZURE_CLIENT_ID`` and ``AZURE_FEDERATED_TOKEN_FILE``
-    (what AKS injects) when ``client_id`` or ``token_file`` is not given.
+    (what AKS injects) when ``client_id`` or ``token_file`` is not given; without a token file
+    it uses an Azure Pipelines service connection (``service_connection_id``) or, inside
+    GitHub Actions, the job's OIDC token.
     """
 
     method: str
@@ -82,6 +114,12 @@ class AuthSpec:
     certificate_password: str | None = field(default=None, repr=False)
     token_file: str | None = None
     managed_identity_client_id: str | None = None
+    #: Azure Pipelines: the service connection whose workload identity federation to use.
+    service_connection_id: str | None = None
+    #: Delegated methods: where tokens are kept between runs (:data:`TOKEN_CACHES`).
+    token_cache: str = "keyring"
+    #: Delegated methods: the Microsoft Graph scopes to ask for (instead of ``.default``).
+    scopes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.method not in AUTH_METHODS:
@@ -104,17 +142,45 @@ class AuthSpec:
         if self.method == "workload_identity":
             if not (self.client_id or os.environ.get("AZURE_CLIENT_ID")):
                 missing.append("client_id")
-            if not (self.token_file or os.environ.get("AZURE_FEDERATED_TOKEN_FILE")):
-                missing.append("token_file")
+            if self.federation() is None:
+                missing.append(
+                    "token_file (or $AZURE_FEDERATED_TOKEN_FILE, a service_connection_id with "
+                    "$SYSTEM_ACCESSTOKEN in Azure Pipelines, or GitHub Actions' "
+                    "id-token: write permission)"
+                )
         return missing
+
+    def federation(self) -> str | None:
+        """Where a ``workload_identity`` gets its federated token: ``file``,
+        ``azure_pipelines``, ``github`` (the job's OIDC endpoint), or None (nowhere)."""
+        if self.token_file or os.environ.get("AZURE_FEDERATED_TOKEN_FILE"):
+            return "file"
+        if self.service_connection_id and os.environ.get("SYSTEM_ACCESSTOKEN"):
+            return "azure_pipelines"
+        if os.environ.get(GITHUB_URL_ENV) and os.environ.get(GITHUB_TOKEN_ENV):
+            return "github"
+        return None
 
     def secrets(self) -> tuple[str, ...]:
         """The secret values, so error text can be scrubbed of them."""
         return tuple(s for s in (self.client_secret, self.certificate_password) if s)
 
 
-def build_credential(spec: AuthSpec, *, tenant_id: str, cloud: Cloud) -> SafeCredential:
+def build_credential(
+    spec: AuthSpec,
+    *,
+    tenant_id: str,
+    cloud: Cloud,
+    name: str | None = None,
+    record_dir: Path | None = None,
+    prompt: Callable[[str], None] | None = None,
+) -> SafeCredential:
     """Construct the azure.identity credential ``spec`` describes, for ``tenant_id`` in ``cloud``.
+
+    ``name`` is the tenant's name in the config (what errors call it); ``record_dir`` is where
+    a signed-in admin's account record is kept between runs (delegated methods; the record
+    names the account, it holds no token); ``prompt`` shows a device code sign-in's
+    instructions (default: standard error).
 
     No network call happens here. Every credential that talks to an authority gets
     ``authority=cloud.authority``; for explicit (custom) clouds also
@@ -131,71 +197,209 @@ def build_credential(spec: AuthSpec, *, tenant_id: str, cloud: Cloud) -> SafeCre
     (``az cloud set``, ``REQUESTS_CA_BUNDLE``); ``managed_identity`` talks to the local identity
     endpoint, which needs neither.
     """
+    label = name or tenant_id
     spec.check()
-    try:
-        credential = _construct(spec, tenant_id=tenant_id, cloud=cloud)
-    except ValueError as exc:
-        # azure-identity validates its arguments (tenant id characters, certificate file,
-        # https authority) with ValueError; its messages name the argument, not the secret.
-        detail = _scrub(str(exc), spec)
-        msg = f"cannot build a {spec.method} credential for tenant {tenant_id}: {detail}"
-        raise ConfigError(msg) from None
-    except OSError as exc:
-        # A file it reads (the certificate) became unreadable after check_certificate.
-        name = f" {exc.filename}" if exc.filename else ""
-        reason = exc.strerror or type(exc).__name__
-        msg = (
-            f"cannot build a {spec.method} credential for tenant {tenant_id}: "
-            f"cannot read{name}: {reason}"
-        )
-        raise ConfigError(msg) from None
+    record_path = record_dir / f"{_safe_name(label)}.json" if record_dir else None
+    context = _Context(
+        spec=spec,
+        tenant_id=tenant_id,
+        cloud=cloud,
+        label=label,
+        record_path=record_path,
+        prompt=prompt or _stderr_prompt(label),
+    )
+    inner = context.construct()
     return SafeCredential(
-        credential, tenant_id=tenant_id, method=spec.method, secrets=spec.secrets()
+        inner,
+        tenant_id=tenant_id,
+        method=spec.method,
+        secrets=spec.secrets(),
+        name=label,
+        context=context,
     )
 
 
-def _construct(spec: AuthSpec, *, tenant_id: str, cloud: Cloud) -> Any:
-    from azure import identity
+def _safe_name(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", label) or "tenant"
 
-    network: dict[str, Any] = {"authority": cloud.authority}
-    if cloud.custom:
-        network["disable_instance_discovery"] = True
-    if cloud.ca_bundle:
-        network["connection_verify"] = cloud.ca_bundle
 
-    # check() has run: the fields each method needs are set.
-    client_id = spec.client_id or ""
-    match spec.method:
-        case "client_secret":
-            return identity.ClientSecretCredential(
-                tenant_id, client_id, spec.client_secret or "", **network
+def _stderr_prompt(label: str) -> Callable[[str], None]:
+    def show(message: str) -> None:
+        import sys
+
+        print(f"[{label}] {message}", file=sys.stderr, flush=True)
+
+    return show
+
+
+@dataclass
+class _Context:
+    """What a credential is built from, kept so it can be rebuilt (without a token cache)."""
+
+    spec: AuthSpec
+    tenant_id: str
+    cloud: Cloud
+    label: str
+    record_path: Path | None
+    prompt: Callable[[str], None]
+    persistent: bool = True
+
+    @property
+    def delegated(self) -> bool:
+        return self.spec.method in ("device_code", "interactive_browser")
+
+    def network(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"authority": self.cloud.authority}
+        if self.cloud.custom:
+            out["disable_instance_discovery"] = True
+        if self.cloud.ca_bundle:
+            out["connection_verify"] = self.cloud.ca_bundle
+        return out
+
+    def construct(self) -> Any:
+        try:
+            return self._construct()
+        except ValueError as exc:
+            # azure-identity validates its arguments (tenant id characters, certificate file,
+            # https authority) with ValueError; its messages name the argument, not the secret.
+            detail = _scrub(str(exc), self.spec)
+            msg = f"cannot build a {self.spec.method} credential for tenant {self.label}: {detail}"
+            raise ConfigError(msg) from None
+        except OSError as exc:
+            # A file it reads (the certificate) became unreadable after check_certificate.
+            file = f" {exc.filename}" if exc.filename else ""
+            reason = exc.strerror or type(exc).__name__
+            msg = (
+                f"cannot build a {self.spec.method} credential for tenant {self.label}: "
+                f"cannot read{file}: {reason}"
             )
-        case "certificate":
-            check_certificate(spec.certificate_path or "")
-            return identity.CertificateCredential(
-                tenant_id,
-                client_id,
-                spec.certificate_path,
-                password=spec.certificate_password,
-                **network,
+            raise ConfigError(msg) from None
+
+    def _construct(self) -> Any:
+        from azure import identity
+
+        spec, tenant_id, network = self.spec, self.tenant_id, self.network()
+        # check() has run: the fields each method needs are set.
+        client_id = spec.client_id or ""
+        match spec.method:
+            case "client_secret":
+                return identity.ClientSecretCredential(
+                    tenant_id, client_id, spec.client_secret or "", **network
+                )
+            case "certificate":
+                check_certificate(spec.certificate_path or "")
+                return identity.CertificateCredential(
+                    tenant_id,
+                    client_id,
+                    spec.certificate_path,
+                    password=spec.certificate_password,
+                    **network,
+                )
+            case "workload_identity":
+                return self._workload(identity, network)
+            case "managed_identity":
+                return identity.ManagedIdentityCredential(client_id=spec.managed_identity_client_id)
+            case "azure_cli":
+                return identity.AzureCliCredential(tenant_id=tenant_id)
+            case "device_code":
+                return identity.DeviceCodeCredential(
+                    client_id or GRAPH_CLI_CLIENT_ID,
+                    tenant_id=tenant_id,
+                    prompt_callback=self._device_prompt,
+                    **self._interactive(identity),
+                    **network,
+                )
+            case "interactive_browser":
+                return identity.InteractiveBrowserCredential(
+                    client_id=client_id or GRAPH_CLI_CLIENT_ID,
+                    tenant_id=tenant_id,
+                    **self._interactive(identity),
+                    **network,
+                )
+        msg = f"unknown auth method {spec.method!r}"  # pragma: no cover - AuthSpec checks this
+        raise ConfigError(msg)
+
+    def _workload(self, identity: Any, network: dict[str, Any]) -> Any:
+        spec = self.spec
+        client_id = spec.client_id or os.environ.get("AZURE_CLIENT_ID") or ""
+        match spec.federation():
+            case "azure_pipelines":
+                return identity.AzurePipelinesCredential(
+                    tenant_id=self.tenant_id,
+                    client_id=client_id,
+                    service_connection_id=spec.service_connection_id,
+                    system_access_token=os.environ.get("SYSTEM_ACCESSTOKEN", ""),
+                    **network,
+                )
+            case "github":
+                return identity.ClientAssertionCredential(
+                    self.tenant_id, client_id, self._github_assertion, **network
+                )
+        return identity.WorkloadIdentityCredential(
+            tenant_id=self.tenant_id,
+            client_id=spec.client_id,
+            token_file_path=spec.token_file,
+            **network,
+        )
+
+    def _github_assertion(self) -> str:
+        """A fresh OIDC token of the GitHub Actions job (each call: they live minutes)."""
+        from ._http import NoResponseError, fetch_oidc_token
+
+        try:
+            return fetch_oidc_token(
+                os.environ[GITHUB_URL_ENV],
+                bearer=os.environ[GITHUB_TOKEN_ENV],
+                audience=EXCHANGE_AUDIENCE,
+                ca_bundle=self.cloud.ca_bundle,
             )
-        case "workload_identity":
-            return identity.WorkloadIdentityCredential(
-                tenant_id=tenant_id,
-                client_id=spec.client_id,
-                token_file_path=spec.token_file,
-                **network,
+        except (NoResponseError, ValueError, KeyError) as exc:
+            from azure.core.exceptions import ClientAuthenticationError
+
+            msg = f"cannot get the GitHub Actions OIDC token: {exc}"
+            raise ClientAuthenticationError(message=msg) from None
+
+    def _interactive(self, identity: Any) -> dict[str, Any]:
+        """A signed-in admin's token cache and account record (one sign-in lasts)."""
+        out: dict[str, Any] = {}
+        if self.persistent and self.spec.token_cache != "none":
+            out["cache_persistence_options"] = identity.TokenCachePersistenceOptions(
+                name="ctsync", allow_unencrypted_storage=self.spec.token_cache == "file"
             )
-        case "managed_identity":
-            return identity.ManagedIdentityCredential(client_id=spec.managed_identity_client_id)
-        case "azure_cli":
-            return identity.AzureCliCredential(tenant_id=tenant_id)
-        case "device_code":
-            if spec.client_id:
-                return identity.DeviceCodeCredential(spec.client_id, tenant_id=tenant_id, **network)
-            return identity.DeviceCodeCredential(tenant_id=tenant_id, **network)
-    msg = f"unknown auth method {spec.method!r}"  # pragma: no cover - AuthSpec checks this
-    raise ConfigError(msg)
+        record = self.load_record(identity)
+        if record is not None:
+            out["authentication_record"] = record
+        return out
+
+    def _device_prompt(self, verification_uri: str, user_code: str, expires_on: Any) -> None:
+        self.prompt(
+            f"to sign in to tenant {self.label} ({self.tenant_id}), open {verification_uri} "
+            f"and enter the code {user_code}"
+        )
+
+    def load_record(self, identity: Any) -> Any:
+        if self.record_path is None or not self.persistent or self.spec.token_cache == "none":
+            return None
+        try:
+            return identity.AuthenticationRecord.deserialize(self.record_path.read_text())
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # none yet, or unreadable: sign in again
+
+    def save_record(self, record: Any) -> None:
+        if self.record_path is None or self.spec.token_cache == "none":
+            return
+        try:
+            self.record_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.record_path.with_suffix(".tmp")
+            tmp.write_text(record.serialize())
+            tmp.chmod(0o600)
+            tmp.replace(self.record_path)
+        except OSError as exc:
+            logger.warning(
+                "could not keep the sign-in for tenant %s (%s): the next run asks again",
+                self.label,
+                exc.strerror or type(exc).__name__,
+            )
 
 
 #: A certificate with its chain and private key is a few KB, PEM or PKCS#12; a larger file is
@@ -242,42 +446,228 @@ def check_certificate(path: str) -> None:
 
 
 class SafeCredential:
-    """Wraps an azure.identity credential so failures surface as :class:`AuthenticationError`.
+    """Wraps an azure.identity credential: failures become one clear :class:`AuthenticationError`.
 
     azure-core raises ``ClientAuthenticationError`` (and ``CredentialUnavailableError``) with
-    Entra's explanation (``AADSTS7000215: Invalid client secret provided...``). That text is kept,
-    with any configured secret value masked, so the user learns what to fix.
+    Entra's whole answer (``AADSTS7000215: Invalid client secret provided... Trace ID: ...``).
+    The error ctsync shows names the tenant (by its config name), the method, what Entra said
+    (its first sentence and code, any configured secret masked) and what to do about it.
+
+    Delegated methods ask for ctsync's scopes by name instead of ``.default``, sign in once
+    and keep the account record (``AuthenticationRecord``) so later runs are silent, and fall
+    back to no token cache, saying so, where no OS keyring exists. Every token is checked to
+    be for the configured tenant (a managed identity can only sign in to its home tenant).
     """
 
     def __init__(
-        self, inner: Any, *, tenant_id: str, method: str, secrets: tuple[str, ...] = ()
+        self,
+        inner: Any,
+        *,
+        tenant_id: str,
+        method: str,
+        secrets: tuple[str, ...] = (),
+        name: str | None = None,
+        context: _Context | None = None,
     ) -> None:
         self.inner = inner
         self.tenant_id = tenant_id
         self.method = method
+        self.name = name or tenant_id
         self._secrets = secrets
+        self._context = context
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"SafeCredential({type(self.inner).__name__}, tenant_id={self.tenant_id!r})"
 
-    def get_token(self, *scopes: str) -> AccessTokenLike:
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessTokenLike:
         from azure.core.exceptions import ClientAuthenticationError
 
+        wanted = self._scopes(scopes)
         try:
-            token: AccessTokenLike = self.inner.get_token(*scopes)
+            with self._lock:  # one sign-in prompt at a time per tenant
+                self._sign_in(wanted)
+                token: AccessTokenLike = self._call(wanted, kwargs)
         except ClientAuthenticationError as exc:
-            detail = _scrub(str(exc.message or exc), self._secrets)
-            msg = (
-                f"{self.method} credential could not get a token "
-                f"for tenant {self.tenant_id}: {detail}"
-            )
-            raise AuthenticationError(msg, tenant=self.tenant_id) from None
+            raise self._explain(exc) from None
+        self._check_tenant(token.token)
         return token
+
+    def _scopes(self, scopes: tuple[str, ...]) -> tuple[str, ...]:
+        spec = self._context.spec if self._context else None
+        if spec is None or not spec.scopes or not self._context or not self._context.delegated:
+            return scopes
+        out: list[str] = []
+        for scope in scopes:
+            if scope.endswith("/.default"):
+                resource = scope[: -len("/.default")]
+                out.extend(f"{resource}/{name}" for name in spec.scopes)
+            else:
+                out.append(scope)
+        return tuple(out)
+
+    def _call(self, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> AccessTokenLike:
+        try:
+            token: AccessTokenLike = self.inner.get_token(*scopes, **kwargs)
+        except ValueError as exc:
+            if not self._keyring_missing(exc):
+                raise
+            self._without_cache()
+            token = self.inner.get_token(*scopes, **kwargs)
+        return token
+
+    def _sign_in(self, scopes: tuple[str, ...]) -> None:
+        """First run of a delegated method: sign in and keep the account record."""
+        context = self._context
+        if context is None or not context.delegated or context.record_path is None:
+            return
+        if context.spec.token_cache == "none" or not context.persistent:
+            return
+        from azure import identity
+
+        if context.load_record(identity) is not None:
+            return
+        try:
+            record = self.inner.authenticate(scopes=list(scopes))
+        except ValueError as exc:
+            if not self._keyring_missing(exc):
+                raise
+            self._without_cache()
+            return
+        context.save_record(record)
+
+    @staticmethod
+    def _keyring_missing(exc: ValueError) -> bool:
+        return "allow_unencrypted_storage" in str(exc)
+
+    def _without_cache(self) -> None:
+        """No OS keyring here: sign in on every run rather than keep tokens unencrypted."""
+        context = self._context
+        if context is None:
+            return
+        logger.warning(
+            "no OS keyring here to keep tenant %s's sign-in encrypted: this run signs in "
+            "again and forgets it. Set auth.token_cache: file to keep it in an unencrypted "
+            "file (~/.IdentityService, mode 0600), or install a keyring (libsecret)",
+            self.name,
+        )
+        context.persistent = False
+        self.close()
+        self.inner = context.construct()
+
+    def _check_tenant(self, token: str) -> None:
+        claims = _claims(token)
+        tid = claims.get("tid")
+        if isinstance(tid, str) and tid and tid.lower() != self.tenant_id.lower():
+            hint = (
+                "a managed identity can only sign in to its home tenant: use certificate or "
+                "workload_identity for this tenant"
+                if self.method == "managed_identity"
+                else "check tenant_id in the config, and which account or app signs in"
+            )
+            msg = (
+                f"tenant {self.name}: the {self.method} credential got a token for tenant "
+                f"{tid}, not {self.tenant_id}; {hint}"
+            )
+            raise AuthenticationError(msg, tenant=self.tenant_id)
+
+    def _explain(self, exc: Exception) -> AuthenticationError:
+        message = getattr(exc, "message", None) or str(exc)
+        said = _scrub(_first_sentence(str(message)), self._secrets)
+        code = _aadsts(str(message))
+        fix = _fix(code, self.method, self.name, self._context)
+        if code is None and type(exc).__name__ == "CredentialUnavailableError":
+            fix = _unavailable_fix(self.method, self.name, self.tenant_id)
+        text = f"tenant {self.name}: {self.method} sign-in failed: {said}"
+        if fix:
+            text += f"\n  fix: {fix}"
+        return AuthenticationError(text, tenant=self.tenant_id)
 
     def close(self) -> None:
         close = getattr(self.inner, "close", None)
         if callable(close):
             close()
+
+
+def _claims(token: str) -> dict[str, Any]:
+    """A JWT's payload, read (never verified, never kept): only ``tid`` is looked at."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        data = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+_AADSTS = re.compile(r"AADSTS(\d+)")
+
+
+def _aadsts(text: str) -> int | None:
+    match = _AADSTS.search(text)
+    return int(match.group(1)) if match else None
+
+
+def _first_sentence(text: str) -> str:
+    """Entra's explanation without its trace ids, timestamps and the SDK's boilerplate."""
+    text = re.sub(r"\s+", " ", text).strip()
+    for cut in (" Trace ID:", " Correlation ID:", " Timestamp:", " To troubleshoot, visit"):
+        text = text.split(cut, 1)[0]
+    match = _AADSTS.search(text)
+    if match:  # keep "AADSTS7000215: Invalid client secret provided."
+        tail = text[match.start() :]
+        end = re.search(r"(?<=[.!?])\s", tail)
+        return tail[: end.start()] if end else tail
+    return text[:400]
+
+
+def _fix(code: int | None, method: str, name: str, context: _Context | None) -> str | None:
+    spec = context.spec if context else None
+    client = spec.client_id if spec and spec.client_id else "ctsync's app"
+    bootstrap = f"`ctsync bootstrap {name}` sets one up"
+    fixes: dict[int, str] = {
+        7000215: f"the client secret is wrong: create a new one for app {client} and put it "
+        "where auth.client_secret_env / client_secret_file point",
+        7000222: f"the client secret has expired: create a new one for app {client}",
+        700016: f"no app {client} in this tenant: check tenant_id and client_id ({bootstrap})",
+        90002: "no such tenant in this cloud: check tenant_id and cloud",
+        700027: f"the certificate is not one of app {client}'s credentials: upload its public "
+        f"certificate to the app, or run `ctsync bootstrap {name}` to add a new one",
+        700024: "the federated token has expired (or is not valid yet): refresh the token file; "
+        "in GitHub Actions or Azure Pipelines leave token_file out and ctsync fetches a fresh one",
+        70021: f"no federated credential on app {client} matches this token's issuer, subject "
+        f"and audience: add one for this pipeline (`ctsync bootstrap {name} --github ...`)",
+        700211: f"no federated credential on app {client} trusts this token's issuer",
+        700212: f"no federated credential on app {client} accepts this token's audience "
+        f"(expected {EXCHANGE_AUDIENCE})",
+        700213: f"no federated credential on app {client} matches this token's subject",
+        7000112: f"app {client} is disabled in this tenant: enable it",
+        65001: "admin consent is missing: an administrator must consent to ctsync's "
+        f"permissions ({bootstrap})",
+        50076: "multi-factor authentication is required: sign in again interactively",
+        50079: "multi-factor authentication registration is required for this account",
+        50020: "this account is not a member of the tenant: sign in with an account of it",
+        50034: "no such account in this tenant",
+        500011: "Microsoft Graph is not available to this app in the tenant: check the cloud",
+    }
+    if code in fixes:
+        return fixes[code]
+    if method == "device_code" and code == 70016:
+        return "the sign-in was not completed in time: run again and enter the code"
+    return None
+
+
+def _unavailable_fix(method: str, name: str, tenant_id: str) -> str | None:
+    return {
+        "azure_cli": f"sign in with `az login --tenant {tenant_id}` (or install the Azure CLI)",
+        "managed_identity": "no managed identity here: it works only on an Azure VM, App "
+        "Service, Functions, Container Apps or AKS with an identity assigned",
+        "interactive_browser": "no browser here: use method device_code for tenant " + name,
+        "workload_identity": "no federated token: give auth.token_file, or run in GitHub "
+        "Actions with `permissions: id-token: write`, or in Azure Pipelines with "
+        "service_connection_id and SYSTEM_ACCESSTOKEN",
+    }.get(method)
 
 
 def _scrub(text: str, secrets: AuthSpec | tuple[str, ...]) -> str:

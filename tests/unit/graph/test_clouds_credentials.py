@@ -109,7 +109,7 @@ def test_missing_fields_are_config_errors(
 ) -> None:
     monkeypatch.delenv("AZURE_CLIENT_ID", raising=False)
     monkeypatch.delenv("AZURE_FEDERATED_TOKEN_FILE", raising=False)
-    with pytest.raises(ConfigError, match=f"needs {missing}$"):
+    with pytest.raises(ConfigError, match=f"needs {missing}( \\(or |$)"):
         build_credential(spec, tenant_id=TENANT, cloud=CLOUDS["global"])
 
 
