@@ -21,6 +21,11 @@ __all__ = ["main"]
 _COMMANDS: dict[str, tuple[str, str, str]] = {
     "apply": ("ctsync.cli.reconcile", "apply", "Make both tenants of every link match the config."),
     "audit": ("ctsync.cli.audit", "audit", "Show or verify the audit trail of every write."),
+    "bootstrap": (
+        "ctsync.cli.bootstrap",
+        "bootstrap",
+        "Set up ctsync's app registration in a tenant, as its administrator.",
+    ),
     "demo": ("ctsync.cli.demo", "demo", "Run the demo on a built-in emulator."),
     "destroy": ("ctsync.cli.reconcile", "destroy", "Tear links down in the documented order."),
     "emulator": ("ctsync.cli.emulator", "emulator", "Run the Graph/Entra emulator."),

@@ -19,7 +19,7 @@ from ctsync.errors import CtsyncError
 
 if TYPE_CHECKING:
     from ctsync.audit import AuditContext, AuditTrail
-    from ctsync.config import DesiredState
+    from ctsync.config import DesiredState, TenantSpec
     from ctsync.engine import Plan, Session, Step
     from ctsync.engine.lock import RunLock
 
@@ -142,9 +142,11 @@ def session_for(
     trail: AuditTrail | None = None,
     context: AuditContext | None = None,
     on_token: Callable[[str], None] | None = None,
+    credentials: Callable[[TenantSpec], Any] | None = None,
 ) -> Session:
     """The Graph clients of a run; with a trail, every write they make is recorded in it —
-    as an intent before it is sent, and its outcome after."""
+    as an intent before it is sent, and its outcome after. ``credentials`` replaces the
+    config's sign-in (``ctsync bootstrap`` signs an administrator in)."""
     from ctsync.audit import Actor, intent_recorder, recorder
     from ctsync.engine import Session
     from ctsync.engine.journal import Journal
@@ -155,7 +157,12 @@ def session_for(
     wait = replication_wait()
     if trail is None or context is None:
         return Session(
-            desired, journal=journal, ledger=ledger, on_token=on_token, replication_wait=wait
+            desired,
+            journal=journal,
+            ledger=ledger,
+            on_token=on_token,
+            replication_wait=wait,
+            credentials=credentials,
         )
 
     def tap(token: str) -> None:
@@ -172,6 +179,7 @@ def session_for(
         journal=journal,
         ledger=ledger,
         replication_wait=wait,
+        credentials=credentials,
     )
 
 
@@ -211,6 +219,7 @@ class Command:
         writes: bool = False,
         audit_db: Path | None = None,
         on_token: Callable[[str], None] | None = None,
+        credentials: Callable[[TenantSpec], Any] | None = None,
     ) -> None:
         from ctsync.audit import AuditContext
 
@@ -219,6 +228,7 @@ class Command:
         self.writes = writes
         self._audit_db = audit_db
         self._on_token = on_token
+        self._credentials = credentials
         self.context = AuditContext(config_hash=desired.config_hash)
         self.trail: AuditTrail | None = None
         self._lock: RunLock | None = None
@@ -232,7 +242,11 @@ class Command:
                 # Opened at the first record: a run refused before any write leaves no trail.
                 self.trail = open_trail(audit_path(self.desired, self._audit_db), lazy=True)
             self._session = session_for(
-                self.desired, trail=self.trail, context=self.context, on_token=self._on_token
+                self.desired,
+                trail=self.trail,
+                context=self.context,
+                on_token=self._on_token,
+                credentials=self._credentials,
             )
             if self._session.journal is not None:
                 self._session.journal.created_apps()  # a broken journal stops us before any read

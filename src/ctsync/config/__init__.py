@@ -33,7 +33,7 @@ from ._state import (
     SyncSettings,
     TenantSpec,
 )
-from ._write import merge_links
+from ._write import merge_links, set_tenant_keys
 
 __all__ = [
     "AccessSettings",
@@ -57,4 +57,5 @@ __all__ = [
     "load",
     "loads",
     "merge_links",
+    "set_tenant_keys",
 ]

@@ -13,7 +13,7 @@ from typing import Any
 
 from ctsync.errors import ConfigError
 
-__all__ = ["merge_links"]
+__all__ = ["merge_links", "set_tenant_keys"]
 
 
 def merge_links(
@@ -28,31 +28,10 @@ def merge_links(
     added; a link of the same ``source:target`` already in the file is replaced.
     ``tenant_settings`` sets keys of tenants the file has (``{"contoso": {"default_access":
     ...}}``), replacing what the key held."""
-    from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
-    from ruamel.yaml.error import YAMLError
 
-    yaml = YAML(typ="rt")
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 100
-    yaml.brace_single_entry_mapping_in_flow_sequence = True  # keep [{group: X}] as written
-    try:
-        tree = yaml.load(text)
-    except YAMLError as exc:
-        msg = f"cannot add links to a file that is not YAML: {type(exc).__name__}"
-        raise ConfigError(msg, location=name) from None
-    if not isinstance(tree, CommentedMap):
-        msg = "the top level must be a mapping with version, tenants, templates, links..."
-        raise ConfigError(msg, location=name)
-
-    tenants = tree.get("tenants")
-    for tenant, settings in (tenant_settings or {}).items():
-        entry = tenants.get(tenant) if isinstance(tenants, CommentedMap) else None
-        if not isinstance(entry, CommentedMap):
-            msg = f"tenants.{tenant} is not a mapping this file spells out; cannot add to it"
-            raise ConfigError(msg, location=name)
-        for setting, value in settings.items():
-            entry[setting] = _block(value)
+    yaml, tree = _load(text, name)
+    _set_tenant_keys(tree, tenant_settings or {}, name)
 
     renamed: dict[str, str] = {}
     if templates:
@@ -82,6 +61,51 @@ def merge_links(
                 del current[index]
                 break
         current.append(_block(entry))
+    return _dump(yaml, tree)
+
+
+def set_tenant_keys(text: str, *, name: str, settings: Mapping[str, Mapping[str, Any]]) -> str:
+    """``text`` with keys of its tenants set (``{"contoso": {"auth": {...}}}``), replacing what
+    each key held; everything else — comments, order, anchors — stays."""
+    yaml, tree = _load(text, name)
+    _set_tenant_keys(tree, settings, name)
+    return _dump(yaml, tree)
+
+
+def _load(text: str, name: str) -> tuple[Any, Any]:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.error import YAMLError
+
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 100
+    yaml.brace_single_entry_mapping_in_flow_sequence = True  # keep [{group: X}] as written
+    try:
+        tree = yaml.load(text)
+    except YAMLError as exc:
+        msg = f"cannot change a file that is not YAML: {type(exc).__name__}"
+        raise ConfigError(msg, location=name) from None
+    if not isinstance(tree, CommentedMap):
+        msg = "the top level must be a mapping with version, tenants, templates, links..."
+        raise ConfigError(msg, location=name)
+    return yaml, tree
+
+
+def _set_tenant_keys(tree: Any, settings: Mapping[str, Mapping[str, Any]], name: str) -> None:
+    from ruamel.yaml.comments import CommentedMap
+
+    tenants = tree.get("tenants")
+    for tenant, keys in settings.items():
+        entry = tenants.get(tenant) if isinstance(tenants, CommentedMap) else None
+        if not isinstance(entry, CommentedMap):
+            msg = f"tenants.{tenant} is not a mapping this file spells out; cannot change it"
+            raise ConfigError(msg, location=name)
+        for setting, value in keys.items():
+            entry[setting] = _block(value)
+
+
+def _dump(yaml: Any, tree: Any) -> str:
     out = io.StringIO()
     yaml.dump(tree, out)
     return out.getvalue()

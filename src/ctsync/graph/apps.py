@@ -8,10 +8,15 @@ from urllib.parse import quote
 
 from .client import GraphClient
 
-__all__ = ["CTS_TEMPLATE_ID", "ApplicationsApi", "odata_string"]
+__all__ = ["CTS_TEMPLATE_ID", "GRAPH_APP_ID", "ApplicationsApi", "odata_string"]
 
 #: The application template of Entra's cross-tenant synchronization configuration app.
 CTS_TEMPLATE_ID: Final = "518e5f48-1fc8-4c48-9387-9fdf28b0dfe7"
+
+
+#: Microsoft Graph's application id: its service principal holds the app roles (application
+#: permissions) an app is granted.
+GRAPH_APP_ID: Final = "00000003-0000-0000-c000-000000000000"
 
 
 def odata_string(value: str) -> str:
@@ -88,3 +93,32 @@ class ApplicationsApi:
         await self.client.delete(
             f"/servicePrincipals/{quote(sp_id)}/appRoleAssignedTo/{quote(assignment_id)}"
         )
+
+    # -- app registrations (ctsync bootstrap) ------------------------------------------------
+
+    async def find_applications(
+        self, odata_filter: str, *, select: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        return await self.client.list_all(
+            "/applications", filter=odata_filter, select=select, top=999
+        )
+
+    async def create_application(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return (await self.client.post("/applications", json=dict(body))).json_object()
+
+    async def create_service_principal(self, app_id: str) -> dict[str, Any]:
+        response = await self.client.post("/servicePrincipals", json={"appId": app_id})
+        return response.json_object()
+
+    async def federated_credentials(self, app_object_id: str) -> list[dict[str, Any]]:
+        return await self.client.list_all(
+            f"/applications/{quote(app_object_id)}/federatedIdentityCredentials"
+        )
+
+    async def add_federated_credential(
+        self, app_object_id: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        response = await self.client.post(
+            f"/applications/{quote(app_object_id)}/federatedIdentityCredentials", json=dict(body)
+        )
+        return response.json_object()
