@@ -16,7 +16,7 @@ import msal
 import pytest
 
 from ctsync.emulator import Emulator, FaultProfile, OffsetClock
-from ctsync.emulator.core.oauth import EMULATOR_CODE, OAuthError
+from ctsync.emulator.core.oauth import OAuthError
 from ctsync.emulator.core.tokens import GRAPH_APP_ID
 from ctsync.emulator.state import ClientApp, Tenant
 from ctsync.emulator.transport import AccessToken, EmulatorCredential, EmulatorTransport
@@ -129,7 +129,7 @@ def test_token_audience_follows_the_scope(
         ("scope without .default", 400, "invalid_scope", 1002012),
         ("two resources", 400, "invalid_scope", 70011),
         ("unknown resource", 400, "invalid_resource", 500011),
-        ("certificate", 400, "invalid_request", EMULATOR_CODE),
+        ("malformed client assertion", 400, "invalid_request", 50027),
     ],
 )
 def test_token_endpoint_errors_in_entra_shape(
@@ -158,7 +158,7 @@ def test_token_endpoint_errors_in_entra_shape(
         form["scope"] = f"{GRAPH_SCOPE} {ORIGIN}/.default"
     elif case == "unknown resource":
         form["scope"] = "https://management.azure.com/.default"
-    elif case == "certificate":
+    elif case == "malformed client assertion":
         del form["client_secret"]
         form["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
         form["client_assertion"] = "eyJhbGciOiJSUzI1NiJ9.e30.c2ln"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from collections import Counter, deque
@@ -25,6 +26,7 @@ from ctsync.emulator.core.errors import (
 from ctsync.emulator.core.extras import add_extra_properties
 from ctsync.emulator.core.http import EmuRequest, EmuResponse, json_response
 from ctsync.emulator.core.ids import IdFactory
+from ctsync.emulator.core.oidc import OidcIssuer
 from ctsync.emulator.core.paths import unknown_segment
 from ctsync.emulator.core.query_options import QueryOptions, check_names, refuse_unread
 from ctsync.emulator.core.routing import Router, normalize_path
@@ -110,6 +112,12 @@ class Emulator:
         self.provisioning = provisioning or ProvisioningSettings()
         self.ids = IdFactory(seed)
         self.tokens = TokenIssuer()
+        #: The built-in OIDC issuer workload identity federation can trust (``/_oidc``).
+        self.oidc = OidcIssuer()
+        #: Certificates and federated credentials registered on seeded clients by client id
+        #: (lower case), as ``(keyCredentials, federatedIdentityCredentials)``: a client
+        #: reseeded after a reset gets them again (``ctsync emulator serve`` registers them).
+        self.standing_client_credentials: dict[str, tuple[list[Any], list[Any]]] = {}
         self.tenants: dict[str, Tenant] = {}
         #: What :meth:`reset` restores: the platform's own behaviour without injected faults.
         self.reset_faults = reset_faults or FaultProfile()
@@ -221,6 +229,10 @@ class Emulator:
             permissions=sorted(set(permissions)),
             object_id=self.ids.guid(),
         )
+        standing = self.standing_client_credentials.get(app.client_id.lower())
+        if standing is not None:
+            app.key_credentials = copy.deepcopy(standing[0])
+            app.federated_credentials = copy.deepcopy(standing[1])
         tenant.clients[app.client_id] = app
         return app
 

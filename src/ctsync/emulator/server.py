@@ -25,7 +25,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ctsync.emulator.core.http import EmuRequest, EmuResponse, json_response
+from ctsync.emulator.identities import ClientIdentityFiles, issue_client_identities
 from ctsync.emulator.tls import generate_tls, write_private
 from ctsync.emulator.transport import handle_locked
 
@@ -298,15 +299,18 @@ class ServerAddress:
     info_file: Path | None
 
 
-def info_document(emulator: Emulator, address: ServerAddress) -> dict[str, Any]:
-    """The info file's JSON: URLs, the CA to trust, one entry per client app of each tenant."""
-    return {
-        "graph_url": address.graph_url,
-        "authority": address.authority,
-        "ca_cert": str(address.ca_cert) if address.ca_cert else None,
-        "control_url": address.control_url,
-        "tenants": [
-            {
+def info_document(
+    emulator: Emulator,
+    address: ServerAddress,
+    identities: Mapping[str, ClientIdentityFiles] | None = None,
+) -> dict[str, Any]:
+    """The info file's JSON: URLs, the CA to trust, the built-in OIDC issuer, one entry per
+    client app of each tenant (with its certificate and federated token files when
+    ``identities`` has them, see :func:`ctsync.emulator.identities.issue_client_identities`)."""
+    tenants = []
+    for tenant in emulator.tenants.values():
+        for client in tenant.clients.values():
+            entry: dict[str, Any] = {
                 "name": tenant.name,
                 "tenant_id": tenant.id,
                 "domain": tenant.domain,
@@ -314,9 +318,18 @@ def info_document(emulator: Emulator, address: ServerAddress) -> dict[str, Any]:
                 "client_secret": client.client_secret,
                 "permissions": list(client.permissions),
             }
-            for tenant in emulator.tenants.values()
-            for client in tenant.clients.values()
-        ],
+            files = (identities or {}).get(client.client_id)
+            if files is not None:
+                entry["certificate_path"] = str(files.certificate_path)
+                entry["federated_token_file"] = str(files.federated_token_file)
+            tenants.append(entry)
+    return {
+        "graph_url": address.graph_url,
+        "authority": address.authority,
+        "ca_cert": str(address.ca_cert) if address.ca_cert else None,
+        "control_url": address.control_url,
+        "oidc_issuer": emulator.oidc.issuer_url(address.authority),
+        "tenants": tenants,
     }
 
 
@@ -378,10 +391,12 @@ def serve(
     allowed = allowed_hosts_for(host, allow_hosts)
     cert_hosts = [host, *(host_name(name).strip("[]") for name in allow_hosts if name != "*")]
 
+    identities: dict[str, ClientIdentityFiles] = {}
+
     def started(address: ServerAddress) -> None:
         nonlocal wrote_info
         if info_path is not None:
-            document = info_document(emulator, address)
+            document = info_document(emulator, address, identities)
             write_private(info_path, json.dumps(document, indent=2).encode())
             wrote_info = True
         if ready is not None:
@@ -399,6 +414,9 @@ def serve(
                 control_url=f"{authority}/_emulator",
                 ca_cert=files.ca_cert if files else None,
                 info_file=info_path,
+            )
+            identities.update(
+                issue_client_identities(emulator, state_dir / "clients", origin=authority)
             )
             config = uvicorn.Config(
                 make_app(emulator, allowed_hosts=allowed),

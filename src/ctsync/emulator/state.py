@@ -245,9 +245,6 @@ class Tenant:
     #: id: read and listed like the others, kept apart so the tenant's own objects count as
     #: before (``core/first_party.py`` adds them on first use).
     microsoft_service_principals: dict[str, JsonObject] = field(default_factory=dict)
-    #: ``jti`` of client assertions already redeemed (``client_id jti`` -> the assertion's
-    #: expiry): one presented again before it expires is a replay.
-    redeemed_assertions: dict[str, datetime] = field(default_factory=dict)
 
     @property
     def size_class(self) -> str:

@@ -11,7 +11,7 @@ checks the ``Host`` header against DNS rebinding: ``ctsync.emulator.server``.)
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ctsync.emulator.core.http import EmuRequest, EmuResponse, json_response
@@ -87,6 +87,10 @@ def handle_control(emulator: Emulator, request: EmuRequest, path: str) -> EmuRes
             return json_response(200, {"now": _iso(emulator)})
         if route == ("POST", "/cycles/run"):
             return _run_cycles(emulator, body)
+        if route == ("POST", "/oidc/token"):
+            return _oidc_token(emulator, request, body)
+        if route == ("POST", "/oidc/actions"):
+            return _oidc_actions(emulator, request, body)
         if route == ("GET", "/provisioning"):
             return json_response(200, emulator.provisioning.to_dict())
         if route == ("POST", "/provisioning"):
@@ -97,6 +101,99 @@ def handle_control(emulator: Emulator, request: EmuRequest, path: str) -> EmuRes
     except ValueError as exc:
         return _error(400, "BadRequest", str(exc))
     return _error(501, "NotImplemented", f"The control API has no {method} {path}.")
+
+
+#: Claims the issuer sets itself; a control request may not choose them.
+_RESERVED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti"})
+#: What ``POST oidc/token`` mints unless told otherwise (seconds).
+DEFAULT_OIDC_LIFETIME = 600
+
+
+def _oidc_token(emulator: Emulator, request: EmuRequest, body: Any) -> EmuResponse:
+    """``POST oidc/token`` ``{"subject", "audience"?, "lifetime"?, "claims"?}``: a token of the
+    built-in issuer, ``{"value", "issuer", "subject", "audience", "expires_on"}``."""
+    from ctsync.emulator.core.clients import DEFAULT_FEDERATED_AUDIENCE
+
+    if not isinstance(body, dict):
+        return _error(400, "BadRequest", "oidc/token takes a JSON object.")
+    subject = body.get("subject")
+    audience = body.get("audience", DEFAULT_FEDERATED_AUDIENCE)
+    lifetime = body.get("lifetime", DEFAULT_OIDC_LIFETIME)
+    claims = body.get("claims") or {}
+    if not isinstance(subject, str) or not subject:
+        return _error(400, "BadRequest", 'oidc/token needs "subject" (a non-empty string).')
+    if not isinstance(audience, str) or not audience:
+        return _error(400, "BadRequest", '"audience" must be a non-empty string.')
+    if not _seconds(lifetime):
+        return _error(400, "BadRequest", '"lifetime" must be a positive number of seconds.')
+    if not isinstance(claims, dict) or _RESERVED_CLAIMS & set(claims):
+        reserved = ", ".join(sorted(_RESERVED_CLAIMS))
+        return _error(400, "BadRequest", f'"claims" is an object without {reserved}.')
+    token, expires = emulator.oidc.mint(
+        origin=request.origin,
+        subject=subject,
+        audience=audience,
+        now=emulator.clock.now(),
+        token_id=emulator.ids.guid(),
+        lifetime=timedelta(seconds=float(lifetime)),
+        claims=claims,
+    )
+    return json_response(
+        200,
+        {
+            "value": token,
+            "issuer": emulator.oidc.issuer_url(request.origin),
+            "subject": subject,
+            "audience": audience,
+            "expires_on": int(expires.timestamp()),
+        },
+    )
+
+
+def _oidc_actions(emulator: Emulator, request: EmuRequest, body: Any) -> EmuResponse:
+    """``POST oidc/actions`` ``{"repository", "ref"?, "environment"?, "event_name"?,
+    "subject"?, "lifetime"?, "claims"?}``: the two variables a GitHub Actions job with
+    ``id-token: write`` has, for a pretend run of ``repository``."""
+    from ctsync.emulator.core.oidc import ACTIONS_DEFAULT_LIFETIME, OIDC_PATH, ActionsRun
+
+    if not isinstance(body, dict):
+        return _error(400, "BadRequest", "oidc/actions takes a JSON object.")
+    repository = body.get("repository")
+    if not isinstance(repository, str) or repository.count("/") != 1:
+        return _error(400, "BadRequest", 'oidc/actions needs "repository" as "owner/name".')
+    texts = {k: body.get(k) for k in ("ref", "environment", "event_name", "subject")}
+    if any(v is not None and (not isinstance(v, str) or not v) for v in texts.values()):
+        return _error(400, "BadRequest", "ref, environment, event_name and subject are strings.")
+    lifetime = body.get("lifetime", ACTIONS_DEFAULT_LIFETIME.total_seconds())
+    if not _seconds(lifetime):
+        return _error(400, "BadRequest", '"lifetime" must be a positive number of seconds.')
+    claims = body.get("claims") or {}
+    if not isinstance(claims, dict) or _RESERVED_CLAIMS & set(claims):
+        reserved = ", ".join(sorted(_RESERVED_CLAIMS))
+        return _error(400, "BadRequest", f'"claims" is an object without {reserved}.')
+    run = ActionsRun(
+        repository=repository,
+        ref=texts["ref"] or "refs/heads/main",
+        environment=texts["environment"],
+        event_name=texts["event_name"] or "push",
+        subject=texts["subject"],
+        lifetime=timedelta(seconds=float(lifetime)),
+        extra_claims=claims,
+    )
+    request_token = emulator.oidc.start_run(run)
+    url = f"{request.origin}{OIDC_PATH}/actions/token?api-version=2.0"
+    return json_response(
+        200,
+        {
+            "ACTIONS_ID_TOKEN_REQUEST_URL": url,
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": request_token,
+            "subject": run.claims()["sub"],
+        },
+    )
+
+
+def _seconds(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 def _requests(emulator: Emulator, request: EmuRequest) -> EmuResponse:

@@ -2,32 +2,30 @@
 
 Served paths, ``{tenant}`` being a tenant id, its initial domain or its name:
 
-- ``POST /{tenant}/oauth2/v2.0/token``: ``grant_type=client_credentials`` with a client secret
-  in the body (``client_secret_post``, what MSAL sends) or in HTTP Basic
-  (``client_secret_basic``).
+- ``POST /{tenant}/oauth2/v2.0/token``: ``grant_type=client_credentials``; the client
+  authenticates with a secret (``client_secret_post``, ``client_secret_basic``), a certificate
+  (``private_key_jwt``) or a federated token (``core/client_auth.py``).
 - ``GET /{tenant}/v2.0/.well-known/openid-configuration``: what MSAL reads before its first
   token request; the same document is served at ``/{tenant}/.well-known/openid-configuration``.
 - ``GET /{tenant}/discovery/v2.0/keys``: the JWKS that verifies the emulator's tokens.
+- ``/_oidc/...``: the built-in OIDC issuer workload identity federation trusts (``core/oidc.py``).
 
 Errors use Entra's OAuth error body (``error``, ``error_description`` opening with the
 AADSTS code, ``error_codes``, ``timestamp``, ``trace_id``, ``correlation_id``, ``error_uri``).
-Certificate credentials (``client_assertion``) are refused; choices where Entra's behaviour
-is undocumented are listed in ``docs/emulator.md`` (section "OAuth").
+Choices where Entra's behaviour is undocumented are listed in ``docs/emulator.md`` (section
+"OAuth").
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import json
 from collections.abc import Mapping
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote_plus, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-from ctsync.emulator.core.clients import ClientView, find_client
 from ctsync.emulator.core.http import EmuRequest, EmuResponse
+from ctsync.emulator.core.oidc import OIDC_PATH, handle_oidc
 from ctsync.emulator.core.tokens import GRAPH_APP_ID
 
 if TYPE_CHECKING:
@@ -139,6 +137,8 @@ def handle_oauth(emulator: Emulator, request: EmuRequest, path: str) -> EmuRespo
     segments = [s for s in path.split("/") if s]
     method = request.method.upper()
     try:
+        if segments and segments[0] == OIDC_PATH.strip("/"):
+            return handle_oidc(emulator, request, segments[1:])
         if len(segments) < 2:
             raise _not_served(method, path)
         tenant_key, rest = segments[0], "/".join(segments[1:]).lower()
@@ -167,7 +167,11 @@ def openid_configuration(origin: str, tenant_id: str) -> dict[str, Any]:
     base = f"{origin}/{tenant_id}"
     return {
         "token_endpoint": f"{base}/oauth2/v2.0/token",
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_post",
+            "private_key_jwt",
+            "client_secret_basic",
+        ],
         "jwks_uri": f"{base}/discovery/v2.0/keys",
         "response_modes_supported": ["query", "fragment", "form_post"],
         "subject_types_supported": ["pairwise"],
@@ -214,33 +218,9 @@ def _token(emulator: Emulator, request: EmuRequest, tenant_key: str) -> EmuRespo
             f"The app requested an unsupported grant type '{grant_type}'. The ctsync emulator "
             f"supports '{CLIENT_CREDENTIALS}' only.",
         )
-    client_id, secret = _client_credentials(request, form)
-    client = _client_or_fail(tenant, client_id)
-    if form.get("client_assertion_type") == JWT_BEARER_ASSERTION or "client_assertion" in form:
-        raise OAuthError(
-            400,
-            "invalid_request",
-            EMULATOR_CODE,
-            "Certificate credentials (client_assertion) are not supported by the emulator. "
-            "Use a client secret.",
-        )
-    if secret is None:
-        raise OAuthError(
-            401,
-            "invalid_client",
-            7000218,
-            "The request body must contain the following parameter: 'client_assertion' or "
-            "'client_secret'.",
-        )
-    if not any(hmac.compare_digest(secret.encode(), s.value.encode()) for s in client.secrets):
-        raise OAuthError(
-            401,
-            "invalid_client",
-            7000215,
-            "Invalid client secret provided. Ensure the secret being sent in the request is the "
-            "client secret value, not the client secret ID, for a secret added to app "
-            f"'{client.client_id}'.",
-        )
+    from ctsync.emulator.core.client_auth import authenticate_client
+
+    client = authenticate_client(emulator, request, tenant, form)
     audience = resource_for_scope(form.get("scope", ""), origin=request.origin)
     token, expires_on = emulator.issue_token(tenant, client, audience=audience)
     expires_in = max(0, round(expires_on - emulator.clock.now().timestamp()))
@@ -264,51 +244,6 @@ def _form(body: bytes) -> dict[str, str]:
             400, "invalid_request", 900144, "The request body must be form-url-encoded UTF-8."
         ) from exc
     return dict(parse_qsl(text, keep_blank_values=False))
-
-
-def _client_credentials(request: EmuRequest, form: Mapping[str, str]) -> tuple[str, str | None]:
-    """``client_id`` and secret from HTTP Basic (RFC 6749 §2.3.1) or from the form body."""
-    scheme, _, value = (request.header("authorization") or "").partition(" ")
-    if scheme.lower() == "basic" and value.strip():
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError) as exc:
-            raise OAuthError(
-                401, "invalid_client", 7000215, "Invalid client secret provided."
-            ) from exc
-        user, sep, password = decoded.partition(":")
-        client_id = unquote_plus(user)
-        if not sep or not client_id:
-            raise OAuthError(401, "invalid_client", 7000215, "Invalid client secret provided.")
-        body_id = form.get("client_id")
-        if body_id and body_id.lower() != client_id.lower():
-            raise OAuthError(
-                400,
-                "invalid_request",
-                EMULATOR_CODE,
-                "The client_id in the request body does not match the client authenticated "
-                "with HTTP Basic.",
-            )
-        return client_id, unquote_plus(password)
-    posted_id = form.get("client_id")
-    if not posted_id:
-        raise _missing("client_id")
-    return posted_id, form.get("client_secret")
-
-
-def _client_or_fail(tenant: Tenant, client_id: str) -> ClientView:
-    client = find_client(tenant, client_id)
-    if client is not None:
-        return client
-    raise OAuthError(
-        400,
-        "unauthorized_client",
-        700016,
-        f"Application with identifier '{client_id}' was not found in the directory "
-        f"'{tenant.display_name}'. This can happen if the application has not been installed "
-        "by the administrator of the tenant or consented to by any user in the tenant. You may "
-        "have sent your authentication request to the wrong tenant.",
-    )
 
 
 def _tenant_or_fail(emulator: Emulator, key: str, *, error: str) -> Tenant:
