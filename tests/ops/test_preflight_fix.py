@@ -81,18 +81,53 @@ def test_token_roles_reads_app_roles_and_delegated_scopes() -> None:
     assert roles.grant("ccc") is None
 
 
-def test_a_delegated_sign_in_warns_instead_of_blocking(tmp_path: Path) -> None:
+def test_a_person_signed_in_is_checked_for_scopes_and_directory_roles(tmp_path: Path) -> None:
     from ctsync.ops import preflight
+    from ctsync.permissions import ROLE_IDS
+
+    check = checker(tmp_path)
+    roles = TokenRoles()
+    security_admin = ROLE_IDS["Security Administrator"]
+    for name in ("contoso", "fabrikam"):
+        roles(
+            _token(
+                {
+                    "tid": check.emulator.tenant(name).id,
+                    "scp": "Policy.Read.All",
+                    "wids": [security_admin],
+                }
+            )
+        )
+    report = check.run(lambda s: preflight(s, roles=roles))
+    assert not report.ok
+    missing = [f for f in report.findings if f.code == "permission.missing"]
+    assert {f.severity for f in missing} == {"error"}
+    assert "Policy.ReadWrite.CrossTenantAccess" in {f.subject for f in missing}
+    # Security Administrator covers the partner settings in both tenants; the source's
+    # configuration app and assignments want an application administrator role.
+    lacking = [f for f in report.findings if f.code == "permission.role-missing"]
+    assert {(f.tenant, f.subject) for f in lacking} == {
+        ("contoso", "Cloud Application Administrator")
+    }
+    assert all("(or activate it in PIM)" in f.fix for f in lacking)
+
+
+def test_a_global_administrator_with_the_scopes_passes(tmp_path: Path) -> None:
+    from ctsync.ops import preflight
+    from ctsync.permissions import ROLE_IDS, delegated_scopes
 
     check = checker(tmp_path)
     roles = TokenRoles()
     for name in ("contoso", "fabrikam"):
-        roles(_token({"tid": check.emulator.tenant(name).id, "scp": "Policy.Read.All"}))
+        roles(
+            _token(
+                {
+                    "tid": check.emulator.tenant(name).id,
+                    "scp": " ".join(delegated_scopes(["source", "target"])),
+                    "wids": [ROLE_IDS["Global Administrator"]],
+                }
+            )
+        )
     report = check.run(lambda s: preflight(s, roles=roles))
-    assert report.ok
-    delegated = [f for f in report.findings if f.code == "permission.delegated"]
-    assert {f.tenant for f in delegated} == {"contoso", "fabrikam"}
-    missing = [f for f in report.findings if f.code == "permission.missing"]
-    assert missing
-    assert {f.severity for f in missing} == {"warning"}
-    assert "Policy.ReadWrite.CrossTenantAccess" in {f.subject for f in missing}
+    codes = {f.code for f in report.findings if f.code.startswith("permission.")}
+    assert not codes & {"permission.missing", "permission.role-missing"}

@@ -12,7 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ctsync.config import TenantSpec
 from ctsync.engine.model import Plan
+from ctsync.permissions import ROLE_IDS, Side, duties_for
 
 from ._preflight_base import Finding, LinkCheck
 
@@ -26,6 +28,8 @@ class Grant:
     app_id: str | None
     roles: frozenset[str]
     scopes: frozenset[str]
+    #: A person's directory roles (template ids, from ``wids``); empty for an app.
+    wids: frozenset[str] = frozenset()
 
     @property
     def delegated(self) -> bool:
@@ -55,11 +59,15 @@ class TokenRoles:
         if isinstance(tenant, str) and tenant:
             roles = claims.get("roles")
             scopes = claims.get("scp")
+            wids = claims.get("wids")
             app_id = claims.get("appid") or claims.get("azp")
             self._grants[tenant.lower()] = Grant(
                 app_id=app_id if isinstance(app_id, str) else None,
                 roles=frozenset(str(r) for r in roles) if isinstance(roles, list) else frozenset(),
                 scopes=frozenset(scopes.split()) if isinstance(scopes, str) else frozenset(),
+                wids=frozenset(str(w).lower() for w in wids)
+                if isinstance(wids, list)
+                else frozenset(),
             )
         if self._chain is not None:
             self._chain(token)
@@ -223,18 +231,8 @@ def permission_checks(
             )
             continue
         if grant.delegated:
-            found.append(
-                link.finding(
-                    "info",
-                    "permission.delegated",
-                    tenant,
-                    f"ctsync signs in to {tenant.name} as a user (delegated scopes): Graph "
-                    "also checks the user's directory roles (Security Administrator for "
-                    "cross-tenant access settings, Hybrid Identity Administrator for the sync "
-                    "job), which preflight cannot see",
-                    "make sure the signed-in user holds those roles, or use an app-only credential",
-                )
-            )
+            side: Side = "source" if tenant is source else "target"
+            found.extend(_role_findings(link, tenant, grant, side, blocking_only=blocking_only))
         held = grant.permissions
         hard: dict[_Need, list[str]] = defaultdict(list)
         for source_of_needs in (reads[tenant.name], writes[tenant.name]):
@@ -244,17 +242,17 @@ def permission_checks(
             if need.met(held):
                 continue
             steps = ", ".join(sorted(set(why)))
-            # A user's token is weighed with its directory roles (and scopes such as
-            # Directory.AccessAsUser.All) preflight cannot judge: warn instead of blocking.
+            # Directory.AccessAsUser.All lets a person do what their roles allow: the role
+            # check above decides then, so a missing scope only warns.
+            broad = "directory.accessasuser.all" in held
             found.append(
                 link.finding(
-                    "warning" if grant.delegated else "error",
+                    "warning" if grant.delegated and broad else "error",
                     "permission.missing",
                     tenant,
                     f"ctsync's app in {tenant.name} lacks {need.label}, which apply needs for: "
                     f"{steps}",
-                    f"grant the application permission {need.name} to ctsync's app in "
-                    f"{tenant.name} (with admin consent)",
+                    _grant_fix(need.name, tenant.name, delegated=grant.delegated),
                     subject=need.name,
                     data={"steps": sorted(set(why))},
                 )
@@ -275,4 +273,42 @@ def permission_checks(
                     subject=need.name,
                 )
             )
+    return found
+
+
+def _grant_fix(permission: str, tenant: str, *, delegated: bool) -> str:
+    if delegated:
+        return (
+            f"sign in to {tenant} with a client that may ask for the delegated scope "
+            f"{permission} (device_code or interactive_browser do), and consent to it"
+        )
+    return (
+        f"grant the application permission {permission} to ctsync's app in {tenant} (with "
+        f"admin consent; `ctsync bootstrap {tenant}` grants them all)"
+    )
+
+
+def _role_findings(
+    link: LinkCheck, tenant: TenantSpec, grant: Grant, side: Side, *, blocking_only: bool
+) -> list[Finding]:
+    """A person's token: Graph also wants one of each duty's directory roles (``wids``)."""
+    if ROLE_IDS["Global Administrator"] in grant.wids:
+        return []
+    found: list[Finding] = []
+    for duty in duties_for([side], required_only=blocking_only):
+        if any(ROLE_IDS[role] in grant.wids for role in duty.roles):
+            continue
+        roles = " or ".join(duty.roles)
+        found.append(
+            link.finding(
+                "error" if duty.required else "warning",
+                "permission.role-missing" if duty.required else "permission.role-missing-read",
+                tenant,
+                f"the person signed in to {tenant.name} holds none of the directory roles "
+                f"Graph requires of a person for: {duty.what} ({roles})",
+                f"assign {duty.roles[0]} to them in {tenant.name} (or activate it in PIM), or "
+                f"use an app-only credential (`ctsync bootstrap {tenant.name}`)",
+                subject=duty.roles[0],
+            )
+        )
     return found
