@@ -61,6 +61,11 @@ _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 @click.option("--branch", default=None, help="With --github: runs on this branch [main].")
 @click.option("--environment", default=None, help="With --github: runs in this environment.")
 @click.option(
+    "--pull-requests",
+    is_flag=True,
+    help="With --github: runs for pull requests (plans). They get the same permissions.",
+)
+@click.option(
     "--federated-issuer",
     default=None,
     metavar="URL",
@@ -86,6 +91,7 @@ def bootstrap(
     repository: str | None,
     branch: str | None,
     environment: str | None,
+    pull_requests: bool,
     federated_issuer: str | None,
     federated_subject: str | None,
     app_name: str,
@@ -118,7 +124,11 @@ def bootstrap(
     if not sides:
         fail(f"tenant {tenant} is in no link of {desired.path}: nothing for ctsync to do there")
     federation = _federation(
-        tenant, repository, branch, environment, federated_issuer, federated_subject
+        tenant,
+        repository,
+        (branch, environment, pull_requests),
+        federated_issuer,
+        federated_subject,
     )
     target = certificate or state_dir(desired) / "certs" / f"{tenant}.pem"
     admin: dict[str, Any] = {}
@@ -156,23 +166,25 @@ def bootstrap(
 def _federation(
     tenant: str,
     repository: str | None,
-    branch: str | None,
-    environment: str | None,
+    runs: tuple[str | None, str | None, bool],
     issuer: str | None,
     subject: str | None,
 ) -> Federation | None:
     from ctsync.ops.bootstrap import GITHUB_ISSUER, Federation, github_subject
 
+    branch, environment, pull_requests = runs
     if repository is not None and (issuer or subject):
         fail("give --github or --federated-issuer/--federated-subject, not both")
-    if (branch or environment) and repository is None:
-        fail("--branch and --environment go with --github OWNER/REPO")
-    if branch and environment:
-        fail("give --branch or --environment, not both")
+    if (branch or environment or pull_requests) and repository is None:
+        fail("--branch, --environment and --pull-requests go with --github OWNER/REPO")
+    if sum(bool(x) for x in runs) > 1:
+        fail("give one of --branch, --environment and --pull-requests")
     if repository is not None:
         if not _REPOSITORY.match(repository):
             fail(f"--github takes OWNER/REPO, not {repository!r}")
-        sub = github_subject(repository, branch=branch, environment=environment)
+        sub = github_subject(
+            repository, branch=branch, environment=environment, pull_requests=pull_requests
+        )
         name = re.sub(r"[^A-Za-z0-9_-]", "-", f"ctsync-{sub}")[:120]
         return Federation(GITHUB_ISSUER, sub, name, description=f"GitHub Actions: {sub}")
     if bool(issuer) != bool(subject):

@@ -58,11 +58,18 @@ class Federation:
 
 
 def github_subject(
-    repository: str, *, branch: str | None = None, environment: str | None = None
+    repository: str,
+    *,
+    branch: str | None = None,
+    environment: str | None = None,
+    pull_requests: bool = False,
 ) -> str:
-    """The ``sub`` of a GitHub Actions OIDC token: a branch's pushes, or an environment."""
+    """The ``sub`` of a GitHub Actions OIDC token: a job in an environment, a pull request's
+    run, or a branch's pushes (GitHub's default subject claims)."""
     if environment:
         return f"repo:{repository}:environment:{environment}"
+    if pull_requests:
+        return f"repo:{repository}:pull_request"
     return f"repo:{repository}:ref:refs/heads/{branch or 'main'}"
 
 
