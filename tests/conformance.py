@@ -41,11 +41,17 @@ EXTRA_PROPERTIES: dict[str, frozenset[str]] = {
 }
 
 
+#: Types the emulator serves that the shared extract lacks, extracted from the same metadata.
+SUPPLEMENT_TYPES = VENDORED_TYPES.with_name("graph_v1_types_supplement.json")
+
+
 @cache
 def types() -> dict[str, Any]:
     path = SHARED_TYPES if SHARED_TYPES.exists() else VENDORED_TYPES
     loaded: dict[str, Any] = json.loads(path.read_text())["types"]
-    return loaded
+    supplement: dict[str, Any] = json.loads(SUPPLEMENT_TYPES.read_text())["types"]
+    # The supplement only adds: a type the shared extract has is never replaced.
+    return {**supplement, **loaded}
 
 
 def _name(ref: str) -> str:

@@ -24,9 +24,12 @@ _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2
 
 @functools.cache
 def graph_types() -> dict[str, Any]:
-    text = resources.files("ctsync.emulator.core").joinpath("graph_v1_types.json").read_text()
-    types: dict[str, Any] = json.loads(text)["types"]
-    return types
+    """The v1.0 types: the project's extract plus ``graph_v1_types_supplement.json`` (types the
+    emulator serves that the extract lacks, taken from the same metadata)."""
+    files = resources.files("ctsync.emulator.core")
+    types: dict[str, Any] = json.loads(files.joinpath("graph_v1_types.json").read_text())["types"]
+    supplement = json.loads(files.joinpath("graph_v1_types_supplement.json").read_text())
+    return {**types, **supplement["types"]}
 
 
 def _strip(name: str) -> str:

@@ -31,4 +31,8 @@ def all_routes() -> Router:
     from ctsync.emulator.services.provisioning import router as provisioning
 
     router.include(provisioning)
+    # An application's credentials: secrets, certificates, federated identity credentials.
+    from ctsync.emulator.services.app_credentials import router as app_credentials
+
+    router.include(app_credentials)
     return router

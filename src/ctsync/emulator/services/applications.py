@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from ctsync.emulator.core.clients import parse_certificate
 from ctsync.emulator.core.context import RequestContext
-from ctsync.emulator.core.errors import GraphFault, bad_request, forbidden, not_found
+from ctsync.emulator.core.errors import GraphFault, bad_request, conflict, forbidden, not_found
+from ctsync.emulator.core.first_party import microsoft_graph_service_principal
 from ctsync.emulator.core.http import EmuResponse
 from ctsync.emulator.core.ids import IdFactory
 from ctsync.emulator.core.odata import (
@@ -32,6 +38,7 @@ from ctsync.emulator.services._shared import (
     object_key,
     object_not_found,
     require_owner_or,
+    selected_properties,
     shaped_collection,
     shaped_entity,
 )
@@ -40,13 +47,19 @@ from ctsync.emulator.services.directory import find_principal
 from ctsync.emulator.state import Tenant
 
 __all__ = [
+    "APP_READ",
+    "APP_WRITE",
+    "APP_WRITE_ANY",
     "CTS_HOMEPAGE",
     "NON_GALLERY_TEMPLATE_ID",
     "add_app_role_assignment",
     "delete_service_principal",
+    "find_application",
     "find_service_principal",
+    "forget_credentials",
     "new_instance",
     "router",
+    "store_key_credentials",
 ]
 
 router = Router()
@@ -344,11 +357,21 @@ def _by_app_id(objects: dict[str, dict[str, Any]], app_id: str) -> dict[str, Any
     return next((o for o in objects.values() if str(o.get("appId")).lower() == wanted), None)
 
 
+def _microsoft_sps(tenant: Tenant) -> dict[str, dict[str, Any]]:
+    """Microsoft's own service principals in the tenant (Microsoft Graph), added on first use."""
+    microsoft_graph_service_principal(tenant)
+    return tenant.microsoft_service_principals
+
+
 def find_service_principal(ctx: RequestContext, sp_id: str) -> dict[str, Any]:
-    """A service principal of the caller's tenant by object id; 404 while replicating."""
+    """A service principal of the caller's tenant by object id (Microsoft Graph's too); 404
+    while replicating."""
     wanted = sp_id.lower()
     for oid, sp in ctx.tenant.service_principals.items():
         if oid.lower() == wanted and ctx.visible(object_key(SP_TYPE, oid)):
+            return sp
+    for oid, sp in _microsoft_sps(ctx.tenant).items():
+        if oid.lower() == wanted:
             return sp
     raise object_not_found(sp_id)
 
@@ -356,10 +379,19 @@ def find_service_principal(ctx: RequestContext, sp_id: str) -> dict[str, Any]:
 def _sp_from_params(ctx: RequestContext) -> dict[str, Any]:
     if "appId" in ctx.params:
         sp = _by_app_id(ctx.tenant.service_principals, ctx.params["appId"])
-        if sp is None or not ctx.visible(object_key(SP_TYPE, sp["id"])):
+        if sp is not None and ctx.visible(object_key(SP_TYPE, sp["id"])):
+            return sp
+        sp = _by_app_id(_microsoft_sps(ctx.tenant), ctx.params["appId"])
+        if sp is None:
             raise object_not_found(ctx.params["appId"])
         return sp
     return find_service_principal(ctx, ctx.params["id"])
+
+
+def _refuse_microsoft_sp(ctx: RequestContext, sp: dict[str, Any]) -> None:
+    """Microsoft's own service principals are not the tenant's to change or delete."""
+    if sp["id"] in ctx.tenant.microsoft_service_principals:
+        raise forbidden()
 
 
 _SP_FILTER = FilterSpec(
@@ -399,7 +431,10 @@ _SP_ORDERBY = OrderbySpec(resource="ServicePrincipal", properties=(), advanced=(
 def list_service_principals(ctx: RequestContext) -> EmuResponse:
     return shaped_collection(
         ctx,
-        _visible(ctx, SP_TYPE, ctx.tenant.service_principals),
+        [
+            *_visible(ctx, SP_TYPE, ctx.tenant.service_principals),
+            *_microsoft_sps(ctx.tenant).values(),
+        ],
         context="servicePrincipals",
         type_name=SP_TYPE,
         filter_spec=_SP_FILTER,
@@ -466,6 +501,7 @@ def _apply_patch(target: dict[str, Any], body: dict[str, Any]) -> None:
 @router.route("PATCH", "/servicePrincipals(appId='{appId}')", permissions=APP_WRITE)
 def patch_service_principal(ctx: RequestContext) -> EmuResponse:
     sp = _sp_from_params(ctx)
+    _refuse_microsoft_sp(ctx, sp)
     require_owner_or(ctx, [sp["id"]], APP_WRITE_ANY)
     body = ctx.body_object()
     _check_patch(SP_TYPE, body, _SP_WRITABLE)
@@ -487,9 +523,91 @@ def delete_service_principal(tenant: Tenant, sp_id: str) -> None:
 @router.route("DELETE", "/servicePrincipals(appId='{appId}')", permissions=APP_WRITE)
 def remove_service_principal(ctx: RequestContext) -> EmuResponse:
     sp = _sp_from_params(ctx)
+    _refuse_microsoft_sp(ctx, sp)
     require_owner_or(ctx, [sp["id"]], APP_WRITE_ANY)
     delete_service_principal(ctx.tenant, sp["id"])
     return ctx.no_content()
+
+
+#: What ``POST /servicePrincipals`` takes besides ``appId``.
+_SP_CREATABLE = _SP_WRITABLE | {"appId"}
+
+
+@router.route("POST", "/servicePrincipals", permissions=APP_WRITE)
+def create_service_principal(ctx: RequestContext) -> EmuResponse:
+    body = ctx.body_object()
+    _check_patch(SP_TYPE, body, _SP_CREATABLE)
+    app_id = body.get("appId")
+    if not isinstance(app_id, str) or not app_id:
+        raise bad_request(
+            "Invalid value specified for property 'appId' of resource 'ServicePrincipal'."
+        )
+    tenant = ctx.tenant
+    existing = _by_app_id(tenant.service_principals, app_id) or _by_app_id(
+        _microsoft_sps(tenant), app_id
+    )
+    if existing is not None:
+        raise conflict(
+            "The service principal cannot be created, updated, or restored because the service "
+            f"principal name {app_id} is already in use."
+        )
+    app = _by_app_id(tenant.applications, app_id)
+    if app is None or not ctx.visible(object_key(APP_TYPE, app["id"])):
+        raise bad_request(
+            f"The appId '{app_id}' of the service principal does not reference a valid "
+            "application object."
+        )
+    # OwnedBy creates service principals only for applications it owns.
+    require_owner_or(ctx, [app["id"]], APP_WRITE_ANY)
+    sp = _service_principal_for(ctx, app)
+    _apply_patch(sp, {k: v for k, v in body.items() if k != "appId"})
+    tenant.service_principals[sp["id"]] = sp
+    tenant.owners[sp["id"]] = [caller_object_id(ctx)]
+    ctx.mark_created(object_key(SP_TYPE, sp["id"]))
+    return ctx.entity(copy.deepcopy(sp), context="servicePrincipals/$entity", status=201)
+
+
+def _service_principal_for(ctx: RequestContext, app: dict[str, Any]) -> dict[str, Any]:
+    """The service principal Entra makes for an application of the tenant (its home tenant)."""
+    identifier_uris = [str(u) for u in app.get("identifierUris") or []]
+    api = app.get("api") or {}
+    return {
+        "id": ctx.emulator.ids.guid(),
+        "deletedDateTime": None,
+        "accountEnabled": True,
+        "appId": app["appId"],
+        "applicationTemplateId": app.get("applicationTemplateId"),
+        "appDisplayName": app.get("displayName"),
+        "alternativeNames": [],
+        "appDescription": None,
+        "appOwnerOrganizationId": ctx.tenant.id,
+        "description": None,
+        "disabledByMicrosoftStatus": None,
+        "displayName": app.get("displayName"),
+        "appRoleAssignmentRequired": False,
+        "loginUrl": None,
+        "logoutUrl": None,
+        "homepage": (app.get("web") or {}).get("homePageUrl"),
+        "notes": None,
+        "notificationEmailAddresses": [],
+        "preferredSingleSignOnMode": None,
+        "preferredTokenSigningKeyThumbprint": None,
+        "replyUrls": list((app.get("web") or {}).get("redirectUris") or []),
+        "servicePrincipalNames": [*identifier_uris, app["appId"]],
+        "servicePrincipalType": "Application",
+        "signInAudience": app.get("signInAudience"),
+        "tags": list(app.get("tags") or []),
+        "tokenEncryptionKeyId": None,
+        "samlSingleSignOnSettings": None,
+        "addIns": [],
+        "appRoles": copy.deepcopy(app.get("appRoles") or []),
+        "info": copy.deepcopy(app.get("info") or _info()),
+        "keyCredentials": [],
+        "oauth2PermissionScopes": copy.deepcopy(api.get("oauth2PermissionScopes") or []),
+        "passwordCredentials": [],
+        "resourceSpecificApplicationPermissions": [],
+        "verifiedPublisher": _verified_publisher(),
+    }
 
 
 # -- applications ----------------------------------------------------------------------------
@@ -531,7 +649,8 @@ _APP_WRITABLE = frozenset(
 )
 
 
-def _find_application(ctx: RequestContext) -> dict[str, Any]:
+def find_application(ctx: RequestContext) -> dict[str, Any]:
+    """The application the route's ``{id}`` or ``(appId='…')`` names; 404 while replicating."""
     if "appId" in ctx.params:
         app = _by_app_id(ctx.tenant.applications, ctx.params["appId"])
         wanted = ctx.params["appId"]
@@ -561,34 +680,220 @@ def list_applications(ctx: RequestContext) -> EmuResponse:
     )
 
 
+#: What ``POST /applications`` and ``PATCH`` take: secrets only come from ``addPassword``
+#: ("Using PATCH to set passwordCredential is not supported").
+_APP_CREATABLE = _APP_WRITABLE | {"keyCredentials"}
+
+
+def _blank_application(ctx: RequestContext, display_name: str) -> dict[str, Any]:
+    """A new application as ``POST /applications`` makes it, before the body is applied."""
+    return {
+        "id": ctx.emulator.ids.guid(),
+        "appId": ctx.emulator.ids.guid(),
+        "applicationTemplateId": None,
+        "createdDateTime": ctx.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "deletedDateTime": None,
+        "displayName": display_name,
+        "description": None,
+        "disabledByMicrosoftStatus": None,
+        "groupMembershipClaims": None,
+        "identifierUris": [],
+        "isDeviceOnlyAuthSupported": None,
+        "isFallbackPublicClient": None,
+        "notes": None,
+        "publisherDomain": ctx.tenant.domain,
+        "serviceManagementReference": None,
+        "signInAudience": "AzureADMyOrg",
+        "tags": [],
+        "tokenEncryptionKeyId": None,
+        "defaultRedirectUri": None,
+        "optionalClaims": None,
+        "addIns": [],
+        "api": {
+            "acceptMappedClaims": None,
+            "knownClientApplications": [],
+            "requestedAccessTokenVersion": None,
+            "oauth2PermissionScopes": [],
+            "preAuthorizedApplications": [],
+        },
+        "appRoles": [],
+        "info": _info(),
+        "keyCredentials": [],
+        "parentalControlSettings": {"countriesBlockedForMinors": [], "legalAgeGroupRule": "Allow"},
+        "passwordCredentials": [],
+        "publicClient": {"redirectUris": []},
+        "requiredResourceAccess": [],
+        "spa": {"redirectUris": []},
+        "verifiedPublisher": _verified_publisher(),
+        "web": {
+            "homePageUrl": None,
+            "redirectUris": [],
+            "logoutUrl": None,
+            "implicitGrantSettings": {
+                "enableAccessTokenIssuance": False,
+                "enableIdTokenIssuance": False,
+            },
+            "redirectUriSettings": [],
+        },
+    }
+
+
+@router.route("POST", "/applications", permissions=APP_WRITE)
+def create_application(ctx: RequestContext) -> EmuResponse:
+    body = ctx.body_object()
+    _check_patch(APP_TYPE, body, _APP_CREATABLE)
+    display_name = body.get("displayName")
+    if not isinstance(display_name, str) or not display_name.strip():
+        raise bad_request(
+            "Invalid value specified for property 'displayName' of resource 'Application'."
+        )
+    app = _blank_application(ctx, display_name)
+    changes = dict(body)
+    if "keyCredentials" in changes:
+        app["keyCredentials"] = store_key_credentials(ctx, app, changes.pop("keyCredentials"))
+    _apply_patch(app, changes)
+    tenant = ctx.tenant
+    tenant.applications[app["id"]] = app
+    # The caller owns what it creates: Application.ReadWrite.OwnedBy manages it afterwards.
+    tenant.owners[app["id"]] = [caller_object_id(ctx)]
+    ctx.mark_created(object_key(APP_TYPE, app["id"]))
+    return ctx.entity(copy.deepcopy(app), context="applications/$entity", status=201)
+
+
 @router.route("GET", "/applications/{id}", permissions=APP_READ)
 @router.route("GET", "/applications(appId='{appId}')", permissions=APP_READ)
 def get_application(ctx: RequestContext) -> EmuResponse:
-    app = _find_application(ctx)
+    app = find_application(ctx)
+    # keyCredentials' key is "returned only on $select for a single object" (Graph's docs).
+    if "keyCredentials" in (selected_properties(ctx, APP_TYPE) or []):
+        app = {**app, "keyCredentials": _with_keys(ctx.tenant, app)}
     return shaped_entity(ctx, app, context="applications/$entity", type_name=APP_TYPE)
 
 
 @router.route("PATCH", "/applications/{id}", permissions=APP_WRITE)
 @router.route("PATCH", "/applications(appId='{appId}')", permissions=APP_WRITE)
 def patch_application(ctx: RequestContext) -> EmuResponse:
-    app = _find_application(ctx)
+    app = find_application(ctx)
     require_owner_or(ctx, [app["id"]], APP_WRITE_ANY)
     body = ctx.body_object()
-    _check_patch(APP_TYPE, body, _APP_WRITABLE)
-    _apply_patch(app, body)
+    _check_patch(APP_TYPE, body, _APP_CREATABLE)
+    changes = dict(body)
+    if "keyCredentials" in changes:
+        app["keyCredentials"] = store_key_credentials(ctx, app, changes.pop("keyCredentials"))
+    _apply_patch(app, changes)
     return ctx.no_content()
+
+
+# -- key credentials -------------------------------------------------------------------------
+
+_KEY_TYPES = frozenset({"AsymmetricX509Cert"})
+_KEY_USAGES = frozenset({"Verify"})
+
+
+def _invalid_key(detail: str) -> GraphFault:
+    return bad_request(
+        f"Invalid value specified for property 'keyCredentials' of resource 'Application'. {detail}"
+    )
+
+
+def store_key_credentials(
+    ctx: RequestContext, app: dict[str, Any], value: Any
+) -> list[dict[str, Any]]:
+    """Check a ``keyCredentials`` collection as Graph takes it (a new credential carries its
+    certificate in ``key``, base64 DER; one already registered may come back without it),
+    keep the certificates apart, and answer the collection to store (``key`` null)."""
+    if not isinstance(value, list):
+        raise _invalid_key("A collection of keyCredential is expected.")
+    tenant = ctx.tenant
+    previous = {str(k.get("keyId", "")).lower(): k for k in app.get("keyCredentials") or [] if k}
+    stored: list[dict[str, Any]] = []
+    material: dict[str, str] = {}
+    for cred in value:
+        check_body("keyCredential", cred)
+        key_id = str(cred.get("keyId") or ctx.emulator.ids.guid()).lower()
+        if key_id in material:
+            raise _invalid_key(f"The keyId '{key_id}' appears twice.")
+        key = cred.get("key")
+        if key is None:
+            known = previous.get(key_id)
+            if known is None or key_id not in tenant.credential_keys:
+                raise _invalid_key("A new key credential needs its certificate in 'key'.")
+            stored.append({**known, **{k: v for k, v in cred.items() if k != "key"}, "key": None})
+            material[key_id] = tenant.credential_keys[key_id]
+            continue
+        stored.append(_new_key_credential(cred, key_id, str(key)))
+        material[key_id] = str(key)
+    for key_id in previous:
+        tenant.credential_keys.pop(key_id, None)
+    tenant.credential_keys.update(material)
+    return stored
+
+
+def _new_key_credential(cred: dict[str, Any], key_id: str, key: str) -> dict[str, Any]:
+    parsed = parse_certificate(key)
+    if parsed is None:
+        raise _invalid_key("'key' must be a base64-encoded X.509 certificate (DER).")
+    cert = x509.load_der_x509_certificate(base64.b64decode(key))
+    kind = cred.get("type") or "AsymmetricX509Cert"
+    usage = cred.get("usage") or "Verify"
+    if kind not in _KEY_TYPES or usage not in _KEY_USAGES:
+        raise _invalid_key(
+            "The emulator takes certificates of type AsymmetricX509Cert, usage Verify."
+        )
+    not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
+    start = _parse_time(cred.get("startDateTime")) or not_before
+    end = _parse_time(cred.get("endDateTime")) or not_after
+    if start < not_before or end > not_after or end <= start:
+        raise _invalid_key("Key credential start and end dates must lie within the certificate's.")
+    thumbprint = hashlib.sha1(
+        cert.public_bytes(serialization.Encoding.DER), usedforsecurity=False
+    ).digest()
+    return {
+        "customKeyIdentifier": cred.get("customKeyIdentifier")
+        or base64.b64encode(thumbprint).decode(),
+        "displayName": cred.get("displayName") or cert.subject.rfc4514_string(),
+        "endDateTime": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "key": None,
+        "keyId": key_id,
+        "startDateTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "type": kind,
+        "usage": usage,
+    }
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _with_keys(tenant: Tenant, app: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {**k, "key": tenant.credential_keys.get(str(k.get("keyId", "")).lower())}
+        for k in app.get("keyCredentials") or []
+    ]
+
+
+def forget_credentials(tenant: Tenant, app: dict[str, Any]) -> None:
+    """Drop what the tenant keeps apart for an application's credentials (it is deleted)."""
+    for cred in app.get("passwordCredentials") or []:
+        tenant.credential_secrets.pop(str(cred.get("keyId", "")).lower(), None)
+    for cred in app.get("keyCredentials") or []:
+        tenant.credential_keys.pop(str(cred.get("keyId", "")).lower(), None)
+    tenant.federated_credentials.pop(app["id"], None)
 
 
 @router.route("DELETE", "/applications/{id}", permissions=APP_WRITE)
 @router.route("DELETE", "/applications(appId='{appId}')", permissions=APP_WRITE)
 def delete_application(ctx: RequestContext) -> EmuResponse:
-    app = _find_application(ctx)
+    app = find_application(ctx)
     require_owner_or(ctx, [app["id"]], APP_WRITE_ANY)
     tenant = ctx.tenant
     # Deleting an application deletes its service principal in the home tenant too.
     sp = _by_app_id(tenant.service_principals, app["appId"])
     if sp is not None:
         delete_service_principal(tenant, sp["id"])
+    forget_credentials(tenant, app)
     del tenant.applications[app["id"]]
     tenant.owners.pop(app["id"], None)
     tenant.created_at.pop(object_key(APP_TYPE, app["id"]), None)
@@ -647,15 +952,22 @@ def create_assignment(ctx: RequestContext) -> EmuResponse:
         raise bad_request(
             "The resourceId in the request body must be the service principal in the URL."
         )
-    roles = {str(r["id"]).lower() for r in sp.get("appRoles", []) if r.get("isEnabled")}
+    roles = {str(r["id"]).lower(): r for r in sp.get("appRoles", []) if r.get("isEnabled")}
     # The default-access role (the empty GUID) only exists for apps that define no roles.
     if app_role_id not in roles and not (app_role_id == _EMPTY_GUID and not roles):
         msg = f"Permission being assigned was not found on application '{sp['appId']}'."
         raise bad_request(msg)
-    found = find_principal(ctx, principal_id)
+    found = find_principal(ctx, principal_id) or _service_principal_principal(ctx, principal_id)
     if found is None:
         raise object_not_found(principal_id)
     principal_type, principal = found
+    # A role is for users and groups ("User") or for applications ("Application"): Microsoft
+    # Graph's permissions are application roles, granted to service principals only.
+    member_type = "Application" if principal_type == "ServicePrincipal" else "User"
+    role = roles.get(app_role_id)
+    if role is not None and member_type not in (role.get("allowedMemberTypes") or []):
+        msg = f"Permission being assigned was not found on application '{sp['appId']}'."
+        raise bad_request(msg)
     assignment = add_app_role_assignment(
         ctx.tenant,
         sp,
@@ -673,6 +985,21 @@ def create_assignment(ctx: RequestContext) -> EmuResponse:
     )
 
 
+def _service_principal_principal(
+    ctx: RequestContext, object_id: str
+) -> tuple[str, dict[str, Any]] | None:
+    """A service principal as an assignment's principal: the tenant's own (a registered
+    client's), or a seeded client's, whose service principal is its object id."""
+    wanted = object_id.lower()
+    for oid, sp in ctx.tenant.service_principals.items():
+        if oid.lower() == wanted and ctx.visible(object_key(SP_TYPE, oid)):
+            return "ServicePrincipal", sp
+    for client in ctx.tenant.clients.values():
+        if client.object_id.lower() == wanted:
+            return "ServicePrincipal", {"id": client.object_id, "displayName": client.display_name}
+    return None
+
+
 def add_app_role_assignment(
     tenant: Tenant,
     sp: dict[str, Any],
@@ -683,7 +1010,8 @@ def add_app_role_assignment(
     ids: IdFactory,
     now: datetime,
 ) -> dict[str, Any]:
-    """Grant ``principal`` (``User`` or ``Group``) the app role ``app_role_id`` on ``sp`` as
+    """Grant ``principal`` (``User``, ``Group`` or ``ServicePrincipal``) the app role
+    ``app_role_id`` on ``sp`` as
     ``POST appRoleAssignedTo`` does once the body is checked (``400`` for a duplicate); the
     stored assignment. Scenarios assign seeded configurations with it."""
     existing = tenant.app_role_assignments.setdefault(sp["id"], {})
