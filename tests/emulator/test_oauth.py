@@ -187,7 +187,7 @@ def test_token_endpoint_only_accepts_post(emu: Emulator, http: httpx.Client) -> 
 
 
 def test_unserved_entra_path_is_a_json_404(http: httpx.Client) -> None:
-    response = http.get("/contoso/oauth2/v2.0/authorize")
+    response = http.get("/contoso/oauth2/v2.0/logout")
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
 

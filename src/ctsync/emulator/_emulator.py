@@ -16,6 +16,8 @@ from urllib.parse import quote, urlsplit
 from ctsync.emulator.core.clients import ClientView, find_client
 from ctsync.emulator.core.clock import Clock, FrozenClock
 from ctsync.emulator.core.context import RequestContext
+from ctsync.emulator.core.delegated import is_delegated_client
+from ctsync.emulator.core.delegated_access import check_delegated
 from ctsync.emulator.core.errors import (
     GraphFault,
     forbidden,
@@ -374,7 +376,10 @@ class Emulator:
         audiences = _GRAPH_AUDIENCES | {request.origin}
         claims = self.tokens.verify(token.strip(), now=self.clock.now(), audiences=audiences)
         tenant = self.tenants.get(claims.tenant_id.lower())
-        if tenant is None or find_client(tenant, claims.app_id) is None:
+        if tenant is None or not (
+            find_client(tenant, claims.app_id) is not None
+            or (claims.delegated and is_delegated_client(tenant, claims.app_id))
+        ):
             raise unauthorized("Access token validation failure. Invalid issuer or tenant.")
         return claims
 
@@ -429,14 +434,19 @@ class Emulator:
         if admission.fault is not None:
             admission.fault.headers.update(admission.headers)
             raise admission.fault
-        if route.permissions and not (call.claims.roles & set(route.permissions)):
+        if call.claims.delegated:
+            # A signed-in user: the operation's delegated scopes and directory roles.
+            check_delegated(tenant, route, match.params, call.claims)
+        elif route.permissions and not (call.claims.roles & set(route.permissions)):
             raise forbidden()
         ctx = RequestContext(
             emulator=self,
             request=request,
             tenant=tenant,
             app_id=call.claims.app_id,
-            roles=call.claims.roles,
+            # A delegated caller's scopes stand where an app's permissions do (services check
+            # finer rules, such as companion permissions, against them).
+            roles=call.claims.scopes if call.claims.delegated else call.claims.roles,
             path=path,
             params=match.params,
             query=query,

@@ -14,10 +14,15 @@ if TYPE_CHECKING:
     from ctsync.emulator.engine.cycles import CycleRun
 
 __all__ = [
+    "AuthorizationCode",
     "ClientApp",
     "CrossTenantAccessState",
+    "DeviceCodeGrant",
     "ProvisioningLog",
+    "QueuedSignIn",
+    "RefreshTokenGrant",
     "ServicePrincipalSync",
+    "SignInState",
     "SyncJobRecord",
     "Tenant",
     "default_authorization_policy",
@@ -154,6 +159,84 @@ class ServicePrincipalSync:
         return next((r for k, r in self.jobs.items() if k.lower() == wanted), None)
 
 
+@dataclass
+class DeviceCodeGrant:
+    """A device authorization request (``/devicecode``) until its code is redeemed."""
+
+    device_code: str = field(repr=False)
+    user_code: str
+    client_id: str
+    scope: str
+    created: datetime
+    expires: datetime
+    #: Seconds a poll must wait after the previous one; each ``slow_down`` adds five.
+    interval: int
+    #: ``pending`` until the user approves (``approved``) or declines (``declined``).
+    state: str = "pending"
+    #: The signed-in user (object id) once approved.
+    user_id: str | None = None
+    last_poll: datetime | None = None
+    polls: int = 0
+    #: The emulator origin the request came to (a scope may name it as its resource).
+    origin: str = ""
+
+
+@dataclass
+class AuthorizationCode:
+    """An authorization code the ``/authorize`` endpoint issued, redeemable once."""
+
+    code: str = field(repr=False)
+    client_id: str
+    redirect_uri: str
+    scope: str
+    user_id: str
+    expires: datetime
+    code_challenge: str | None = None
+    code_challenge_method: str | None = None
+    nonce: str | None = None
+    redeemed: bool = False
+
+
+@dataclass
+class RefreshTokenGrant:
+    """A refresh token: bound to a user and a client, not to a resource."""
+
+    client_id: str
+    user_id: str
+    issued: datetime
+    expires: datetime
+    #: The sign-in session it belongs to (a token's ``sid``).
+    session_id: str
+    #: Issued to a confidential client: redeeming it takes the client's credential again.
+    confidential: bool = False
+
+
+@dataclass
+class QueuedSignIn:
+    """Who signs in at the next ``/authorize`` that asks (control ``POST signin/next``)."""
+
+    user_id: str
+    decline: bool = False
+    #: ``self``, ``organization`` or ``none``: what the user answers a consent prompt.
+    consent: str = "self"
+
+
+@dataclass
+class SignInState:
+    """A tenant's delegated sign-ins: device codes, authorization codes, refresh tokens."""
+
+    #: Device authorization requests by device code.
+    device_codes: dict[str, DeviceCodeGrant] = field(default_factory=dict)
+    #: Authorization codes by code.
+    authorization_codes: dict[str, AuthorizationCode] = field(default_factory=dict)
+    #: Refresh tokens by a SHA-256 of the token (the token itself is never kept).
+    refresh_tokens: dict[str, RefreshTokenGrant] = field(default_factory=dict)
+    #: Interactive sign-ins queued through the control API, oldest first.
+    queued: list[QueuedSignIn] = field(default_factory=list)
+    #: Refresh tokens issued before this instant are revoked, by user id.
+    revoked_before: dict[str, datetime] = field(default_factory=dict)
+
+
 def default_authorization_policy() -> JsonObject:
     """The ``authorizationPolicy`` of a new tenant: anyone may invite guests (``everyone``),
     guests get the Guest User role, as Microsoft documents the defaults."""
@@ -245,6 +328,12 @@ class Tenant:
     #: id: read and listed like the others, kept apart so the tenant's own objects count as
     #: before (``core/first_party.py`` adds them on first use).
     microsoft_service_principals: dict[str, JsonObject] = field(default_factory=dict)
+    #: Directory role assignments: user id -> role template ids (``core/directory_roles.py``).
+    directory_roles: dict[str, list[str]] = field(default_factory=dict)
+    #: ``oAuth2PermissionGrant`` objects (delegated consent) by id (wire shape).
+    oauth2_permission_grants: dict[str, JsonObject] = field(default_factory=dict)
+    #: Delegated sign-ins in progress and refresh tokens (``core/delegated.py``).
+    sign_in: SignInState = field(default_factory=SignInState)
 
     @property
     def size_class(self) -> str:

@@ -1,5 +1,6 @@
 """The control API under ``/_emulator``: reset, seed, inspect, inject faults, move time, run
-provisioning cycles and tune the provisioning engine.
+provisioning cycles, tune the provisioning engine, and play the person who signs in (approve or
+decline device codes, queue interactive sign-ins, assign directory roles: ``core/delegated.py``).
 
 It is a local test harness, so it takes no token; bind the emulator to loopback. Every request
 other than ``GET``/``HEAD`` must carry ``Content-Type: application/json`` (body or not),
@@ -98,6 +99,13 @@ def handle_control(emulator: Emulator, request: EmuRequest, path: str) -> EmuRes
                 return _error(400, "BadRequest", "POST provisioning takes a JSON object.")
             emulator.provisioning = emulator.provisioning.merged(body)
             return json_response(200, emulator.provisioning.to_dict())
+        # Delegated sign-in: pending device codes, approving or declining one, the next
+        # interactive sign-in, directory roles (core/delegated.py).
+        from ctsync.emulator.core.delegated import handle_signin_control
+
+        signin = handle_signin_control(emulator, method, path, body)
+        if signin is not None:
+            return signin
     except ValueError as exc:
         return _error(400, "BadRequest", str(exc))
     return _error(501, "NotImplemented", f"The control API has no {method} {path}.")

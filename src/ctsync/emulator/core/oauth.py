@@ -4,7 +4,10 @@ Served paths, ``{tenant}`` being a tenant id, its initial domain or its name:
 
 - ``POST /{tenant}/oauth2/v2.0/token``: ``grant_type=client_credentials``; the client
   authenticates with a secret (``client_secret_post``, ``client_secret_basic``), a certificate
-  (``private_key_jwt``) or a federated token (``core/client_auth.py``).
+  (``private_key_jwt``) or a federated token (``core/client_auth.py``). The delegated grants
+  (device code, authorization code, refresh token) are answered by ``core/delegated.py``.
+- ``POST /{tenant}/oauth2/v2.0/devicecode``, ``GET``/``POST /{tenant}/oauth2/v2.0/authorize`` and
+  the device code's ``/devicelogin`` page: a person signs in (``core/delegated.py``).
 - ``GET /{tenant}/v2.0/.well-known/openid-configuration``: what MSAL reads before its first
   token request; the same document is served at ``/{tenant}/.well-known/openid-configuration``.
 - ``GET /{tenant}/discovery/v2.0/keys``: the JWKS that verifies the emulator's tokens.
@@ -139,11 +142,21 @@ def handle_oauth(emulator: Emulator, request: EmuRequest, path: str) -> EmuRespo
     try:
         if segments and segments[0] == OIDC_PATH.strip("/"):
             return handle_oidc(emulator, request, segments[1:])
+        if [s.lower() for s in segments] == ["devicelogin"]:
+            from ctsync.emulator.core.delegated import device_login
+
+            return device_login(emulator, request)
         if len(segments) < 2:
             raise _not_served(method, path)
         tenant_key, rest = segments[0], "/".join(segments[1:]).lower()
         if rest == "oauth2/v2.0/token":
             return _token(emulator, request, tenant_key)
+        if rest in {"oauth2/v2.0/devicecode", "oauth2/v2.0/authorize"}:
+            from ctsync.emulator.core.delegated import authorize, device_authorization
+
+            if rest.endswith("authorize"):
+                return authorize(emulator, request, tenant_key)
+            return device_authorization(emulator, request, tenant_key)
         if rest in {"v2.0/.well-known/openid-configuration", ".well-known/openid-configuration"}:
             _require_get(method)
             tenant = _tenant_or_fail(emulator, tenant_key, error="invalid_tenant")
@@ -162,7 +175,7 @@ def openid_configuration(origin: str, tenant_id: str) -> dict[str, Any]:
 
     MSAL reads ``authorization_endpoint`` and ``token_endpoint`` (it takes the tenant from the
     token endpoint's path), ``device_authorization_endpoint`` and ``issuer``; the rest mirrors
-    Entra's document. Only the token endpoint and the keys are served.
+    Entra's document. The token, device code and authorize endpoints and the keys are served.
     """
     base = f"{origin}/{tenant_id}"
     return {
@@ -210,13 +223,18 @@ def _token(emulator: Emulator, request: EmuRequest, tenant_key: str) -> EmuRespo
     grant_type = form.get("grant_type")
     if not grant_type:
         raise _missing("grant_type")
+    from ctsync.emulator.core import delegated
+
+    if grant_type in delegated.GRANT_TYPES:
+        return delegated.token(emulator, request, tenant, form)
     if grant_type != CLIENT_CREDENTIALS:
         raise OAuthError(
             400,
             "unsupported_grant_type",
             70003,
             f"The app requested an unsupported grant type '{grant_type}'. The ctsync emulator "
-            f"supports '{CLIENT_CREDENTIALS}' only.",
+            f"supports '{CLIENT_CREDENTIALS}', 'authorization_code', 'refresh_token' and "
+            "'urn:ietf:params:oauth:grant-type:device_code'.",
         )
     from ctsync.emulator.core.client_auth import authenticate_client
 
@@ -284,8 +302,10 @@ def _not_served(method: str, path: str) -> OAuthError:
         "not_found",
         EMULATOR_CODE,
         f"The ctsync emulator does not serve {method} {path}. Entra ID endpoints served: "
-        "/{tenant}/oauth2/v2.0/token, /{tenant}/v2.0/.well-known/openid-configuration, "
-        "/{tenant}/discovery/v2.0/keys; Graph is under /v1.0.",
+        "/{tenant}/oauth2/v2.0/token, /{tenant}/oauth2/v2.0/devicecode, "
+        "/{tenant}/oauth2/v2.0/authorize, /devicelogin, "
+        "/{tenant}/v2.0/.well-known/openid-configuration, /{tenant}/discovery/v2.0/keys; "
+        "Graph is under /v1.0.",
     )
 
 

@@ -1,6 +1,7 @@
 """Access tokens: RS256 JWTs signed by the emulator, checked like Graph checks them.
 
-The tenant comes from ``tid``, application permissions from ``roles``. Signature, expiry and
+The tenant comes from ``tid``, application permissions from ``roles``, a signed-in user's
+delegated scopes from ``scp`` (and the user from ``oid``). Signature, expiry and
 audience are verified against the emulator's key and clock: every time claim (``iat``, ``nbf``,
 ``exp``) is checked against the emulator's ``now``, never against the wall clock, so a served
 emulator whose clock was advanced still accepts the tokens it issues.
@@ -47,6 +48,10 @@ class TokenClaims:
     roles: frozenset[str]
     object_id: str
     expires: datetime
+    #: Delegated scopes (``scp``); empty for an app-only token.
+    scopes: frozenset[str] = frozenset()
+    #: A token a user signed in for (``scp`` present): ``object_id`` is the user's.
+    delegated: bool = False
 
 
 def _b64url_uint(value: int) -> str:
@@ -106,6 +111,11 @@ class TokenIssuer:
         token = jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid})
         return token, expires
 
+    def sign(self, claims: dict[str, Any]) -> str:
+        """An RS256 JWT of ``claims`` under the emulator's key (``kid`` in the JWKS): what the
+        delegated flows (``core/delegated.py``) mint their access and ID tokens with."""
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid})
+
     def verify(self, token: str, *, now: datetime, audiences: set[str]) -> TokenClaims:
         """Check signature, expiry and audience; raise a 401 :class:`GraphFault` if any fails."""
         try:
@@ -152,10 +162,15 @@ class TokenIssuer:
         roles = claims.get("roles") or []
         if not isinstance(roles, list):
             raise GraphFault(401, "InvalidAuthenticationToken", "Invalid roles claim.")
+        scp = claims.get("scp")
+        if scp is not None and not isinstance(scp, str):
+            raise GraphFault(401, "InvalidAuthenticationToken", "Invalid scp claim.")
         return TokenClaims(
             tenant_id=tid,
             app_id=appid,
             roles=frozenset(str(r) for r in roles),
             object_id=str(claims.get("oid", "")),
             expires=datetime.fromtimestamp(exp, tz=now.tzinfo),
+            scopes=frozenset((scp or "").split()),
+            delegated=scp is not None,
         )

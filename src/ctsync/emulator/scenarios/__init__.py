@@ -10,7 +10,9 @@ A scenario is JSON (a file, a built-in name, or an already-parsed mapping)::
         "users": [{"alias": "adele", "displayName": "Adele Vance", "department": "Sales",
                    "accountEnabled": true, "guest_of": "<domain: makes an invited guest>",
                    "methods": ["authenticator", "fido2", "sms", "sms-signin", "oath",
-                               "email", "whfb", "tap"], ...any other user property}],
+                               "email", "whfb", "tap"],
+                   "roles": ["Global Administrator", "<role template id>"],
+                   ...any other user property}],
         "groups": [{"alias": "pilot", "displayName": "CTS-Pilot",
                     "members": ["<user or group alias>", ...]}],
         "licenses": ["AAD_PREMIUM" | {"sku": "AAD_PREMIUM", "capabilityStatus": "Suspended"}],
@@ -387,10 +389,32 @@ def _add_user(
                 "issuerAssignedId": f"{alias}@{domain}",
             }
         ]
-    user.update({k: v for k, v in spec.items() if k not in {"alias", "guest_of", "methods"}})
+    user.update(
+        {k: v for k, v in spec.items() if k not in {"alias", "guest_of", "methods", "roles"}}
+    )
     tenant.users[uid] = user
     aliases[alias] = uid
+    _assign_roles(tenant, uid, spec.get("roles"), where)
     tenant.auth_methods[uid] = _methods(emulator, spec.get("methods"), user, where)
+
+
+def _assign_roles(tenant: Tenant, user_id: str, spec: Any, where: str) -> None:
+    """``"roles": ["Global Administrator", "<role template id>"]``: directory roles."""
+    if spec is None:
+        return
+    from ctsync.emulator.core.directory_roles import resolve_role, set_roles
+
+    if not isinstance(spec, list) or not all(isinstance(r, str) for r in spec):
+        msg = f"{where}.roles must be a list of role names or template ids"
+        raise ScenarioError(msg)
+    ids = []
+    for i, ref in enumerate(spec):
+        rid = resolve_role(ref)
+        if rid is None:
+            msg = f"{where}.roles[{i}]: unknown directory role {ref!r}"
+            raise ScenarioError(msg)
+        ids.append(rid)
+    set_roles(tenant, user_id, ids)
 
 
 def _methods(
