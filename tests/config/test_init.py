@@ -121,3 +121,62 @@ def test_example_loads_and_resolves(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     secrets = [t.auth.resolve(base_dir=tmp_path).client_secret for t in state.tenants.values()]
     assert secrets == ["dummy-1", "dummy-2"]
     assert text.count("#") > 20  # it explains itself
+
+
+@pytest.fixture
+def served_info(tmp_path: Path) -> dict[str, Any]:
+    """The info file with the certificate and federated token files `serve` writes."""
+    from ctsync.emulator.identities import issue_client_identities
+
+    emulator = Emulator(scenario="demo")
+    address = ServerAddress(
+        authority="https://127.0.0.1:8443",
+        graph_url="https://127.0.0.1:8443/v1.0",
+        control_url="https://127.0.0.1:8443/_emulator",
+        ca_cert=generate_tls(tmp_path / "emulator").ca_cert,
+        info_file=None,
+    )
+    files = issue_client_identities(
+        emulator, tmp_path / "emulator" / "clients", origin=address.authority
+    )
+    loaded: dict[str, Any] = json.loads(json.dumps(info_document(emulator, address, files)))
+    return loaded
+
+
+@pytest.mark.parametrize(
+    ("auth", "key", "field"),
+    [
+        ("certificate", "certificate_path", "certificate_path"),
+        ("workload_identity", "federated_token_file", "token_file"),
+    ],
+)
+def test_from_emulator_without_a_secret(
+    served_info: dict[str, Any], tmp_path: Path, auth: str, key: str, field: str
+) -> None:
+    config = tmp_path / "project" / "ctsync.yaml"
+    config.parent.mkdir()
+    text = init_from_emulator(served_info, links=None, path=config, auth=auth)
+    config.write_text(text)
+
+    state = load(config)
+
+    for tenant in served_info["tenants"]:
+        spec = state.tenants[tenant["name"]]
+        resolved = spec.auth.resolve(base_dir=state.base_dir)
+        assert resolved.method == auth
+        assert resolved.client_id == tenant["client_id"]
+        assert getattr(resolved, field) == tenant[key]
+        assert resolved.client_secret is None
+        assert tenant["client_secret"] not in text
+    assert "client_secret" not in text
+    assert not (config.parent / ".ctsync").exists()
+
+
+def test_from_emulator_names_what_an_info_file_lacks(
+    info: dict[str, Any], tmp_path: Path
+) -> None:
+    # `ctsync demo`'s in-process info has secrets only.
+    with pytest.raises(ConfigError, match="lacks certificate_path"):
+        init_from_emulator(info, links=None, path=tmp_path / "c.yaml", auth="certificate")
+    with pytest.raises(ConfigError, match="auth 'password'"):
+        init_from_emulator(info, links=None, path=tmp_path / "c.yaml", auth="password")

@@ -73,7 +73,15 @@ def _graph(served: Served, name: str) -> httpx.Client:
 def test_info_file_describes_the_server(served: Served) -> None:
     info = served.info
     port = info["authority"].rsplit(":", 1)[1]
-    assert set(info) == {"graph_url", "authority", "ca_cert", "control_url", "tenants"}
+    assert set(info) == {
+        "graph_url",
+        "authority",
+        "ca_cert",
+        "control_url",
+        "oidc_issuer",
+        "tenants",
+    }
+    assert info["oidc_issuer"] == f"https://127.0.0.1:{port}/_oidc"
     assert info["authority"] == f"https://127.0.0.1:{port}"
     assert info["graph_url"] == f"https://127.0.0.1:{port}/v1.0"
     assert info["control_url"] == f"https://127.0.0.1:{port}/_emulator"
@@ -88,7 +96,11 @@ def test_info_file_describes_the_server(served: Served) -> None:
             "client_id",
             "client_secret",
             "permissions",
+            "certificate_path",
+            "federated_token_file",
         }
+        assert Path(tenant["certificate_path"]).is_file()
+        assert Path(tenant["federated_token_file"]).is_file()
     assert served.info_file.stat().st_mode & 0o777 == 0o600
 
 

@@ -277,7 +277,7 @@ COMMANDS: dict[str, list[str]] = {
     "promote": ["--link", "--output"],
     "audit show": ["--link", "--limit", "--output", "--audit-db"],
     "audit verify": ["--expected-head", "--output", "--audit-db"],
-    "init": ["--links", "--from-emulator", "--force"],
+    "init": ["--links", "--from-emulator", "--auth", "--force"],
 }
 ARGUMENT_VALUES = [
     *NASTY[:30],

@@ -41,8 +41,19 @@ __all__ = ["init", "validate"]
     show_default=True,
     help="Where to write the config.",
 )
+@click.option(
+    "--auth",
+    "auth",
+    type=click.Choice(["client_secret", "certificate", "workload_identity"]),
+    default=None,
+    help="With --from-emulator: how the tenants sign in — the client secret (kept in a 0600 "
+    "file beside the config; default), or the certificate or federated token file the "
+    "emulator wrote for each client (no secret anywhere).",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(info_file: Path | None, links: str | None, out: Path, force: bool) -> None:
+def init(
+    info_file: Path | None, links: str | None, auth: str | None, out: Path, force: bool
+) -> None:
     """Write a starting config: a commented example, or one for a running emulator."""
     from ctsync.config import init_example, init_from_emulator
 
@@ -51,6 +62,8 @@ def init(info_file: Path | None, links: str | None, out: Path, force: bool) -> N
     if info_file is None:
         if links:
             fail("--links goes with --from-emulator")
+        if auth:
+            fail("--auth goes with --from-emulator")
         text = init_example()
     else:
         try:
@@ -66,7 +79,7 @@ def init(info_file: Path | None, links: str | None, out: Path, force: bool) -> N
                     fail(f"--links: {item.strip()!r} is not SOURCE:TARGET")
                 pairs.append((source, target))
         try:
-            text = init_from_emulator(info, links=pairs, path=out)
+            text = init_from_emulator(info, links=pairs, path=out, auth=auth or "client_secret")
         except CtsyncError as exc:
             fail(str(exc))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,17 @@
 """Starting configs: one that works as is against a running emulator, one to edit for real tenants.
 
 ``ctsync init --from-emulator INFO_FILE`` must give a config that plans and applies with no
-variables to export, yet the YAML must hold no secret: each tenant's client secret goes to
-``<config dir>/.ctsync/secrets/<tenant>.secret`` (mode 0600) and the config points at it with
-``client_secret_file``.
+variables to export, yet the YAML must hold no secret. How each tenant signs in (``auth``):
+
+- ``client_secret`` (default): the client secret goes to
+  ``<config dir>/.ctsync/secrets/<tenant>.secret`` (mode 0600) and the config points at it with
+  ``client_secret_file``;
+- ``certificate``: the certificate the emulator wrote for the client (``certificate_path`` in
+  the info file, key and certificate in one PEM);
+- ``workload_identity``: the federated token file the emulator wrote (``federated_token_file``),
+  trusted by a federated identity credential on the client.
+
+The last two write no secret anywhere.
 """
 
 from __future__ import annotations
@@ -19,7 +27,16 @@ from ctsync.errors import ConfigError
 
 from ._schema import NAME_PATTERN
 
-__all__ = ["SECRETS_DIR", "init_example", "init_from_emulator"]
+__all__ = ["EMULATOR_AUTH_METHODS", "SECRETS_DIR", "init_example", "init_from_emulator"]
+
+#: How a config made from an emulator's info file may sign in.
+EMULATOR_AUTH_METHODS: Final = ("client_secret", "certificate", "workload_identity")
+#: The info-file key each method needs from a tenant's entry.
+_AUTH_KEYS: Final = {
+    "client_secret": "client_secret",
+    "certificate": "certificate_path",
+    "workload_identity": "federated_token_file",
+}
 
 #: Where init writes secret files, relative to the config file's directory.
 SECRETS_DIR: Final = Path(".ctsync") / "secrets"
@@ -28,21 +45,29 @@ _PILOT_GROUP: Final = "CTS-Pilot"
 
 
 def init_from_emulator(
-    info: Mapping[str, Any], *, links: list[tuple[str, str]] | None = None, path: Path
+    info: Mapping[str, Any],
+    *,
+    links: list[tuple[str, str]] | None = None,
+    path: Path,
+    auth: str = "client_secret",
 ) -> str:
     """YAML for the emulator ``info`` describes (its ``--info-file`` JSON), to be saved at
-    ``path``. Writes each tenant's client secret under ``path``'s directory (see module doc).
+    ``path``. ``auth`` picks how every tenant signs in (see module doc); with
+    ``client_secret`` each tenant's secret is written under ``path``'s directory.
 
     ``links`` are ``(source, target)`` tenant names; by default the first tenant links to each
     other one.
     """
+    if auth not in EMULATOR_AUTH_METHODS:
+        msg = f"auth {auth!r}: use one of {', '.join(EMULATOR_AUTH_METHODS)}"
+        raise ConfigError(msg)
     graph_url = _text(info, "graph_url")
     authority = _text(info, "authority")
     ca_cert = info.get("ca_cert")
     if ca_cert is not None and not isinstance(ca_cert, str):
         msg = "emulator info: ca_cert must be a path or null"
         raise ConfigError(msg)
-    tenants = _tenants(info)
+    tenants = _tenants(info, auth)
     names = list(tenants)
     if links is None:
         links = [(names[0], other) for other in names[1:]]
@@ -56,9 +81,10 @@ def init_from_emulator(
             msg = f"link {source}:{target}: a link joins two different tenants"
             raise ConfigError(msg)
 
-    secrets_dir = path.parent / SECRETS_DIR
-    for name, tenant in tenants.items():
-        _write_private(secrets_dir / f"{name}.secret", str(tenant["client_secret"]))
+    if auth == "client_secret":
+        secrets_dir = path.parent / SECRETS_DIR
+        for name, tenant in tenants.items():
+            _write_private(secrets_dir / f"{name}.secret", str(tenant["client_secret"]))
 
     cloud = {"graph_url": graph_url, "authority": authority}
     if ca_cert:
@@ -66,8 +92,7 @@ def init_from_emulator(
     lines = [
         f"# ctsync config for the emulator at {authority}",
         "# (written by `ctsync init --from-emulator`; reference: docs/config.md).",
-        f"# Client secrets are in {SECRETS_DIR.as_posix()}/ beside this file (mode 0600), "
-        "never in it.",
+        _AUTH_COMMENTS[auth],
         "version: 1",
         "",
         "tenants:",
@@ -81,12 +106,13 @@ def init_from_emulator(
             lines += [f"      {key}: {_q(value)}" for key, value in cloud.items()]
         else:
             lines.append("    cloud: *emulator")
-        lines += [
-            "    auth:",
-            "      method: client_secret",
-            f"      client_id: {tenant['client_id']}",
-            f"      client_secret_file: {_q(secret_file)}",
-        ]
+        lines += ["    auth:", f"      method: {auth}", f"      client_id: {tenant['client_id']}"]
+        if auth == "client_secret":
+            lines.append(f"      client_secret_file: {_q(secret_file)}")
+        elif auth == "certificate":
+            lines.append(f"      certificate_path: {_q(str(tenant['certificate_path']))}")
+        else:
+            lines.append(f"      token_file: {_q(str(tenant['federated_token_file']))}")
     lines += [
         "",
         "templates:",
@@ -125,7 +151,17 @@ def _text(info: Mapping[str, Any], key: str) -> str:
     return value
 
 
-def _tenants(info: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+_AUTH_COMMENTS: Final = {
+    "client_secret": f"# Client secrets are in {SECRETS_DIR.as_posix()}/ beside this file "
+    "(mode 0600), never in it.",
+    "certificate": "# Each tenant signs in with the certificate the emulator wrote for its client "
+    "(no secret anywhere).",
+    "workload_identity": "# Each tenant signs in with the federated token file the emulator wrote "
+    "for its client (no secret anywhere).",
+}
+
+
+def _tenants(info: Mapping[str, Any], auth: str = "client_secret") -> dict[str, Mapping[str, Any]]:
     entries = info.get("tenants")
     if not isinstance(entries, list) or not entries:
         msg = "emulator info: no tenants listed"
@@ -135,9 +171,11 @@ def _tenants(info: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
         if not isinstance(entry, Mapping):
             msg = "emulator info: each tenant must be an object"
             raise ConfigError(msg)
-        for key in ("name", "tenant_id", "client_id", "client_secret"):
+        for key in ("name", "tenant_id", "client_id", _AUTH_KEYS[auth]):
             if not isinstance(entry.get(key), str) or not entry[key]:
                 msg = f"emulator info: a tenant lacks {key}"
+                if key != "client_secret":
+                    msg += f" (needed for auth {auth}; `ctsync emulator serve` writes it)"
                 raise ConfigError(msg)
         name = entry["name"]
         if not re.fullmatch(NAME_PATTERN, name):

@@ -120,6 +120,9 @@ class Emulator:
         #: (lower case), as ``(keyCredentials, federatedIdentityCredentials)``: a client
         #: reseeded after a reset gets them again (``ctsync emulator serve`` registers them).
         self.standing_client_credentials: dict[str, tuple[list[Any], list[Any]]] = {}
+        #: Where ``serve`` wrote each client's certificate and federated token (client id in
+        #: lower case -> ``{"certificate_path", "federated_token_file"}``), for the info file.
+        self.client_files: dict[str, dict[str, str]] = {}
         self.tenants: dict[str, Tenant] = {}
         #: What :meth:`reset` restores: the platform's own behaviour without injected faults.
         self.reset_faults = reset_faults or FaultProfile()
@@ -242,7 +245,8 @@ class Emulator:
         """One entry per app-only client: what a caller needs to sign in to each tenant.
 
         This is the shape of the ``tenants`` list in ``--info-file``; it holds the emulator's
-        client secrets, which are test credentials by design.
+        client secrets, which are test credentials by design, and the paths of the certificate
+        and federated token ``serve`` wrote for each client.
         """
         return [
             {
@@ -252,6 +256,7 @@ class Emulator:
                 "client_id": client.client_id,
                 "client_secret": client.client_secret,
                 "permissions": list(client.permissions),
+                **self.client_files.get(client.client_id.lower(), {}),
             }
             for tenant in self.tenants.values()
             for client in tenant.clients.values()

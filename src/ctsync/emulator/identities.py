@@ -165,6 +165,10 @@ def issue_client_identities(
                 federated,
             )
             out[client.client_id] = ClientIdentityFiles(certificate_path, token_path)
+            emulator.client_files[client.client_id.lower()] = {
+                "certificate_path": str(certificate_path),
+                "federated_token_file": str(token_path),
+            }
     return out
 
 

@@ -307,22 +307,12 @@ def info_document(
     """The info file's JSON: URLs, the CA to trust, the built-in OIDC issuer, one entry per
     client app of each tenant (with its certificate and federated token files when
     ``identities`` has them, see :func:`ctsync.emulator.identities.issue_client_identities`)."""
-    tenants = []
-    for tenant in emulator.tenants.values():
-        for client in tenant.clients.values():
-            entry: dict[str, Any] = {
-                "name": tenant.name,
-                "tenant_id": tenant.id,
-                "domain": tenant.domain,
-                "client_id": client.client_id,
-                "client_secret": client.client_secret,
-                "permissions": list(client.permissions),
-            }
-            files = (identities or {}).get(client.client_id)
-            if files is not None:
-                entry["certificate_path"] = str(files.certificate_path)
-                entry["federated_token_file"] = str(files.federated_token_file)
-            tenants.append(entry)
+    tenants = emulator.client_directory()
+    for entry in tenants:
+        files = (identities or {}).get(entry["client_id"])
+        if files is not None:
+            entry["certificate_path"] = str(files.certificate_path)
+            entry["federated_token_file"] = str(files.federated_token_file)
     return {
         "graph_url": address.graph_url,
         "authority": address.authority,
