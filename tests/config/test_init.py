@@ -172,9 +172,7 @@ def test_from_emulator_without_a_secret(
     assert not (config.parent / ".ctsync").exists()
 
 
-def test_from_emulator_names_what_an_info_file_lacks(
-    info: dict[str, Any], tmp_path: Path
-) -> None:
+def test_from_emulator_names_what_an_info_file_lacks(info: dict[str, Any], tmp_path: Path) -> None:
     # `ctsync demo`'s in-process info has secrets only.
     with pytest.raises(ConfigError, match="lacks certificate_path"):
         init_from_emulator(info, links=None, path=tmp_path / "c.yaml", auth="certificate")

@@ -93,7 +93,9 @@ def test_github_actions_oidc_and_a_token_file_plan_and_apply_with_no_secret(lab:
     lab.env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = run["ACTIONS_ID_TOKEN_REQUEST_TOKEN"]
     request_token = run["ACTIONS_ID_TOKEN_REQUEST_TOKEN"]
 
-    planned = lab.ctsync("plan", "-c", str(config), "--detailed-exitcode", "--out", "p.json")
+    planned = lab.ctsync(
+        "plan", "-c", str(config), "--detailed-exitcode", "--out", str(lab.workdir / "p.json")
+    )
     assert planned.returncode == 2, planned.stderr
     applied = lab.ctsync("apply", "-c", str(config), "--auto-approve")
     assert applied.returncode == 0, applied.stderr

@@ -26,6 +26,7 @@ from ctsync.emulator.core.errors import (
     unauthorized,
 )
 from ctsync.emulator.core.extras import add_extra_properties
+from ctsync.emulator.core.first_party import microsoft_graph_service_principal
 from ctsync.emulator.core.http import EmuRequest, EmuResponse, json_response
 from ctsync.emulator.core.ids import IdFactory
 from ctsync.emulator.core.oidc import OidcIssuer
@@ -215,6 +216,7 @@ class Emulator:
             display_name=display_name or name.capitalize(),
             domain=domain or f"{name}.onmicrosoft.com",
         )
+        microsoft_graph_service_principal(tenant)
         self.tenants[tenant_id] = tenant
         return tenant
 

@@ -762,6 +762,7 @@ def _refresh_grant(
             f"The refresh token has expired due to inactivity. The token was issued on "
             f"{_iso(grant.issued)} and was inactive for 90.00:00:00.",
         )
+    _signed_in_user(tenant, grant.user_id)  # a disabled or deleted account first
     revoked = tenant.sign_in.revoked_before.get(grant.user_id)
     if revoked is not None and grant.issued <= revoked:
         raise OAuthError(

@@ -79,6 +79,12 @@ class DelegatedRule:
     #: A path parameter naming a user: acting on yourself needs no role ("where the signed-in
     #: user is acting on another user").
     self_param: str | None = None
+    #: The object the route addresses is an application or service principal (by ``{id}`` or
+    #: ``(appId='{appId}')``): its owners need no role.
+    owners: bool = False
+    #: :data:`MEMBER` counts only while this ``defaultUserRolePermissions`` flag of the tenant's
+    #: authorization policy is on (``allowedToCreateApps``).
+    member_setting: str | None = None
     _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -289,22 +295,41 @@ DELEGATED_RULES: tuple[DelegatedRule, ...] = (
     ),
     DelegatedRule(
         _READ,
-        r"/(servicePrincipals|applications)(\(appId='\{appId\}'\)|/\{id\})?",
+        r"/(servicePrincipals|applications)(\(appId='\{appId\}'\)|/\{id\})?"
+        r"(/federatedIdentityCredentials.*)?",
         (*_APP_READ, *_DIR_READ),
         (MEMBER,),
         _DOCS + "includes/rbac-for-apis/rbac-serviceprincipal-apis-read.md, "
         "rbac-application-apis-read.md (a non-admin member with default user permissions)",
     ),
     DelegatedRule(
+        _m("POST"),
+        r"/applications",
+        ("Application.ReadWrite.All", "Directory.ReadWrite.All"),
+        (
+            MEMBER,
+            "Application Developer",
+            "Hybrid Identity Administrator",
+            "Security Administrator",
+            "Cloud Application Administrator",
+            "Application Administrator",
+        ),
+        _DOCS + "includes/rbac-for-apis/rbac-application-apis-write.md (a non-admin member "
+        "with default user permissions, unless the admin restricted it: allowedToCreateApps)",
+        member_setting="allowedToCreateApps",
+    ),
+    DelegatedRule(
         _WRITE,
         r"/servicePrincipals(\(appId='\{appId\}'\)|/\{id\})?",
         ("Application.ReadWrite.All", "Directory.ReadWrite.All"),
         ("Application Administrator", "Cloud Application Administrator"),
-        _DOCS + "includes/rbac-for-apis/rbac-serviceprincipal-apis-create-update-upsert.md",
+        _DOCS + "includes/rbac-for-apis/rbac-serviceprincipal-apis-create-update-upsert.md "
+        "(owners manage their own)",
+        owners=True,
     ),
     DelegatedRule(
         _WRITE,
-        r"/applications(\(appId='\{appId\}'\)|/\{id\})?",
+        r"/applications(\(appId='\{appId\}'\)|/\{id\})(/.*)?",
         ("Application.ReadWrite.All", "Directory.ReadWrite.All"),
         (
             "Hybrid Identity Administrator",
@@ -312,7 +337,9 @@ DELEGATED_RULES: tuple[DelegatedRule, ...] = (
             "Cloud Application Administrator",
             "Application Administrator",
         ),
-        _DOCS + "includes/rbac-for-apis/rbac-application-apis-write.md",
+        _DOCS + "includes/rbac-for-apis/rbac-application-apis-write.md (owners manage their "
+        "own: addPassword, addKey, federatedIdentityCredentials)",
+        owners=True,
     ),
     # -- readiness ----------------------------------------------------------------------------
     DelegatedRule(
@@ -446,13 +473,41 @@ def check_delegated(
         raise forbidden()
     if not rule.roles or ANY_USER in rule.roles:
         return
-    if MEMBER in rule.roles and is_member(user):
+    if MEMBER in rule.roles and is_member(user) and _members_may(tenant, rule):
         return
     if rule.self_param is not None and _is_self(user, params.get(rule.self_param)):
+        return
+    if rule.owners and _owns(tenant, claims.object_id, route.pattern, params):
         return
     if roles & {ROLE_TEMPLATES[r] for r in rule.roles if r in ROLE_TEMPLATES}:
         return
     raise forbidden()
+
+
+def _members_may(tenant: Tenant, rule: DelegatedRule) -> bool:
+    if rule.member_setting is None:
+        return True
+    defaults = tenant.authorization_policy.get("defaultUserRolePermissions") or {}
+    return defaults.get(rule.member_setting) is not False
+
+
+def _owns(tenant: Tenant, user_id: str, pattern: str, params: dict[str, str]) -> bool:
+    """Whether the user owns the application or service principal the route addresses."""
+    objects = tenant.applications if pattern.startswith("/applications") else None
+    if objects is None:
+        objects = tenant.service_principals
+    object_id = params.get("id")
+    if object_id is None and "appId" in params:
+        wanted = params["appId"].lower()
+        object_id = next(
+            (oid for oid, o in objects.items() if str(o.get("appId", "")).lower() == wanted),
+            None,
+        )
+    if object_id is None:
+        return False
+    owners = {o.lower() for o in tenant.owners.get(object_id.lower(), [])}
+    owners |= {o.lower() for o in tenant.owners.get(object_id, [])}
+    return user_id.lower() in owners
 
 
 def _is_self(user: JsonObject, ref: str | None) -> bool:

@@ -6,9 +6,10 @@ granting one to a client (``POST /servicePrincipals/{graph}/appRoleAssignedTo``)
 and the client's next token carries the role's ``value`` in ``roles``. The role ids are Microsoft's
 (``microsoft_graph_app_roles.json``, from the permissions reference).
 
-The service principal is added on first use, with an object id derived from the tenant id (so it
-draws nothing from the seeded id factory and every other id stays what it was), and kept in
-``Tenant.microsoft_service_principals``, apart from the tenant's own service principals.
+The service principal is added when the tenant is made (so a read never changes state), with an
+object id derived from the tenant id (so it draws nothing from the seeded id factory and every other
+id stays what it was), and kept in ``Tenant.microsoft_service_principals``, apart from the tenant's
+own service principals.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def _graph_sp_id(tenant_id: str) -> str:
 
 
 def microsoft_graph_service_principal(tenant: Tenant) -> dict[str, Any]:
-    """The tenant's Microsoft Graph service principal (wire shape), added on first use."""
+    """The tenant's Microsoft Graph service principal (wire shape); added if missing."""
     sp_id = _graph_sp_id(tenant.id)
     found = tenant.microsoft_service_principals.get(sp_id)
     if found is not None:

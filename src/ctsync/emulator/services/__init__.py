@@ -35,4 +35,8 @@ def all_routes() -> Router:
     from ctsync.emulator.services.app_credentials import router as app_credentials
 
     router.include(app_credentials)
+    # Delegated permission grants (consent): what a signed-in user's token may carry.
+    from ctsync.emulator.services.permission_grants import router as permission_grants
+
+    router.include(permission_grants)
     return router

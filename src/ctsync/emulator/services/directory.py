@@ -243,9 +243,15 @@ def patch_user(ctx: RequestContext) -> EmuResponse:
             raise bad_request(
                 "Another object with the same value for property userPrincipalName already exists."
             )
+    was_enabled = user.get("accountEnabled") is not False
     for key, value in body.items():
         if not key.startswith("@odata."):
             user[key] = value
+    if was_enabled and user.get("accountEnabled") is False:
+        # Disabling an account ends its sign-in sessions: its refresh tokens stop working.
+        from ctsync.emulator.core.delegated import revoke_user_sessions
+
+        revoke_user_sessions(ctx.tenant, str(user["id"]), ctx.now)
     return ctx.no_content()
 
 

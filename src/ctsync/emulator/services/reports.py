@@ -146,7 +146,8 @@ def registration_details(tenant: Tenant, user: dict[str, Any]) -> dict[str, Any]
         "userPrincipalName": user.get("userPrincipalName") or "",
         "userDisplayName": user.get("displayName") or "",
         "userType": "member" if is_member else "guest",
-        "isAdmin": False,
+        # "Indicates whether the user has an admin role in the tenant": any directory role.
+        "isAdmin": bool(tenant.directory_roles.get(user["id"])),
         "isSsprRegistered": sspr_registered,
         "isSsprEnabled": sspr_enabled,
         "isSsprCapable": sspr_registered and sspr_enabled,
