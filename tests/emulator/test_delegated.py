@@ -210,6 +210,28 @@ def test_device_login_page_approves_as_the_user_named(emu: Emulator, http: httpx
     assert poll(http, "contoso", code).status_code == 200
 
 
+def test_a_queued_sign_in_approves_the_next_device_code_at_once(http: httpx.Client) -> None:
+    queued = http.post("/_emulator/signin/next", json={"user": ADMIN})
+    assert queued.status_code == 200, queued.text
+    code = device_code(http, "contoso")
+    # The first poll already has the token: no interval to wait.
+    first = poll(http, "contoso", code)
+    assert first.status_code == 200, first.text
+    assert claims(first.json()["access_token"])["upn"] == ADMIN
+    assert http.get("/_emulator/signin/pending").json() == {"device_codes": [], "next": []}
+    # The queue is used up: the next code waits for an approval.
+    again = device_code(http, "contoso")
+    assert _error(poll(http, "contoso", again)) == (400, "authorization_pending", [70016])
+
+
+def test_a_queued_sign_in_of_a_disabled_account_leaves_the_code_pending(
+    http: httpx.Client,
+) -> None:
+    assert http.post("/_emulator/signin/next", json={"user": "patti@contoso.com"}).is_success
+    code = device_code(http, "contoso")
+    assert _error(poll(http, "contoso", code)) == (400, "authorization_pending", [70016])
+
+
 def test_a_client_without_public_client_flows_must_authenticate(emu: Emulator) -> None:
     tenant = emu.tenant("contoso")
     app, sp = new_instance(emu.ids, tenant, NON_GALLERY_TEMPLATE_ID, "tool", now=emu.clock.now())

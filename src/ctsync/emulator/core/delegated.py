@@ -7,8 +7,9 @@ endpoints they need:
   ``POST /{tenant}/oauth2/v2.0/devicecode`` answers ``device_code``, ``user_code``,
   ``verification_uri`` (``{origin}/devicelogin``), ``expires_in`` (900), ``interval`` (5) and
   ``message``; ``grant_type=urn:ietf:params:oauth:grant-type:device_code`` polls until the
-  code is approved as a named user — through the control API (``POST /_emulator/signin/approve``)
-  or the ``/devicelogin`` page — or declined, or expires.
+  code is approved as a named user — through the control API (``POST /_emulator/signin/approve``,
+  or ``signin/next`` queued before the code is asked for) or the ``/devicelogin`` page — or
+  declined, or expires.
 - **Authorization code with PKCE**: ``GET``/``POST /{tenant}/oauth2/v2.0/authorize`` signs a user
   in (the one queued with ``POST /_emulator/signin/next``, else a minimal HTML sign-in form) and
   sends ``code`` and ``state`` to the loopback ``redirect_uri`` (``query``, ``fragment`` or
@@ -529,6 +530,13 @@ def device_authorization(emulator: Emulator, request: EmuRequest, tenant_key: st
     )
     _forget_expired(tenant, now)
     tenant.sign_in.device_codes[grant.device_code] = grant
+    if tenant.sign_in.queued:
+        # The control API's "next sign-in": the person enters the code at once (a refused
+        # approval, e.g. a disabled account, leaves the code pending as Entra's page would).
+        item = tenant.sign_in.queued.pop(0)
+        user = tenant.users.get(item.user_id) if item.user_id else None
+        decline = item.decline or user is None
+        _decide(emulator, tenant, grant, user, decline=decline, consent=item.consent)
     uri = f"{request.origin}/devicelogin"
     body = {
         "user_code": grant.user_code,
