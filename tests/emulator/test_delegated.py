@@ -224,12 +224,19 @@ def test_a_queued_sign_in_approves_the_next_device_code_at_once(http: httpx.Clie
     assert _error(poll(http, "contoso", again)) == (400, "authorization_pending", [70016])
 
 
-def test_a_queued_sign_in_of_a_disabled_account_leaves_the_code_pending(
-    http: httpx.Client,
-) -> None:
+def test_a_queued_sign_in_entra_refuses_ends_the_device_code_flow(http: httpx.Client) -> None:
     assert http.post("/_emulator/signin/next", json={"user": "patti@contoso.com"}).is_success
     code = device_code(http, "contoso")
-    assert _error(poll(http, "contoso", code)) == (400, "authorization_pending", [70016])
+    assert _error(poll(http, "contoso", code)) == (400, "invalid_grant", [50057])
+    # The code is used up.
+    assert _error(poll(http, "contoso", code)) == (400, "bad_verification_code", [70018])
+    # An ordinary user may not consent to what only an administrator can grant.
+    assert http.post("/_emulator/signin/next", json={"user": "megan@contoso.com"}).is_success
+    admin_only = "https://graph.microsoft.com/Application.ReadWrite.All openid offline_access"
+    code = device_code(http, "contoso", GRAPH_CLI_TOOLS_APP_ID, admin_only)
+    status, error, codes = _error(poll(http, "contoso", code, GRAPH_CLI_TOOLS_APP_ID))
+    assert (status, error) == (400, "invalid_grant")
+    assert codes[0] in (65001, 90094)
 
 
 def test_a_client_without_public_client_flows_must_authenticate(emu: Emulator) -> None:

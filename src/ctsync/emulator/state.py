@@ -171,8 +171,10 @@ class DeviceCodeGrant:
     expires: datetime
     #: Seconds a poll must wait after the previous one; each ``slow_down`` adds five.
     interval: int
-    #: ``pending`` until the user approves (``approved``) or declines (``declined``).
+    #: ``pending`` until the user approves (``approved``) or declines (``declined``), or a
+    #: queued sign-in could not approve it (``refused``, with Entra's code and message).
     state: str = "pending"
+    refusal: tuple[int, str] | None = None
     #: The signed-in user (object id) once approved.
     user_id: str | None = None
     last_poll: datetime | None = None

@@ -509,7 +509,7 @@ class SafeCredential:
     def _call(self, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> AccessTokenLike:
         try:
             token: AccessTokenLike = self.inner.get_token(*scopes, **kwargs)
-        except ValueError as exc:
+        except Exception as exc:
             if not self._keyring_missing(exc):
                 raise
             self._without_cache()
@@ -529,7 +529,7 @@ class SafeCredential:
             return
         try:
             record = self.inner.authenticate(scopes=list(scopes))
-        except ValueError as exc:
+        except Exception as exc:
             if not self._keyring_missing(exc):
                 raise
             self._without_cache()
@@ -537,8 +537,17 @@ class SafeCredential:
         context.save_record(record)
 
     @staticmethod
-    def _keyring_missing(exc: ValueError) -> bool:
-        return "allow_unencrypted_storage" in str(exc)
+    def _keyring_missing(exc: BaseException) -> bool:
+        """MSAL's "cache encryption is impossible" (no libsecret, no display), raised as is or
+        wrapped by azure-identity's ``ClientAuthenticationError``."""
+        seen: BaseException | None = exc
+        for _ in range(8):
+            if seen is None:
+                return False
+            if "allow_unencrypted_storage" in str(seen):
+                return True
+            seen = seen.__cause__ or seen.__context__
+        return False
 
     def _without_cache(self) -> None:
         """No OS keyring here: sign in on every run rather than keep tokens unencrypted."""
@@ -645,6 +654,13 @@ def _fix(code: int | None, method: str, name: str, context: _Context | None) -> 
         7000112: f"app {client} is disabled in this tenant: enable it",
         65001: "admin consent is missing: an administrator must consent to ctsync's "
         f"permissions ({bootstrap})",
+        90094: "this account may not consent to the permissions ctsync asks for: sign in as "
+        "a Global Administrator or Privileged Role Administrator, or have one grant tenant-wide "
+        "consent to the sign-in app (Enterprise applications > Permissions)",
+        65004: "the sign-in was declined: run again and accept the permissions asked for",
+        50057: "this account is disabled: sign in with another, or have it enabled",
+        70019: "the code expired before the sign-in was completed: run again and enter the "
+        "new code within 15 minutes",
         50076: "multi-factor authentication is required: sign in again interactively",
         50079: "multi-factor authentication registration is required for this account",
         50020: "this account is not a member of the tenant: sign in with an account of it",

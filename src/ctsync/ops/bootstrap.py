@@ -349,9 +349,7 @@ async def _certificate(
     dry_run: bool,
 ) -> None:
     """Reuse the certificate at ``path`` if the app knows it; else make one and register it."""
-    registered = {
-        str(k.get("customKeyIdentifier") or "").upper() for k in app.get("keyCredentials") or []
-    }
+    registered = {_key_thumbprint(k) for k in app.get("keyCredentials") or []}
     result.certificate_path = str(path)
     if path.exists():
         thumbprint = _thumbprint(path)
@@ -369,7 +367,7 @@ async def _certificate(
     result.created.append(f"certificate {path} (its private key stays on this machine)")
     if dry_run:
         return
-    pem, der, thumbprint = _new_certificate(result.app_name)
+    pem, der, _thumbprint_hex = _new_certificate(result.app_name)
     _write_private(path, pem)
     assert result.app_object_id is not None
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -382,7 +380,6 @@ async def _certificate(
                     "usage": "Verify",
                     "key": base64.b64encode(der).decode(),
                     "displayName": f"CN={result.app_name}",
-                    "customKeyIdentifier": thumbprint,
                     "startDateTime": now.isoformat().replace("+00:00", "Z"),
                     "endDateTime": (now + dt.timedelta(days=CERTIFICATE_DAYS))
                     .isoformat()
@@ -422,6 +419,18 @@ def _new_certificate(name: str) -> tuple[bytes, bytes, str]:
     der = certificate.public_bytes(serialization.Encoding.DER)
     thumbprint = certificate.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - Entra's x5t
     return pem, der, thumbprint
+
+
+def _key_thumbprint(credential: dict[str, Any]) -> str:
+    """A key credential's certificate thumbprint (upper-case hex): Graph keeps it, base64, in
+    ``customKeyIdentifier`` (Edm.Binary) unless whoever added the key chose another."""
+    value = credential.get("customKeyIdentifier")
+    if not isinstance(value, str) or not value:
+        return f"key {credential.get('keyId')}"
+    try:
+        return base64.b64decode(value, validate=True).hex().upper()
+    except ValueError:
+        return value.upper()
 
 
 def _thumbprint(path: Path) -> str:

@@ -531,12 +531,15 @@ def device_authorization(emulator: Emulator, request: EmuRequest, tenant_key: st
     _forget_expired(tenant, now)
     tenant.sign_in.device_codes[grant.device_code] = grant
     if tenant.sign_in.queued:
-        # The control API's "next sign-in": the person enters the code at once (a refused
-        # approval, e.g. a disabled account, leaves the code pending as Entra's page would).
+        # The control API's "next sign-in": the person enters the code at once. One Entra
+        # refuses (a disabled account, consent the user may not give) ends the flow: the next
+        # poll answers the refusal rather than leaving the client polling for 15 minutes.
         item = tenant.sign_in.queued.pop(0)
         user = tenant.users.get(item.user_id) if item.user_id else None
         decline = item.decline or user is None
-        _decide(emulator, tenant, grant, user, decline=decline, consent=item.consent)
+        problem = _decide(emulator, tenant, grant, user, decline=decline, consent=item.consent)
+        if problem is not None:
+            grant.state, grant.refusal = "refused", (problem[1], problem[2])
     uri = f"{request.origin}/devicelogin"
     body = {
         "user_code": grant.user_code,
@@ -655,6 +658,9 @@ def _poll_device_code(call: _Call) -> EmuResponse:
             65004,
             "User declined to consent to access the app.",
         )
+    if grant.state == "refused" and grant.refusal is not None:
+        del tenant.sign_in.device_codes[device_code]
+        raise OAuthError(400, "invalid_grant", grant.refusal[0], grant.refusal[1])
     if grant.state == "pending":
         last = grant.last_poll
         grant.last_poll = now
