@@ -102,7 +102,7 @@ def _set_tenant_keys(tree: Any, settings: Mapping[str, Mapping[str, Any]], name:
             msg = f"tenants.{tenant} is not a mapping this file spells out; cannot change it"
             raise ConfigError(msg, location=name)
         for setting, value in keys.items():
-            entry[setting] = _block(value)
+            entry[setting] = _block(value, flow=setting != "auth")  # auth: one key a line
 
 
 def _dump(yaml: Any, tree: Any) -> str:

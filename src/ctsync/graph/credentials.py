@@ -306,15 +306,13 @@ class _Context:
                     client_id or GRAPH_CLI_CLIENT_ID,
                     tenant_id=tenant_id,
                     prompt_callback=self._device_prompt,
-                    **self._interactive(identity),
-                    **network,
+                    **self._interactive(identity, network),
                 )
             case "interactive_browser":
                 return identity.InteractiveBrowserCredential(
                     client_id=client_id or GRAPH_CLI_CLIENT_ID,
                     tenant_id=tenant_id,
-                    **self._interactive(identity),
-                    **network,
+                    **self._interactive(identity, network),
                 )
         msg = f"unknown auth method {spec.method!r}"  # pragma: no cover - AuthSpec checks this
         raise ConfigError(msg)
@@ -359,9 +357,11 @@ class _Context:
             msg = f"cannot get the GitHub Actions OIDC token: {exc}"
             raise ClientAuthenticationError(message=msg) from None
 
-    def _interactive(self, identity: Any) -> dict[str, Any]:
-        """A signed-in admin's token cache and account record (one sign-in lasts)."""
-        out: dict[str, Any] = {}
+    def _interactive(self, identity: Any, network: dict[str, Any]) -> dict[str, Any]:
+        """``network`` with a signed-in admin's token cache and account record (one sign-in
+        lasts). With a record, azure-identity takes the authority from it: it must not be
+        given twice."""
+        out: dict[str, Any] = dict(network)
         if self.persistent and self.spec.token_cache != "none":
             out["cache_persistence_options"] = identity.TokenCachePersistenceOptions(
                 name="ctsync", allow_unencrypted_storage=self.spec.token_cache == "file"
@@ -369,6 +369,7 @@ class _Context:
         record = self.load_record(identity)
         if record is not None:
             out["authentication_record"] = record
+            out.pop("authority", None)
         return out
 
     def _device_prompt(self, verification_uri: str, user_code: str, expires_on: Any) -> None:
