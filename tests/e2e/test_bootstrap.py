@@ -99,9 +99,9 @@ def test_bootstrap_sets_up_each_tenant_and_plan_runs_on_its_certificate(
     # The app holds exactly the tenant's permissions, granted (admin consent).
     with lab.graph("contoso") as graph:
         app_id = runs["contoso"].json()["app_id"]
-        [sp] = graph.get(
-            "/servicePrincipals", params={"$filter": f"appId eq '{app_id}'"}
-        ).json()["value"]
+        [sp] = graph.get("/servicePrincipals", params={"$filter": f"appId eq '{app_id}'"}).json()[
+            "value"
+        ]
         [microsoft_graph] = graph.get(
             "/servicePrincipals",
             params={"$filter": "appId eq '00000003-0000-0000-c000-000000000000'"},
