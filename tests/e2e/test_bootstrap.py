@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from ctsync.permissions import application_permissions
+from ctsync.permissions import Side, application_permissions
 from tests.e2e.served import Served, start, stop
-from tests.reliability.harness import Lab, audit_records
+from tests.reliability.harness import Lab, Run, audit_records
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +45,7 @@ def _secrets(server: Served) -> list[str]:
     return [str(c["client_secret"]) for c in server.info["tenants"]]
 
 
-def _bootstrap(lab: Lab, config: Path, tenant: str, *extra: str, user: str | None = None) -> Any:
+def _bootstrap(lab: Lab, config: Path, tenant: str, *extra: str, user: str | None = None) -> Run:
     """Queue the administrator's device code approval, then run bootstrap to its end."""
     lab.control("POST", "signin/next", {"user": user or ADMINS[tenant]})
     return lab.ctsync("bootstrap", "-c", str(config), tenant, "--output", "json", *extra)
@@ -91,7 +91,7 @@ def test_bootstrap_sets_up_each_tenant_and_plan_runs_on_its_certificate(
             "client_id": shown["app_id"],
             "certificate_path": f".ctsync/certs/{tenant}.pem",
         }
-        side = "source" if tenant == "contoso" else "target"
+        side: Side = "source" if tenant == "contoso" else "target"
         assert shown["permissions"] == list(application_permissions([side]))
         assert len(_apps(lab, tenant)) == before[tenant] + 1
         _no_secret_in(run.stdout + run.stderr, server)
@@ -173,7 +173,7 @@ def test_dry_run_shows_what_it_would_create_and_changes_nothing(lab: Lab) -> Non
     assert not (config.parent / ".ctsync" / "certs").exists()
 
 
-def _one_error(run: Any) -> str:
+def _one_error(run: Run) -> str:
     assert run.returncode == 1, run.stdout
     assert "Traceback" not in run.stderr
     errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
