@@ -102,3 +102,44 @@ def test_preflight_names_the_role_a_signed_in_person_lacks(lab: Lab) -> None:
     found = [f for f in checked.json()["findings"] if f["code"] == "permission.role-missing"]
     assert found, checked.stdout
     assert found[0]["tenant"] == "contoso"
+
+
+BROWSER = """#!/bin/sh
+# A stand-in for the person's browser: opens the sign-in page and, as its script would, posts
+# the answer back to ctsync's loopback listener (response_mode form_post) — in the background,
+# as a browser runs, so ctsync can answer it.
+"{python}" - "$1" "{ca}" >>"{log}" 2>&1 <<'PY' &
+import html, re, sys, httpx
+page = httpx.get(sys.argv[1], verify=sys.argv[2], timeout=30)
+action = re.search(r'action="([^"]+)"', page.text)
+fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page.text))
+back = httpx.post(html.unescape(action.group(1)), data=fields, timeout=30)
+print(page.status_code, back.status_code)
+PY
+exit 0
+"""
+
+
+def test_browser_sign_in_comes_back_to_ctsync(lab: Lab, server: Served, tmp_path: Path) -> None:
+    import sys
+
+    browser = tmp_path / "browser"
+    browser.write_text(
+        BROWSER.format(
+            python=sys.executable, ca=server.info["ca_cert"], log=tmp_path / "browser.log"
+        )
+    )
+    browser.chmod(0o700)
+    lab.env["BROWSER"] = str(browser)
+    config = lab.config(links="contoso:fabrikam")
+    config.write_text(
+        set_tenant_keys(
+            config.read_text(),
+            name=str(config),
+            settings={"contoso": {"auth": {"method": "interactive_browser"}}},
+        )
+    )
+    lab.control("POST", "signin/next", {"user": "lee@contoso.com"})
+    run = lab.ctsync("plan", "-c", str(config), "--detailed-exitcode", watchdog=20)
+    assert run.returncode == 2, run.stderr
+    assert lab.control("GET", "signin/pending")["next"] == []
