@@ -498,6 +498,41 @@ def test_patch_key_credentials_replaces_the_certificates(
     assert (sign_in(first), sign_in(second)) == (401, 200)
 
 
+def test_one_key_id_on_two_applications_keeps_their_certificates_apart(
+    emu: Emulator, admin: httpx.Client, login: httpx.Client
+) -> None:
+    key_id = str(uuid.uuid4())
+    first, second = Cert(emu), Cert(emu)
+    one = _register(admin, "one", keyCredentials=[{**first.credential(), "keyId": key_id}])
+    two = _register(admin, "two", keyCredentials=[{**second.credential(), "keyId": key_id}])
+    for app in (one, two):
+        _service_principal(admin, app)
+
+    def sign_in(app: dict[str, Any], cert: Cert) -> int:
+        return _token(
+            login,
+            emu,
+            client_id=app["appId"],
+            client_assertion_type=JWT_BEARER,
+            client_assertion=_assertion(emu, app["appId"], cert),
+        ).status_code
+
+    assert (sign_in(one, first), sign_in(one, second)) == (200, 401)
+    assert admin.delete(f"/applications/{two['id']}").status_code == 204
+    assert sign_in(one, first) == 200
+
+
+def test_a_pem_certificate_in_key_is_400(emu: Emulator, admin: httpx.Client) -> None:
+    cert = Cert(emu)
+    from cryptography import x509
+
+    text = x509.load_der_x509_certificate(cert.der).public_bytes(serialization.Encoding.PEM)
+    body = {"displayName": "pem", "keyCredentials": [{**cert.credential(), "key": text.decode()}]}
+    answer = admin.post("/applications", json=body)
+    assert answer.status_code == 400, answer.text
+    assert "base64-encoded X.509 certificate" in error_of(answer)["message"]
+
+
 def test_add_key_and_remove_key_need_a_proof(emu: Emulator, admin: httpx.Client) -> None:
     first, second = Cert(emu), Cert(emu)
     app = _register(admin, keyCredentials=[first.credential()])

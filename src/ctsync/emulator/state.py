@@ -6,6 +6,7 @@ object, and every object records when it was created, for the replication-lag fa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ __all__ = [
     "SyncJobRecord",
     "Tenant",
     "default_authorization_policy",
+    "key_slot",
 ]
 
 JsonObject = dict[str, Any]
@@ -321,8 +323,10 @@ class Tenant:
     #: Plaintext of the applications' password credentials, by ``keyId`` (lower case): what the
     #: token endpoint compares a client secret with. Graph shows it once, from ``addPassword``.
     credential_secrets: dict[str, str] = field(default_factory=dict)
-    #: Certificates of the applications' key credentials (base64 DER), by ``keyId`` (lower
-    #: case); the stored ``keyCredential`` objects keep ``key`` null, as Graph shows them.
+    #: Certificates of the applications' key credentials (base64 DER), by :func:`key_slot`
+    #: (application object id and ``keyId``: a keyId one client chose for two applications
+    #: never mixes their certificates); the stored ``keyCredential`` objects keep ``key`` null,
+    #: as Graph shows them.
     credential_keys: dict[str, str] = field(default_factory=dict)
     #: ``federatedIdentityCredential`` objects by application object id, then credential id.
     federated_credentials: dict[str, dict[str, JsonObject]] = field(default_factory=dict)
@@ -346,3 +350,8 @@ class Tenant:
         if n <= 500:
             return "M"
         return "L"
+
+
+def key_slot(app: Mapping[str, Any], key_id: Any) -> str:
+    """Where ``Tenant.credential_keys`` keeps the certificate of ``app``'s key ``key_id``."""
+    return f"{str(app.get('id', '')).lower()}/{str(key_id or '').lower()}"

@@ -33,6 +33,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ctsync.emulator.core.first_party import graph_role_values, microsoft_graph_service_principal
+from ctsync.emulator.state import key_slot
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
@@ -188,7 +189,16 @@ def _registered_view(tenant: Tenant, app: Mapping[str, Any], sp: Mapping[str, An
         display_name=str(sp.get("displayName") or app.get("displayName") or ""),
         object_id=str(sp["id"]),
         secrets=tuple(secrets),
-        certificates=tuple(_certificates(app.get("keyCredentials") or [], tenant.credential_keys)),
+        certificates=tuple(
+            _certificates(
+                app.get("keyCredentials") or [],
+                {
+                    str(cred.get("keyId") or "").lower(): tenant.credential_keys[slot]
+                    for cred in app.get("keyCredentials") or []
+                    if (slot := key_slot(app, cred.get("keyId"))) in tenant.credential_keys
+                },
+            )
+        ),
         federated_credentials=tuple(_federated(federated)),
         roles=_granted_roles(tenant, str(sp["id"])),
         enabled=sp.get("accountEnabled") is not False,

@@ -33,6 +33,7 @@ from ctsync.emulator.services._shared import (
     shaped_entity,
 )
 from ctsync.emulator.services.applications import find_application, store_key_credentials
+from ctsync.emulator.state import key_slot
 
 __all__ = ["MAX_FEDERATED_CREDENTIALS", "router"]
 
@@ -174,7 +175,7 @@ def _check_proof(ctx: RequestContext, app: dict[str, Any], proof: Any) -> None:
     now = ctx.now
     valid = []
     for cred in app.get("keyCredentials") or []:
-        key = ctx.tenant.credential_keys.get(str(cred.get("keyId", "")).lower())
+        key = ctx.tenant.credential_keys.get(key_slot(app, cred.get("keyId")))
         parsed = parse_certificate(key) if key else None
         start, end = (
             _when(cred.get("startDateTime"), "startDateTime"),

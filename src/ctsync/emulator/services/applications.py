@@ -44,7 +44,7 @@ from ctsync.emulator.services._shared import (
 )
 from ctsync.emulator.services.azure2azure import CTS_TEMPLATE_ID
 from ctsync.emulator.services.directory import find_principal
-from ctsync.emulator.state import Tenant
+from ctsync.emulator.state import Tenant, key_slot
 
 __all__ = [
     "APP_READ",
@@ -814,24 +814,25 @@ def store_key_credentials(
         if key_id in material:
             raise _invalid_key(f"The keyId '{key_id}' appears twice.")
         key = cred.get("key")
+        slot = key_slot(app, key_id)
         if key is None:
             known = previous.get(key_id)
-            if known is None or key_id not in tenant.credential_keys:
+            if known is None or slot not in tenant.credential_keys:
                 raise _invalid_key("A new key credential needs its certificate in 'key'.")
             stored.append({**known, **{k: v for k, v in cred.items() if k != "key"}, "key": None})
-            material[key_id] = tenant.credential_keys[key_id]
+            material[slot] = tenant.credential_keys[slot]
             continue
         stored.append(_new_key_credential(cred, key_id, str(key)))
-        material[key_id] = str(key)
+        material[slot] = str(key)
     for key_id in previous:
-        tenant.credential_keys.pop(key_id, None)
+        tenant.credential_keys.pop(key_slot(app, key_id), None)
     tenant.credential_keys.update(material)
     return stored
 
 
 def _new_key_credential(cred: dict[str, Any], key_id: str, key: str) -> dict[str, Any]:
     parsed = parse_certificate(key)
-    if parsed is None:
+    if parsed is None or key.lstrip().startswith("-----BEGIN"):
         raise _invalid_key("'key' must be a base64-encoded X.509 certificate (DER).")
     cert = x509.load_der_x509_certificate(base64.b64decode(key))
     kind = cred.get("type") or "AsymmetricX509Cert"
@@ -869,7 +870,7 @@ def _parse_time(value: Any) -> datetime | None:
 
 def _with_keys(tenant: Tenant, app: dict[str, Any]) -> list[dict[str, Any]]:
     return [
-        {**k, "key": tenant.credential_keys.get(str(k.get("keyId", "")).lower())}
+        {**k, "key": tenant.credential_keys.get(key_slot(app, k.get("keyId")))}
         for k in app.get("keyCredentials") or []
     ]
 
@@ -879,7 +880,7 @@ def forget_credentials(tenant: Tenant, app: dict[str, Any]) -> None:
     for cred in app.get("passwordCredentials") or []:
         tenant.credential_secrets.pop(str(cred.get("keyId", "")).lower(), None)
     for cred in app.get("keyCredentials") or []:
-        tenant.credential_keys.pop(str(cred.get("keyId", "")).lower(), None)
+        tenant.credential_keys.pop(key_slot(app, cred.get("keyId")), None)
     tenant.federated_credentials.pop(app["id"], None)
 
 
