@@ -151,8 +151,13 @@ def test_a_second_run_creates_nothing(lab: Lab) -> None:
     assert config.read_text() == written
     assert len([a for a in _apps(lab, "contoso") if "ctsync:bootstrap" in a["tags"]]) == 1
 
-    # The text says so, for a person.
-    lab.control("POST", "signin/next", {"user": ADMINS["contoso"]})
+    # The text says so, for a person — who signs in with the emulator's own command.
+    info = str(lab.served.info_file)
+    queued = lab.ctsync("emulator", "sign-in", info, "--user", ADMINS["contoso"])
+    assert queued.returncode == 0, queued.stderr
+    assert (
+        queued.stdout == "the next sign-in to tenant contoso is lee@contoso.com's (self consent)\n"
+    )
     text = lab.ctsync("bootstrap", "-c", str(config), "contoso")
     assert text.returncode == 0, text.stderr
     assert "Nothing to create: ctsync's app was already set up." in text.stdout
@@ -210,3 +215,19 @@ def test_a_sign_in_without_consent_is_one_message_with_the_fix(lab: Lab) -> None
     assert "tenant contoso: device_code sign-in failed: AADSTS" in said
     assert "fix:" in said
     assert _apps(lab, "contoso") == before
+
+
+def test_the_emulator_sign_in_command_says_what_went_wrong(lab: Lab, tmp_path: Path) -> None:
+    info = str(lab.served.info_file)
+    nobody = lab.ctsync("emulator", "sign-in", info, "--user", "nobody@contoso.com")
+    assert nobody.returncode == 1
+    assert nobody.stderr.startswith("Error: the emulator refused: ")
+    stale = lab.ctsync("emulator", "sign-in", info, "--user", "lee@contoso.com", "--code", "NOPE")
+    assert stale.returncode == 1
+    assert "No device code with user code 'NOPE' is pending." in stale.stderr
+    junk = tmp_path / "junk.json"
+    junk.write_text("[]")
+    bad = lab.ctsync("emulator", "sign-in", str(junk), "--user", "lee@contoso.com")
+    assert bad.returncode == 2
+    assert "is not an emulator info file" in bad.stderr
+    assert lab.control("GET", "signin/pending")["next"] == []

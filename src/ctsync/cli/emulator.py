@@ -191,3 +191,66 @@ def _fault_profile(spec: str | None, latency_ms: int | None, base: FaultProfile)
     if latency_ms is not None:
         profile = profile.with_latency(latency_ms)
     return profile
+
+
+@emulator.command("sign-in")
+@click.argument("info_file", metavar="INFO", type=file_path(dir_okay=False, exists=True))
+@click.option("--user", required=True, help="Who signs in: a user principal name or object id.")
+@click.option(
+    "--code",
+    "user_code",
+    default=None,
+    help="Approve this pending device code. Without it, the next device code or browser "
+    "sign-in in the user's tenant is approved as them the moment it is asked for.",
+)
+@click.option(
+    "--consent",
+    type=click.Choice(["self", "organization", "none"]),
+    default="self",
+    show_default=True,
+    help="What the user answers the consent prompt: for themselves, for the whole tenant "
+    "(an administrator's admin consent), or nothing.",
+)
+def sign_in(info_file: Path, user: str, user_code: str | None, consent: str) -> None:
+    """Play the person who signs in to a served emulator (INFO: its --info-file).
+
+    \b
+    ctsync emulator sign-in emu.json --user lee@contoso.com      # then: ctsync bootstrap contoso
+    ctsync emulator sign-in emu.json --user lee@contoso.com --code ABCD1234E
+    """
+    import json
+
+    import httpx
+
+    try:
+        info = json.loads(info_file.read_text(encoding="utf-8"))
+        control, ca = str(info["control_url"]), info.get("ca_cert")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise click.BadParameter(
+            f"{info_file} is not an emulator info file ({type(exc).__name__})",
+            param_hint="'INFO'",
+        ) from None
+    body: dict[str, str] = {"user": user, "consent": consent}
+    path = "signin/next"
+    if user_code is not None:
+        body["user_code"] = user_code
+        path = "signin/approve"
+    try:
+        answer = httpx.post(f"{control}/{path}", json=body, verify=ca or True, timeout=30)
+    except httpx.HTTPError as exc:
+        msg = f"cannot reach the emulator's control API at {control}: {type(exc).__name__}"
+        raise click.ClickException(msg) from None
+    data = (
+        answer.json()
+        if answer.headers.get("content-type", "").startswith("application/json")
+        else {}
+    )
+    if answer.status_code != 200:
+        said = (data.get("error") or {}).get("message") or answer.text[:200]
+        raise click.ClickException(f"the emulator refused: {said}")
+    who = (data.get("user") or {}).get("userPrincipalName") or user
+    tenant = (data.get("user") or {}).get("tenant") or data.get("tenant")
+    if user_code is None:
+        click.echo(f"the next sign-in to tenant {tenant} is {who}'s ({consent} consent)")
+    else:
+        click.echo(f"device code {user_code} approved as {who} in tenant {tenant}")
