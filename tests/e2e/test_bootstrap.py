@@ -70,7 +70,10 @@ def test_bootstrap_sets_up_each_tenant_and_plan_runs_on_its_certificate(
     config = lab.config(links="contoso:fabrikam")
     before = {t: len(_apps(lab, t)) for t in ADMINS}
 
+    # As in a real tenant, a new app and service principal take seconds to replicate.
+    lab.faults({"replication_lag": 2})
     runs = {tenant: _bootstrap(lab, config, tenant) for tenant in ADMINS}
+    lab.faults({"replication_lag": 0})
 
     for tenant, run in runs.items():
         assert run.returncode == 0, run.stderr

@@ -27,6 +27,7 @@ from ctsync.engine.session import Session
 from ctsync.errors import BadRequestError, ConflictError, CtsyncError, GraphError, NotFoundError
 from ctsync.graph import GraphClient
 from ctsync.graph.apps import ApplicationsApi
+from ctsync.graph.replication import until_readable
 from ctsync.graph.sync import SynchronizationApi
 
 __all__ = ["Event", "ExecuteOptions", "PlanError", "check_plan", "execute"]
@@ -242,17 +243,7 @@ async def _eventually(
     run: _Run, client: GraphClient, call: Callable[[], Awaitable[T]], what: str
 ) -> T:
     """Retry ``call`` while it answers 404: a just-created object replicates (graph-limits §5)."""
-    deadline = client.clock.monotonic() + run.options.ready_timeout
-    wait = 1.0
-    while True:
-        try:
-            return await call()
-        except NotFoundError:
-            if client.clock.monotonic() + wait > deadline:
-                msg = f"{what} was still not readable after {run.options.ready_timeout:.0f} s"
-                raise CtsyncError(msg) from None
-            await client.clock.sleep(wait)
-            wait = min(wait * 2, 30.0)
+    return await until_readable(client, call, what, timeout=run.options.ready_timeout)
 
 
 # -- policy steps ------------------------------------------------------------------------

@@ -103,6 +103,13 @@ class ApplicationsApi:
             "/applications", filter=odata_filter, select=select, top=999
         )
 
+    async def get_application(
+        self, object_id: str, *, select: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        params = {"$select": ",".join(select)} if select else None
+        response = await self.client.get(f"/applications/{quote(object_id)}", params=params)
+        return response.json_object()
+
     async def create_application(self, body: Mapping[str, Any]) -> dict[str, Any]:
         return (await self.client.post("/applications", json=dict(body))).json_object()
 

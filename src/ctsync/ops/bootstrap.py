@@ -22,6 +22,7 @@ from ctsync.config import TenantSpec
 from ctsync.engine import Session
 from ctsync.errors import CtsyncError
 from ctsync.graph.apps import GRAPH_APP_ID, ApplicationsApi, odata_string
+from ctsync.graph.replication import until_readable
 from ctsync.permissions import (
     BOOTSTRAP_ROLES,
     ROLE_IDS,
@@ -42,8 +43,10 @@ __all__ = [
 BOOTSTRAP_TAG: Final = "ctsync:bootstrap"
 GITHUB_ISSUER: Final = "https://token.actions.githubusercontent.com"
 EXCHANGE_AUDIENCE: Final = "api://AzureADTokenExchange"
-#: A certificate made by bootstrap is valid this long; rotate with ``--new-certificate``.
+#: A certificate made by bootstrap is valid this long (docs/guide.md: renewing it).
 CERTIFICATE_DAYS: Final = 365
+#: How long a new app or service principal may take to replicate before bootstrap gives up.
+READY_TIMEOUT: Final = 120.0
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,15 @@ async def bootstrap(
             result.created.extend(_planned_rest(permissions, federation, certificate_path))
             return result
         app = await api.create_application(_app_body(app_name, roles))
+        # Entra replicates a new app before every replica knows it: creating its service
+        # principal at once can answer "does not reference a valid application object".
+        made = str(app["id"])
+        await until_readable(
+            api.client,
+            lambda: api.get_application(made, select=["id"]),
+            "the new app",
+            timeout=READY_TIMEOUT,
+        )
     else:
         result.reused.append(f"app registration {app_name!r} ({app['appId']})")
     result.app_id, result.app_object_id = str(app["appId"]), str(app["id"])
@@ -172,6 +184,13 @@ async def bootstrap(
             result.created.extend(_planned_rest(permissions, federation, certificate_path))
             return result
         sp = await api.create_service_principal(result.app_id)
+        principal = str(sp["id"])
+        await until_readable(
+            api.client,
+            lambda: api.get_service_principal(principal, select=["id"]),
+            "the new service principal",
+            timeout=READY_TIMEOUT,
+        )
     else:
         result.reused.append("its service principal")
     result.service_principal_id = str(sp["id"])
