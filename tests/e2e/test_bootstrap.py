@@ -234,3 +234,45 @@ def test_the_emulator_sign_in_command_says_what_went_wrong(lab: Lab, tmp_path: P
     assert bad.returncode == 2
     assert "is not an emulator info file" in bad.stderr
     assert lab.control("GET", "signin/pending")["next"] == []
+
+
+def test_bootstrap_a_federated_credential_and_the_pipeline_signs_in_with_it(lab: Lab) -> None:
+    config = lab.config(links="contoso:fabrikam")
+    # The emulator's own issuer stands in for GitHub's (--github writes GitHub's issuer).
+    issuer = lab.served.info["oidc_issuer"]
+    subject = "repo:my-org/tenants:environment:production"
+    for tenant in ADMINS:
+        run = _bootstrap(
+            lab,
+            config,
+            tenant,
+            "--federated-issuer",
+            issuer,
+            "--federated-subject",
+            subject,
+        )
+        assert run.returncode == 0, run.stderr
+        shown = run.json()
+        assert shown["auth"] == {"method": "workload_identity", "client_id": shown["app_id"]}
+        assert shown["federation"] == {"issuer": issuer, "subject": subject}
+    assert not (config.parent / ".ctsync" / "certs").exists()
+
+    # A job of that repository's environment: ctsync asks for the job's token itself.
+    job = lab.control(
+        "POST", "oidc/actions", {"repository": "my-org/tenants", "environment": "production"}
+    )
+    lab.env["ACTIONS_ID_TOKEN_REQUEST_URL"] = job["ACTIONS_ID_TOKEN_REQUEST_URL"]
+    lab.env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = job["ACTIONS_ID_TOKEN_REQUEST_TOKEN"]
+    for tenant in ADMINS:
+        (config.parent / ".ctsync" / "secrets" / f"{tenant}.secret").unlink()
+    planned = lab.ctsync("plan", "-c", str(config), "--detailed-exitcode")
+    assert planned.returncode == 2, planned.stderr
+
+    # Another environment's job is not trusted.
+    other = lab.control(
+        "POST", "oidc/actions", {"repository": "my-org/tenants", "environment": "dev"}
+    )
+    lab.env["ACTIONS_ID_TOKEN_REQUEST_URL"] = other["ACTIONS_ID_TOKEN_REQUEST_URL"]
+    lab.env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = other["ACTIONS_ID_TOKEN_REQUEST_TOKEN"]
+    refused = lab.ctsync("plan", "-c", str(config))
+    assert "AADSTS70021" in _one_error(refused)
