@@ -104,6 +104,9 @@ def test_github_actions_oidc_and_a_token_file_plan_and_apply_with_no_secret(lab:
     for done in (planned, applied, again):
         _clean(done, also=(request_token,))
     _token_free(config.parent, request_token)
+    saved = (lab.workdir / "p.json").read_text()
+    assert not JWT.search(saved)
+    assert request_token not in saved
 
 
 def test_a_certificate_plans_with_no_secret(lab: Lab) -> None:
