@@ -57,29 +57,52 @@ def test_scoping_operators(operator: str, value: Any, operands: list[str], expec
     assert clause_holds(operator, value, operands, lenient=False) is expected
 
 
+#: For every operator the catalogue publishes, a value and operands it holds for and a value and
+#: operands it fails for: an operator that is not implemented (falls through to False) or
+#: answers a constant fails one of the two.
+OPERATOR_CASES: dict[str, tuple[tuple[Any, list[str]], tuple[Any, list[str]]]] = {
+    "EQUALS": (("1", ["1"]), ("2", ["1"])),
+    "NOT EQUALS": (("2", ["1"]), ("1", ["1"])),
+    "REGEX MATCH": (("12", ["[0-9]+"]), ("1a", ["[0-9]+"])),
+    "NOT REGEX MATCH": (("1a", ["[0-9]+"]), ("12", ["[0-9]+"])),
+    "IS TRUE": (("True", []), ("False", [])),
+    "IS FALSE": (("False", []), ("True", [])),
+    "IS NULL": ((None, []), ("1", [])),
+    "IS NOT NULL": (("1", []), (None, [])),
+    "&": (("1", ["1,2"]), ("3", ["1,2"])),
+    "!&": (("3", ["1,2"]), ("1", ["1,2"])),
+    "ENDS_WITH": (("a@contoso.com", ["@contoso.com"]), ("a@fabrikam.com", ["@contoso.com"])),
+    "Greater_Than": (("2", ["1"]), ("1", ["1"])),
+    "Greater_Than_OR_EQUALS": (("1", ["1"]), ("0", ["1"])),
+    "Includes": (("Senior Engineer", ["Engineer"]), ("Senior Manager", ["Engineer"])),
+}
+
+
 def test_every_published_operator_is_implemented() -> None:
-    for name, *_ in FILTER_OPERATORS:
-        # Any operator the catalogue lists answers a boolean (no silent fallthrough to False
-        # for a known name with a value that should match).
-        assert isinstance(clause_holds(name, "1", ["1"], lenient=False), bool)
-    assert clause_holds("EQUALS", "1", ["1"], lenient=False)
-    assert clause_holds("&", "1", ["1"], lenient=False)
+    assert sorted(OPERATOR_CASES) == sorted(name for name, *_ in FILTER_OPERATORS)
+    for name, ((holds, holds_with), (fails, fails_with)) in OPERATOR_CASES.items():
+        assert clause_holds(name, holds, holds_with, lenient=False) is True, name
+        assert clause_holds(name, fails, fails_with, lenient=False) is False, name
+
+
+def _clause(attr: str, op: str, *values: str) -> dict[str, Any]:
+    return {
+        "sourceOperandName": attr,
+        "operatorName": op,
+        "targetOperand": {"values": list(values)},
+    }
 
 
 def test_groups_or_clauses_and() -> None:
-    def clause(attr: str, op: str, *values: str) -> dict[str, Any]:
-        return {
-            "sourceOperandName": attr,
-            "operatorName": op,
-            "targetOperand": {"values": list(values)},
-        }
-
     groups = [
         {
             "name": "US sales",
-            "clauses": [clause("department", "EQUALS", "Sales"), clause("country", "EQUALS", "US")],
+            "clauses": [
+                _clause("department", "EQUALS", "Sales"),
+                _clause("country", "EQUALS", "US"),
+            ],
         },
-        {"name": "Enabled", "clauses": [clause("accountEnabled", "IS TRUE")]},
+        {"name": "Enabled", "clauses": [_clause("accountEnabled", "IS TRUE")]},
     ]
     us_sales = {"department": "Sales", "country": "US", "accountEnabled": "False"}
     result = evaluate_groups(groups, us_sales)
@@ -93,6 +116,29 @@ def test_groups_or_clauses_and() -> None:
     assert not evaluate_groups(groups, gb_sales).passed
     assert evaluate_groups(groups, {**gb_sales, "accountEnabled": "True"}).passed
     assert evaluate_groups([], {}).passed
+
+
+@pytest.mark.parametrize("failing", [0, 1, 2], ids=["first", "middle", "last"])
+def test_any_failing_clause_fails_its_group(failing: int) -> None:
+    # Every clause of the group decides, wherever it stands: one that fails (first, middle or
+    # last) fails the group, and with it the filter when no other group passes.
+    user = {"department": "Sales", "country": "US", "city": "Seattle"}
+    clauses = [
+        _clause("department", "EQUALS", "Sales"),
+        _clause("country", "EQUALS", "US"),
+        _clause("city", "EQUALS", "Seattle"),
+    ]
+    groups = [{"name": "g", "clauses": clauses}]
+    assert evaluate_groups(groups, user).passed
+    clauses[failing] = _clause(clauses[failing]["sourceOperandName"], "EQUALS", "Elsewhere")
+    result = evaluate_groups(groups, user)
+    assert not result.passed
+    assert [c.holds for c in result.clauses] == [i != failing for i in range(3)]
+    # A later group that passes still lets the user through (OR across groups)...
+    passing = {"name": "h", "clauses": [_clause("country", "EQUALS", "US")]}
+    assert evaluate_groups([*groups, passing], user).passed
+    # ...and one that passes, followed by the failing one, too: the last group does not decide.
+    assert evaluate_groups([passing, *groups], user).passed
 
 
 def test_the_input_filter_lets_a_null_user_state_through() -> None:
