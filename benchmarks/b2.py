@@ -18,7 +18,9 @@ from .floor import (
     MINIMAL_HUB_CALLS_PER_LINK,
     MINIMAL_HUB_WRITES_PER_LINK,
     REF_DEPTH_MINIMAL,
+    TENANT_CONCURRENCY,
     Floor,
+    efficiency,
     hub_write_scope,
 )
 from .naive import naive_setup
@@ -28,9 +30,8 @@ from .world import build_world
 __all__ = ["EFFICIENCY_TARGET", "HUB_CONCURRENCY", "run", "run_one"]
 
 EFFICIENCY_TARGET = 0.7
-#: ``ExecuteOptions().per_tenant``: the concurrency ctsync allows itself in one tenant. Graph
-#: documents no concurrency limit for identity calls, so this is the tool's bound, not Graph's.
-HUB_CONCURRENCY = 8
+#: ``ExecuteOptions().per_tenant``, imported: the concurrency ctsync allows itself in one tenant.
+HUB_CONCURRENCY = TENANT_CONCURRENCY
 
 
 def run_one(n: int, *, drained: bool, depth: Depth) -> dict[str, Any]:
@@ -77,9 +78,11 @@ def run_one(n: int, *, drained: bool, depth: Depth) -> dict[str, Any]:
         "floor_reference_unbounded_concurrency": physical.as_dict(),
         "floor_plan": plan.as_dict(),
         "speedup": naive.to_start / t,
-        "efficiency_reference": reference.seconds / t,
-        "efficiency_reference_unbounded_concurrency": physical.seconds / t,
-        "efficiency_plan": plan.seconds / t,
+        "efficiency_reference": efficiency(reference, t, f"B2 N={n} reference floor"),
+        "efficiency_reference_unbounded_concurrency": efficiency(
+            physical, t, f"B2 N={n} unbounded floor"
+        ),
+        "efficiency_plan": efficiency(plan, t, f"B2 N={n} plan floor"),
     }
     early = tool.emulator.early_retries
     row["targets"] = {

@@ -37,7 +37,7 @@ from ctsync.ops import Watermarks, read_logs
 
 from .b1 import L
 from .common import EmulatorCounts, client_stats, emulator_counts, run_tool
-from .floor import Floor, audit_floor
+from .floor import Floor, audit_floor, efficiency
 from .meter import TenantMeter
 from .naive import NaiveAudit, naive_audit
 from .world import (
@@ -475,8 +475,8 @@ def _row(
         "floor": reference.as_dict(),
         "floor_binding": binding,
         "floor_with_locate": plan.as_dict(),
-        "efficiency": reference.seconds / tool.seconds,
-        "efficiency_with_locate": plan.seconds / tool.seconds,
+        "efficiency": efficiency(reference, tool.seconds, "B4 floor"),
+        "efficiency_with_locate": efficiency(plan, tool.seconds, "B4 floor with locate"),
         "speedup": naive.seconds / tool.seconds,
     }
 

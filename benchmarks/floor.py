@@ -27,20 +27,52 @@ from dataclasses import dataclass
 
 from ctsync.emulator.core.traffic import QuotaLimits
 from ctsync.engine import Plan
+from ctsync.engine.execute import ExecuteOptions
+from ctsync.engine.live import READ_BATCH_CONCURRENCY
 
 __all__ = [
     "MINIMAL_CALLS_PER_LINK",
     "MINIMAL_HUB_CALLS_PER_LINK",
     "MINIMAL_HUB_WRITES_PER_LINK",
+    "READ_CONCURRENCY",
     "REF_DEPTH_MINIMAL",
     "REF_DEPTH_VALIDATED",
+    "TENANT_CONCURRENCY",
     "Floor",
+    "FloorError",
     "QuotaScope",
     "audit_floor",
     "critical_path",
+    "efficiency",
     "hub_write_scope",
     "step_weights",
 ]
+
+#: The concurrency ctsync really allows itself in one tenant (``ExecuteOptions.per_tenant``) and
+#: for its live read (``$batch`` round trips in flight): imported, so a floor can never assume
+#: less parallelism than the code uses. Graph documents no concurrency limit for identity calls.
+TENANT_CONCURRENCY: int = ExecuteOptions().per_tenant
+READ_CONCURRENCY: int = READ_BATCH_CONCURRENCY
+
+
+class FloorError(ValueError):
+    """A measurement beat its floor: the floor model, not the tool, is wrong."""
+
+
+def efficiency(floor: Floor, measured: float, what: str) -> float:
+    """``floor / measured``, refusing anything above 1 (no run can beat the fastest possible)."""
+    if measured <= 0:
+        msg = f"{what}: measured {measured} s"
+        raise FloorError(msg)
+    value = floor.seconds / measured
+    if value > 1.0 + 1e-6:
+        msg = (
+            f"{what}: {measured:.3f} s beat its floor of {floor.seconds:.3f} s "
+            f"(binding {floor.binding}): the floor model is wrong"
+        )
+        raise FloorError(msg)
+    return value
+
 
 #: graph-limits §6.1: T1', T2, S1', S3, S5, S6, S7, S10 for k = 1.
 MINIMAL_CALLS_PER_LINK = 8
