@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +49,7 @@ __all__ = [
     "naive_audit",
     "naive_read",
     "naive_setup",
+    "walk_link",
     "walkthrough_calls",
 ]
 
@@ -151,39 +152,24 @@ async def _naive_setup(world: World, spokes: list[str], *, drained: bool) -> Nai
     start = clock.monotonic()
     with _clients(world, [HUB, *spokes]) as clients:
         hub = clients[HUB]
-        hub_policy = CrossTenantAccessPolicyApi(hub)
-        apps = ApplicationsApi(hub)
-        sync = SynchronizationApi(hub)
+
+        async def on_demand(sp_id: str, job_id: str, schema: dict[str, Any]) -> None:
+            # S9, timed apart: ctsync's apply does not do it.
+            coro = _provision_on_demand(hub, sp_id, job_id, schema, pilot_id)
+            result.on_demand += await _timed(clock, coro)
+
         for spoke in spokes:
-            spoke_id = world.desired.tenants[spoke].tenant_id
-            target = CrossTenantAccessPolicyApi(clients[spoke])
-            await target.create_partner(hub_id)  # T1
-            await target.put_identity_sync(hub_id, display_name=HUB)  # T2
-            await target.update_partner(  # T3
-                hub_id, {"automaticUserConsentSettings": {"inboundAllowed": True}}
+            sp_id, job_id = await walk_link(
+                hub,
+                clients[spoke],
+                hub_id=hub_id,
+                spoke_id=world.desired.tenants[spoke].tenant_id,
+                group_id=group_id,
+                app_name=f"{spoke} (naive)",
+                on_demand=on_demand if "S9" in kept else None,
             )
-            await hub_policy.create_partner(spoke_id)  # S1
-            await hub_policy.update_partner(  # S2
-                spoke_id, {"automaticUserConsentSettings": {"outboundAllowed": True}}
-            )
-            created = await apps.instantiate(f"{spoke} (naive)", template_id=CTS_TEMPLATE_ID)  # S3
-            sp = created["servicePrincipal"]
-            sp_id = str(sp["id"])
-            role_id = str(sp["appRoles"][0]["id"])
-            credentials = {"AuthenticationType": "SyncPolicy", "CompanyId": spoke_id}
-            await sync.validate_credentials(sp_id, credentials=credentials)  # S4
-            job = await sync.create_job(sp_id, template_id=AZURE2AZURE)  # S5
-            job_id = str(job["id"])
-            await sync.put_secrets(sp_id, credentials)  # S6
-            await apps.assign(sp_id, principal_id=group_id, app_role_id=role_id)  # S7
-            schema = await sync.get_schema(sp_id, job_id)  # S8 (its ruleId feeds S9)
-            if "S9" in kept:  # S9, timed apart: ctsync's apply does not do it
-                result.on_demand += await _timed(
-                    clock, _provision_on_demand(hub, sp_id, job_id, schema, pilot_id)
-                )
-            await sync.start(sp_id, job_id)  # S10
             result.to_start = clock.monotonic() - start
-            await sync.get_job(sp_id, job_id)  # S11 (one poll)
+            await SynchronizationApi(hub).get_job(sp_id, job_id)  # S11 (one poll)
             if "S12" in kept:
                 await hub.get(
                     "/auditLogs/provisioning",
@@ -198,6 +184,48 @@ async def _naive_setup(world: World, spokes: list[str], *, drained: bool) -> Nai
     result.client_stats = dict(stats)
     result.token_fetches = stats["token_fetches"]
     return result
+
+
+async def walk_link(
+    hub: GraphClient,
+    spoke: GraphClient,
+    *,
+    hub_id: str,
+    spoke_id: str,
+    group_id: str,
+    app_name: str,
+    on_demand: Callable[[str, str, dict[str, Any]], Awaitable[None]] | None = None,
+) -> tuple[str, str]:
+    """One link of the walkthrough, T1 to S10, one call at a time: (service principal id,
+    job id). ``on_demand`` is S9, between the schema read and the start."""
+    target = CrossTenantAccessPolicyApi(spoke)
+    hub_policy = CrossTenantAccessPolicyApi(hub)
+    apps = ApplicationsApi(hub)
+    sync = SynchronizationApi(hub)
+    await target.create_partner(hub_id)  # T1
+    await target.put_identity_sync(hub_id, display_name=HUB)  # T2
+    await target.update_partner(  # T3
+        hub_id, {"automaticUserConsentSettings": {"inboundAllowed": True}}
+    )
+    await hub_policy.create_partner(spoke_id)  # S1
+    await hub_policy.update_partner(  # S2
+        spoke_id, {"automaticUserConsentSettings": {"outboundAllowed": True}}
+    )
+    created = await apps.instantiate(app_name, template_id=CTS_TEMPLATE_ID)  # S3
+    sp = created["servicePrincipal"]
+    sp_id = str(sp["id"])
+    role_id = str(sp["appRoles"][0]["id"])
+    credentials = {"AuthenticationType": "SyncPolicy", "CompanyId": spoke_id}
+    await sync.validate_credentials(sp_id, credentials=credentials)  # S4
+    job = await sync.create_job(sp_id, template_id=AZURE2AZURE)  # S5
+    job_id = str(job["id"])
+    await sync.put_secrets(sp_id, credentials)  # S6
+    await apps.assign(sp_id, principal_id=group_id, app_role_id=role_id)  # S7
+    schema = await sync.get_schema(sp_id, job_id)  # S8 (its ruleId feeds S9)
+    if on_demand is not None:
+        await on_demand(sp_id, job_id, schema)  # S9
+    await sync.start(sp_id, job_id)  # S10
+    return sp_id, job_id
 
 
 async def _timed(clock: Any, call: Awaitable[None]) -> float:

@@ -1,0 +1,326 @@
+"""Whole processes: what a user waits for.
+
+The simulated benchmarks (B1–B6) run ctsync's library in one process on a virtual clock; they
+leave out Python's start-up, imports, reading the config, TLS handshakes and token requests, and
+the CPU either side spends. Here every run is a real ``ctsync`` process (``python -m ctsync``)
+against a real ``ctsync emulator serve`` process over HTTPS on loopback, with the server's
+``--latency-ms`` added to every Graph answer, timed on the wall clock. Beside wall time: the
+client process's CPU seconds and peak RSS (``wait4``), and the server's CPU seconds over the run
+and its peak RSS (``/proc``; its peak is reset before each run).
+
+- **P1** (B1 as processes): one link, ``ctsync apply --auto-approve`` (its own live read, plan,
+  preflight gate and writes) against the naive walkthrough as a process
+  (``python -m benchmarks.naive_process``: the same client library, one call at a time, no
+  pacing, the same work — T1 … S10 without provision on demand), at 200 ms latency. Also
+  ``ctsync validate`` (imports, config, no network): the start-up a user pays on every command.
+- **P5** (B5 as processes): ``ctsync plan --detailed-exitcode`` over N configured links with
+  nothing to change, at 100 ms latency with the documented quotas on; the links are set up first
+  by ``ctsync apply`` with latency and quotas off (that run is reported too, not judged).
+
+Replication lag: off (``--replication-lag 0``) while timing — the naive script has no answer to
+a 404 right after a create, and the lag would only add the same seconds to both. ctsync's apply
+under the served default (2 s) is reported beside it (P1, ``apply_with_lag``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .world import HUB, scenario, spoke_name
+
+__all__ = ["ProcessRun", "run_p1", "run_p5"]
+
+P1_LATENCY_MS = 200
+P5_LATENCY_MS = 100
+P1_SPEEDUP_TARGET = 2.5
+P5_SECONDS_TARGET = 10.0
+P5_MEMORY_TARGET_MB = 200.0
+STARTUP_TARGET = 0.25
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class ProcessRun:
+    """One finished process: wall seconds, CPU seconds (user + system), peak RSS (MB)."""
+
+    args: list[str]
+    returncode: int
+    wall: float
+    cpu: float
+    peak_rss_mb: float
+    server_cpu: float = 0.0
+    server_peak_rss_mb: float = 0.0
+    stderr_tail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["args"] = " ".join(self.args)
+        return out
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[1])
+    src = str(Path(root) / "src")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, root, env.get("PYTHONPATH")) if p)
+    env["NO_COLOR"] = "1"
+    return env
+
+
+class Server:
+    """A running ``ctsync emulator serve``: its info file, control API and /proc figures."""
+
+    def __init__(self, process: subprocess.Popen[bytes], info: dict[str, Any]) -> None:
+        self.process = process
+        self.info = info
+
+    def control(self, path: str, body: Any = None) -> Any:
+        url = f"{self.info['control_url']}/{path}"
+        verify = self.info["ca_cert"]
+        if body is None:
+            answer = httpx.get(url, verify=verify, timeout=120)
+        else:
+            answer = httpx.post(url, json=body, verify=verify, timeout=600)
+        answer.raise_for_status()
+        return answer.json()
+
+    def answered(self) -> int:
+        """Graph calls answered so far (the request log's last ``seq``; resets keep counting)."""
+        logged = self.control("requests")["requests"]
+        return int(logged[-1]["seq"]) if logged else 0
+
+    def cpu(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def reset_peak(self) -> None:
+        # Linux: writing 5 to clear_refs resets the peak resident set size (VmHWM).
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+
+
+@contextmanager
+def serve(folder: Path, world: dict[str, Any], *args: str) -> Iterator[Server]:
+    """``ctsync emulator serve`` seeded with ``world`` (a scenario), until the block ends."""
+    seed = folder / "scenario.json"
+    seed.write_text(json.dumps(world))
+    info_file = folder / "info.json"
+    command = [sys.executable, "-m", "ctsync", "emulator", "serve", "--port", "0"]
+    command += ["--info-file", str(info_file), "--state-dir", str(folder / "state")]
+    command += ["--scenario", str(seed), *args]
+    process = subprocess.Popen(
+        command, env=_child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not info_file.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                err = process.stderr.read().decode() if process.stderr else ""
+                msg = f"the emulator did not start: {err[-2000:]}"
+                raise RuntimeError(msg)
+            time.sleep(0.05)
+        yield Server(process, json.loads(info_file.read_text()))
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run(args: Sequence[str], *, cwd: Path, server: Server | None = None) -> ProcessRun:
+    """Run ``python -m ARGS`` to its end, measured (wall, CPU, peak RSS; the server's too)."""
+    command = [sys.executable, "-m", *args]
+    if server is not None:
+        server.reset_peak()
+        server_cpu = server.cpu()
+    began = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=cwd, env=_child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    streams: dict[str, bytes] = {}
+
+    def drain(name: str, pipe: Any) -> None:
+        streams[name] = pipe.read()
+
+    readers = [
+        threading.Thread(target=drain, args=("out", process.stdout)),
+        threading.Thread(target=drain, args=("err", process.stderr)),
+    ]
+    for reader in readers:
+        reader.start()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - began
+    process.returncode = os.waitstatus_to_exitcode(status)
+    for reader in readers:
+        reader.join()
+    measured = ProcessRun(
+        args=list(args),
+        returncode=process.returncode,
+        wall=wall,
+        cpu=usage.ru_utime + usage.ru_stime,
+        peak_rss_mb=usage.ru_maxrss / 1024,
+        stderr_tail=streams.get("err", b"").decode(errors="replace")[-1500:],
+    )
+    if server is not None:
+        measured.server_cpu = server.cpu() - server_cpu
+        measured.server_peak_rss_mb = server.peak_rss_mb()
+    return measured
+
+
+def _config(server: Server, folder: Path, spokes: int) -> Path:
+    links = ",".join(f"{HUB}:{spoke_name(i)}" for i in range(1, spokes + 1))
+    config = folder / "ctsync.yaml"
+    info = folder / "info.json"
+    made = run(
+        ["ctsync", "init", "--from-emulator", str(info), "--links", links, "-o", str(config)],
+        cwd=folder,
+    )
+    if made.returncode != 0:
+        msg = f"ctsync init failed: {made.stderr_tail}"
+        raise RuntimeError(msg)
+    return config
+
+
+def _ok(measured: ProcessRun, expected: Sequence[int] = (0,)) -> ProcessRun:
+    if measured.returncode not in expected:
+        msg = f"`{' '.join(measured.args)}` exited {measured.returncode}: {measured.stderr_tail}"
+        raise RuntimeError(msg)
+    return measured
+
+
+def _fresh(server: Server, world: dict[str, Any], **faults: float) -> None:
+    """The same tenants afresh (same seed: same ids and secrets). A control reset restores the
+    served platform profile, not ``--latency-ms``: set the faults again."""
+    server.control("reset", {})
+    server.control("seed", {"scenario": world})
+    server.control("faults", faults)
+
+
+def run_p1() -> dict[str, Any]:
+    """P1: one link, whole processes, at 200 ms latency."""
+    world = scenario(1)
+    with tempfile.TemporaryDirectory(prefix="ctsync-p1-") as tmp:
+        folder = Path(tmp)
+        lag0 = ("--latency-ms", str(P1_LATENCY_MS), "--replication-lag", "0")
+        with serve(folder, world, *lag0) as server:
+            config = _config(server, folder, 1)
+            validate = _ok(run(["ctsync", "validate", "-c", str(config)], cwd=folder))
+            before = server.answered()
+            apply = _ok(
+                run(
+                    ["ctsync", "apply", "-c", str(config), "--auto-approve"],
+                    cwd=folder,
+                    server=server,
+                )
+            )
+            requests_tool = server.answered() - before
+            _fresh(server, world, latency_ms=P1_LATENCY_MS)
+            info = str(folder / "info.json")
+            before = server.answered()
+            naive = _ok(
+                run(
+                    ["benchmarks.naive_process", info, spoke_name(1)],
+                    cwd=folder,
+                    server=server,
+                )
+            )
+            requests_naive = server.answered() - before
+            _fresh(server, world, latency_ms=P1_LATENCY_MS, replication_lag=2.0)
+            lagged = _ok(
+                run(
+                    ["ctsync", "apply", "-c", str(config), "--auto-approve"],
+                    cwd=folder,
+                    server=server,
+                )
+            )
+    speedup = naive.wall / apply.wall
+    return {
+        "benchmark": "P1",
+        "latency_ms": P1_LATENCY_MS,
+        "validate": validate.as_dict(),
+        "apply": apply.as_dict(),
+        "naive": naive.as_dict(),
+        "apply_with_lag": lagged.as_dict(),
+        "requests": {"ctsync": requests_tool, "naive": requests_naive},
+        "speedup": speedup,
+        "targets": {
+            f"whole process >= {P1_SPEEDUP_TARGET}x naive at {P1_LATENCY_MS} ms": {
+                "value": speedup,
+                "met": speedup >= P1_SPEEDUP_TARGET,
+            },
+            f"start-up (validate) <= {STARTUP_TARGET} s": {
+                "value": validate.wall,
+                "met": validate.wall <= STARTUP_TARGET,
+            },
+        },
+    }
+
+
+def run_p5(n: int) -> dict[str, Any]:
+    """P5: ``plan`` over ``n`` configured links with nothing to change, whole process."""
+    world = scenario(n)
+    with tempfile.TemporaryDirectory(prefix="ctsync-p5-") as tmp:
+        folder = Path(tmp)
+        calm = ("--latency-ms", "0", "--replication-lag", "0", "--faults", "quotas=off")
+        with serve(folder, world, *calm) as server:
+            config = _config(server, folder, n)
+            setup = _ok(
+                run(
+                    ["ctsync", "apply", "-c", str(config), "--auto-approve"],
+                    cwd=folder,
+                    server=server,
+                )
+            )
+            # Let every bucket refill, as a drift check hours later would find them.
+            server.control("faults", {"latency_ms": float(P5_LATENCY_MS), "quotas": True})
+            before = server.answered()
+            plan = _ok(
+                run(
+                    ["ctsync", "plan", "-c", str(config), "--detailed-exitcode"],
+                    cwd=folder,
+                    server=server,
+                )
+            )
+            requests = server.answered() - before
+    per_link_ms = plan.cpu / n * 1000
+    return {
+        "benchmark": "P5",
+        "links": n,
+        "latency_ms": P5_LATENCY_MS,
+        "setup_apply": setup.as_dict(),
+        "plan": plan.as_dict(),
+        "requests": requests,
+        "client_cpu_ms_per_link": per_link_ms,
+        "targets": {
+            f"plan over {n:,} links <= {P5_SECONDS_TARGET:.0f} s": {
+                "value": plan.wall,
+                "met": plan.wall <= P5_SECONDS_TARGET,
+            },
+            f"plan peak RSS <= {P5_MEMORY_TARGET_MB:.0f} MB": {
+                "value": plan.peak_rss_mb,
+                "met": plan.peak_rss_mb <= P5_MEMORY_TARGET_MB,
+            },
+            "client CPU <= 15 ms per link": {"value": per_link_ms, "met": per_link_ms <= 15.0},
+            "empty plan (exit 0)": {"value": plan.returncode, "met": plan.returncode == 0},
+        },
+    }
