@@ -9,11 +9,13 @@ of the run's 22 writes.
 from __future__ import annotations
 
 import json
+import signal
 import time
 
 import pytest
 
 from tests.reliability.harness import (
+    WRITE_METHODS,
     Lab,
     assert_one_of_everything,
     audit_records,
@@ -45,12 +47,26 @@ def _kill_at(lab: Lab, intents: int) -> None:
         time.sleep(0.005)  # watching a real process: this wait is on wall time
     assert process.poll() is None, "the apply finished before the kill point"
     kill(process)
-    assert process.returncode == -9
+    assert process.returncode == -signal.SIGKILL, f"apply ended by itself ({process.returncode})"
+
+    # The kill landed mid-apply: the trail announces the writes up to the kill point, and the
+    # service answered some but not all of the writes a whole apply makes (not its last: the
+    # jobs' start).
+    records = audit_records(config)
+    answered = lab.requests(after=mark)
+    announced = writes_announced(records)
+    assert sum(announced.values()) >= intents, announced
+    done = [
+        r
+        for r in answered
+        if r["method"] in WRITE_METHODS and r["path"] != "/$batch" and r["status"] < 300
+    ]
+    assert len(done) < WRITES, f"the kill landed after all {WRITES} writes of the apply"
+    started = [r for r in done if r["method"] == "POST" and r["path"].endswith("/start")]
+    assert len(started) < 2, "the kill landed after the apply's last write (the jobs' start)"
 
     # Every write that reached the service is in the trail, announced before it was sent.
-    records = audit_records(config)
-    received = writes_received(lab.requests(after=mark))
-    announced = writes_announced(records)
+    received = writes_received(answered)
     assert not received - announced, f"writes made but never recorded: {received - announced}"
     verified = lab.ctsync("audit", "verify", "-c", str(config), "--output", "json")
     assert verified.returncode == 0, verified.stderr
