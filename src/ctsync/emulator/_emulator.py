@@ -35,6 +35,7 @@ from ctsync.emulator.core.query_options import QueryOptions, check_names, refuse
 from ctsync.emulator.core.routing import Router, normalize_path
 from ctsync.emulator.core.tokens import GRAPH_APP_ID, TokenClaims, TokenIssuer
 from ctsync.emulator.core.traffic import FaultProfile, TrafficControl
+from ctsync.emulator.engine.queue import CycleQueue
 from ctsync.emulator.engine.settings import ProvisioningSettings
 from ctsync.emulator.state import ClientApp, Tenant
 
@@ -77,8 +78,10 @@ class _EngineClock:
         return self.inner.now()
 
     def advance(self, seconds: float) -> None:
+        # A caller in this process may have edited tenant state directly before moving time.
+        self._emulator.note_change()
         self.inner.advance(seconds)
-        self._emulator.run_due_cycles()
+        self._emulator.run_due_cycles(housekeeping=True)
 
 
 def _graph_router() -> Router:
@@ -132,9 +135,19 @@ class Emulator:
         #: what a client says it sent. The oldest go past :data:`REQUEST_LOG_SIZE` entries.
         self.request_log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         self._logged = 0
-        self._cycles_dirty = True
-        self._next_due: datetime | None = None
-        self._checked_at: datetime | None = None
+        #: Pending provisioning events, earliest first (``engine/queue.py``).
+        self.cycle_queue = CycleQueue(self)
+        #: Counts changes made outside the provisioning engine (write requests, seeds, resets,
+        #: clock moves from Python): what the engine built from tenant state is reused while it
+        #: stays the same.
+        self.generation = 0
+        #: The engine's reusable pass for :attr:`generation` (``engine/cycles.py``).
+        self.engine_cache: object | None = None
+        #: What the engine did, for tests and ``GET /_emulator/state`` (``engine``).
+        self.engine_stats: Counter[str] = Counter()
+        #: When the next soft-deleted user is due to be hard-deleted; ``None``: look again.
+        self._purge_at: datetime | None = None
+        self._purge_unknown = True
         self.traffic = TrafficControl(faults or FaultProfile(), rng=random.Random(seed))
         self.router = _graph_router()
         if scenario is not None:
@@ -155,27 +168,32 @@ class Emulator:
         self.ids = IdFactory(self.seed_value)
         self.traffic.reset(self.reset_faults)
         self.provisioning = ProvisioningSettings()
-        self._cycles_dirty = True
+        self.cycle_queue.clear()
+        self.engine_stats.clear()
+        self.note_change()
 
     # -- the provisioning engine ---------------------------------------------------------
 
-    def run_due_cycles(self) -> int:
+    def note_change(self) -> None:
+        """Say that tenant state may have changed outside the provisioning engine (every
+        write request says so itself): the engine rebuilds what it derived from it."""
+        self.generation += 1
+        self._purge_unknown = True
+
+    def run_due_cycles(self, *, housekeeping: bool = False) -> int:
         """Run every provisioning-cycle event due by now (also done before each request and
-        after each clock advance); the number of events handled."""
-        from ctsync.emulator.engine.cycles import next_due, run_due
+        after each clock advance), and hard-delete soft-deleted users whose time has come; the
+        number of events handled. ``housekeeping`` looks at every recycle bin."""
+        from ctsync.emulator.engine.cycles import purge_soft_deleted, run_due
 
         now = self.clock.now()
-        # Looking at every job before every request costs requests × jobs; skip the look while
-        # nothing can have changed: no write since the last look, and the earliest event (and
-        # the hourly housekeeping, which purges soft-deleted users) not yet due.
-        if not self._cycles_dirty and self._checked_at is not None:
-            quiet = self._next_due is None or now <= self._next_due
-            if quiet and (now - self._checked_at).total_seconds() < 3600:
-                return 0
-        handled = run_due(self)
-        self._next_due = next_due(self)
-        self._checked_at = now
-        self._cycles_dirty = False
+        handled = run_due(self, now)
+        if handled:
+            self._purge_unknown = True  # the engine may have soft-deleted target users
+        due = self._purge_at is not None and self._purge_at <= now
+        if housekeeping or due or self._purge_unknown:
+            self._purge_at = purge_soft_deleted(self, now)
+            self._purge_unknown = False
         return handled
 
     def run_cycles(self, job_ids: list[str] | None = None) -> list[dict[str, Any]]:
@@ -183,17 +201,20 @@ class Emulator:
         ``POST cycles/run`` does; each job's cycle summary."""
         from ctsync.emulator.engine.cycles import run_now
 
-        self._cycles_dirty = True
-        try:
-            return run_now(self, job_ids)
-        finally:
-            self._cycles_dirty = True
+        self.note_change()
+        summaries = run_now(self, job_ids)
+        self.run_due_cycles(housekeeping=True)
+        return summaries
 
     def seed(self, scenario: str | Path | Mapping[str, Any]) -> list[Tenant]:
         """Add the tenants of a scenario (name, JSON file path, or mapping)."""
         from ctsync.emulator.scenarios import load_scenario
 
-        return load_scenario(self, scenario)
+        self.note_change()
+        try:
+            return load_scenario(self, scenario)
+        finally:
+            self.note_change()
 
     def add_tenant(
         self,
@@ -312,9 +333,9 @@ class Emulator:
         if first == "_emulator" or first.lower() == GRAPH_VERSION:
             # Provisioning cycles run lazily: whatever became due happens before the answer.
             self.run_due_cycles()
-        if request.method.upper() != "GET":
-            # A write may start, pause or reschedule a job: look at the cycles again next time.
-            self._cycles_dirty = True
+        if request.method.upper() not in {"GET", "HEAD"}:
+            # A write may change what the engine reads (users, assignments, policies, schemas).
+            self.note_change()
         if first == "_emulator":
             from ctsync.emulator.core.control import handle_control
 

@@ -6,6 +6,7 @@ object, and every object records when it was created, for the replication-lag fa
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +32,9 @@ __all__ = [
 ]
 
 JsonObject = dict[str, Any]
+
+#: Numbers jobs in the order they are made (the engine's queue orders simultaneous events by it).
+_job_ordinals = itertools.count()
 
 
 @dataclass
@@ -100,6 +104,14 @@ class SyncJobRecord:
     seen: dict[str, str] = field(default_factory=dict)
     #: Summary of the last completed cycle (for ``GET /_emulator/state``).
     last_cycle: JsonObject | None = None
+    #: Where the job lives: its tenant and service principal (``new_job_record`` sets them).
+    tenant_id: str = ""
+    sp_id: str = ""
+    #: Creation order across the process (``engine/queue.py``).
+    ordinal: int = field(default_factory=lambda: next(_job_ordinals), compare=False, repr=False)
+    #: The engine's compiled form of ``schema`` (``engine/compiled.py``), rebuilt when the
+    #: schema object changes.
+    compiled: Any = field(default=None, compare=False, repr=False)
 
     @property
     def id(self) -> str:

@@ -317,4 +317,19 @@ def state(emulator: Emulator) -> dict[str, Any]:
         "faults": emulator.faults.to_dict(),
         "provisioning": emulator.provisioning.to_dict(),
         "stats": {**dict(emulator.stats), "traffic": emulator.traffic.stats()},
+        "engine": _engine(emulator),
+    }
+
+
+def _engine(emulator: Emulator) -> dict[str, Any]:
+    """What the provisioning engine did: ``jobs_visited`` (jobs looked at to find due events)
+    grows with the events that came due, not with requests × jobs; ``users_planned`` by one
+    per user a cycle evaluates."""
+    return {
+        "queued_jobs": len(emulator.cycle_queue),
+        "jobs_visited": emulator.engine_stats["jobs_visited"],
+        "events": emulator.engine_stats["events"],
+        "users_planned": emulator.engine_stats["users_planned"],
+        "contexts_built": emulator.engine_stats["contexts_built"],
+        "mappings_compiled": emulator.engine_stats["mappings_compiled"],
     }

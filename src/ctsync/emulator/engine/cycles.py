@@ -19,7 +19,6 @@ from __future__ import annotations
 import random
 import zlib
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -36,30 +35,16 @@ from ctsync.emulator.engine.provisioner import (
     job_context,
     plan,
 )
+from ctsync.emulator.engine.queue import CycleQueue, JobRef, iter_jobs
 from ctsync.emulator.services import azure2azure as a2a
-from ctsync.emulator.state import ServicePrincipalSync, SyncJobRecord, Tenant
+from ctsync.emulator.state import SyncJobRecord
 
 if TYPE_CHECKING:
     from ctsync.emulator._emulator import Emulator
 
-__all__ = ["CycleRun", "JobRef", "iter_jobs", "run_due", "run_now", "schedule_now"]
+__all__ = ["CycleRun", "JobRef", "engine_pass", "iter_jobs", "run_due", "run_now", "schedule_now"]
 
 JsonObject = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class JobRef:
-    source: Tenant
-    sp_id: str
-    sync: ServicePrincipalSync
-    record: SyncJobRecord
-
-
-def iter_jobs(emulator: Emulator) -> Iterator[JobRef]:
-    for tenant in list(emulator.tenants.values()):
-        for sp_id, sync in list(tenant.synchronization.items()):
-            for record in list(sync.jobs.values()):
-                yield JobRef(tenant, sp_id, sync, record)
 
 
 @dataclass
@@ -95,36 +80,28 @@ class CycleRun:
 # -- scheduling ------------------------------------------------------------------------------
 
 
-def schedule_now(record: SyncJobRecord, now: datetime) -> None:
+def schedule_now(record: SyncJobRecord, now: datetime, cycles: CycleQueue) -> None:
     """Make a cycle due now (``start``, ``restart``, a changed schema on a running job)."""
     if record.next_cycle_at is None or record.next_cycle_at > now:
         record.next_cycle_at = now
-
-
-def _next_event(job: JobRef) -> tuple[datetime, bool] | None:
-    """The job's next event and whether it is a cycle start (due strictly after its time)."""
-    run = job.record.running_cycle
-    if run is not None:
-        return run.next_at, False
-    state = job.record.job["schedule"]["state"]
-    if state == "Active" and job.record.next_cycle_at is not None:
-        return job.record.next_cycle_at, True
-    return None
+    cycles.watch_record(record)
 
 
 class _Pass:
-    """One engine pass: job contexts and target indexes are built once and reused."""
+    """Job contexts and target indexes, built once and reused while nothing outside the engine
+    changes (``Emulator.generation``): the engine keeps the indexes current as it writes."""
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
+        self.generation = emulator.generation
         self.indexes: dict[str, TargetIndex] = {}
         self.contexts: dict[int, JobContext] = {}
         self.touched_logs: set[str] = set()
 
     def context(self, job: JobRef) -> JobContext:
-        key = id(job.record)
+        key = job.record.ordinal
         ctx = self.contexts.get(key)
-        if ctx is None:
+        if ctx is None or ctx.record is not job.record:
             ctx = job_context(
                 self.emulator,
                 source=job.source,
@@ -134,6 +111,7 @@ class _Pass:
                 indexes=self.indexes,
             )
             self.contexts[key] = ctx
+            self.emulator.engine_stats["contexts_built"] += 1
         return ctx
 
     def finish(self, now: datetime) -> None:
@@ -142,46 +120,35 @@ class _Pass:
             tenant = self.emulator.tenants.get(tenant_id)
             if tenant is not None:
                 logs.prune(tenant, now, retention)
+        self.touched_logs.clear()
+
+
+def engine_pass(emulator: Emulator) -> _Pass:
+    """The engine's current pass: the cached one unless something changed since it was made."""
+    cached = emulator.engine_cache
+    if not isinstance(cached, _Pass) or cached.generation != emulator.generation:
+        cached = _Pass(emulator)
+        emulator.engine_cache = cached
+    return cached
 
 
 def run_due(emulator: Emulator, now: datetime | None = None) -> int:
-    """Handle every cycle event due by ``now`` in time order; the number handled."""
+    """Handle every cycle event due by ``now`` in time order; the number handled. Asking
+    costs a look at the queue's earliest event, whatever the number of jobs."""
     now = now or emulator.clock.now()
-    jobs = list(iter_jobs(emulator))
-    if not any(_due(job, now) for job in jobs):
-        _purge_soft_deleted(emulator, now)
+    queue = emulator.cycle_queue
+    if not queue.any_due(now):
         return 0
-    engine = _Pass(emulator)
+    engine = engine_pass(emulator)
     handled = 0
-    while True:
-        best: tuple[datetime, JobRef] | None = None
-        for job in jobs:
-            if _due(job, now):
-                event = _next_event(job)
-                assert event is not None
-                if best is None or event[0] < best[0]:
-                    best = (event[0], job)
-        if best is None:
-            break
-        _step(engine, best[1], best[0])
+    while (event := queue.pop_due(now)) is not None:
+        when, job = event
+        _step(engine, job, when)
+        queue.watch(job)
         handled += 1
     engine.finish(now)
-    _purge_soft_deleted(emulator, now)
+    emulator.engine_stats["events"] += handled
     return handled
-
-
-def next_due(emulator: Emulator) -> datetime | None:
-    """When the earliest cycle event of any job falls due (None: nothing is scheduled)."""
-    times = [event[0] for job in iter_jobs(emulator) if (event := _next_event(job)) is not None]
-    return min(times) if times else None
-
-
-def _due(job: JobRef, now: datetime) -> bool:
-    event = _next_event(job)
-    if event is None:
-        return False
-    when, is_start = event
-    return when < now if is_start else when <= now
 
 
 def run_now(
@@ -195,9 +162,9 @@ def run_now(
     now = now if now is not None else emulator.clock.now()
     run_due(emulator, now)
     wanted = {j.lower() for j in job_ids} if job_ids is not None else None
-    engine = _Pass(emulator)
+    engine = engine_pass(emulator)
     summaries: list[JsonObject] = []
-    for job in list(iter_jobs(emulator)):
+    for job in iter_jobs(emulator):
         if wanted is not None and job.record.id.lower() not in wanted:
             continue
         running = job.record.running_cycle is not None
@@ -209,6 +176,7 @@ def run_now(
         assert run is not None
         while job.record.running_cycle is run:
             _step(engine, job, min(run.next_at, now), clamp=now)
+        emulator.cycle_queue.watch(job)
         summaries.append(dict(job.record.last_cycle or {}))
     engine.finish(now)
     return summaries
@@ -639,14 +607,22 @@ def _quarantine(
 # -- target recycle bin ----------------------------------------------------------------------
 
 
-def _purge_soft_deleted(emulator: Emulator, now: datetime) -> None:
-    """Hard-delete users that have been in a recycle bin longer than the retention."""
-    limit = emulator.provisioning.soft_delete_retention
+def purge_soft_deleted(emulator: Emulator, now: datetime) -> datetime | None:
+    """Hard-delete users that have been in a recycle bin longer than the retention; when the
+    next of the others is due to go (``None``: the recycle bins are empty)."""
+    retention = timedelta(seconds=emulator.provisioning.soft_delete_retention)
+    earliest: datetime | None = None
     for tenant in emulator.tenants.values():
         if not tenant.deleted_users:
             continue
         for uid, user in list(tenant.deleted_users.items()):
             when = user.get("deletedDateTime")
-            if when and (now - logs.parse_iso(when)).total_seconds() >= limit:
+            if not when:
+                continue
+            expires = logs.parse_iso(when) + retention
+            if expires <= now:
                 del tenant.deleted_users[uid]
                 tenant.alternative_security_ids.pop(uid, None)
+            elif earliest is None or expires < earliest:
+                earliest = expires
+    return earliest

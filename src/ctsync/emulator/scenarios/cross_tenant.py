@@ -111,8 +111,8 @@ def seed(emulator: Emulator, seeded: list[SeededTenant]) -> None:
     for tid, tenant in emulator.tenants.items():
         for key in set(tenant.created_at) - before.get(tid, set()):
             del tenant.created_at[key]
-    # Started jobs were added outside any request: the engine must look at its jobs again.
-    emulator._cycles_dirty = True
+    # Jobs were added and started outside any request: queue every job's next event afresh.
+    emulator.cycle_queue.rebuild()
 
 
 # -- default policy and partners -------------------------------------------------------------
@@ -386,7 +386,9 @@ def _edit_schema(
     if "mapping_edits" in edits:
         _apply_mapping_edits(mapping, spec["mapping_edits"], f"{where}.mapping_edits")
     with _graph(where):
-        replace_schema(record, schema, new_id=emulator.ids.guid, now=when)
+        replace_schema(
+            record, schema, new_id=emulator.ids.guid, now=when, cycles=emulator.cycle_queue
+        )
 
 
 def _user_mapping(schema: dict[str, Any]) -> dict[str, Any]:
@@ -569,13 +571,13 @@ def _run_history(emulator: Emulator, configs: list[_Config]) -> None:
     for when, n, config in events:
         if n not in started:
             with _graph(f"{config.where}.job"):
-                start_record(config.sync, config.record, when)
+                start_record(config.sync, config.record, when, cycles=emulator.cycle_queue)
             started.add(n)
         run_now(emulator, [config.record.id], now=when)
     now = emulator.clock.now()
     for n, config in enumerate(configs):
         if config.state in {"Active", "Paused"} and n not in started:
             with _graph(f"{config.where}.job"):
-                start_record(config.sync, config.record, now)
+                start_record(config.sync, config.record, now, cycles=emulator.cycle_queue)
         if config.state == "Paused":
             pause_record(config.record)

@@ -25,6 +25,7 @@ from ctsync.emulator.core.routing import Router
 from ctsync.emulator.core.schema import check_body
 from ctsync.emulator.engine.cycles import schedule_now
 from ctsync.emulator.engine.policy_check import check_cross_tenant_sync
+from ctsync.emulator.engine.queue import CycleQueue
 from ctsync.emulator.services import azure2azure as a2a
 from ctsync.emulator.services._shared import OWNED_BY, require_owner_or
 from ctsync.emulator.services.applications import find_service_principal
@@ -218,6 +219,8 @@ def new_job_record(
     record = SyncJobRecord(
         job=a2a.new_job(job_id),
         schema=a2a.default_schema(job_id, ids.guid(), ids.guid(), ids.guid()),
+        tenant_id=tenant_id.lower(),
+        sp_id=str(sp["id"]),
     )
     sync.jobs[job_id] = record
     return record
@@ -268,12 +271,12 @@ def _require_saved_credentials(sync: ServicePrincipalSync) -> None:
         raise bad_request(msg)
 
 
-def _run(record: SyncJobRecord, now: datetime) -> None:
+def _run(record: SyncJobRecord, now: datetime, cycles: CycleQueue) -> None:
     """Put a job on its schedule: what ``start`` and ``restart`` have in common. A cycle is
     due at once (it runs as soon as the emulator clock moves, see ``engine/cycles.py``)."""
     status = record.job["status"]
     record.job["schedule"]["state"] = "Active"
-    schedule_now(record, now)
+    schedule_now(record, now, cycles)
     # NotRun until a cycle completes (S13a); a job that has run before goes straight back.
     status["code"] = "Active" if record.completed_cycles else "NotRun"
     if status["lastExecution"] is None:
@@ -292,13 +295,15 @@ def _clear_quarantine(record: SyncJobRecord) -> None:
 def start_job(ctx: RequestContext) -> EmuResponse:
     _, sync = _service_principal(ctx, write=True)
     record = _job(ctx, sync)
-    start_record(sync, record, ctx.now)
+    start_record(sync, record, ctx.now, cycles=ctx.emulator.cycle_queue)
     return ctx.no_content()
 
 
-def start_record(sync: ServicePrincipalSync, record: SyncJobRecord, now: datetime) -> None:
-    """What ``POST …/start`` does to a job (``400`` without saved credentials). Scenarios
-    start seeded jobs with it."""
+def start_record(
+    sync: ServicePrincipalSync, record: SyncJobRecord, now: datetime, *, cycles: CycleQueue
+) -> None:
+    """What ``POST …/start`` does to a job (``400`` without saved credentials); ``cycles``
+    learns of the cycle it makes due. Scenarios start seeded jobs with it."""
     _require_saved_credentials(sync)
     running = record.job["schedule"]["state"] == "Active"
     if running and record.status_code != "Quarantine":
@@ -306,7 +311,7 @@ def start_record(sync: ServicePrincipalSync, record: SyncJobRecord, now: datetim
         return
     # Start is also how a quarantined job is resumed (reference §1.4).
     _clear_quarantine(record)
-    _run(record, now)
+    _run(record, now, cycles)
 
 
 @router.route("POST", JOB + "/pause", permissions=SYNC_WRITE)
@@ -366,7 +371,7 @@ def restart_job(ctx: RequestContext) -> EmuResponse:
     if "ForceDeletes" in flags:
         record.force_deletes = True
     record.mark_full_sync("restart")
-    _run(record, ctx.now)
+    _run(record, ctx.now, ctx.emulator.cycle_queue)
     return ctx.no_content()
 
 
@@ -571,22 +576,34 @@ def get_schema(ctx: RequestContext) -> EmuResponse:
 def put_schema(ctx: RequestContext) -> EmuResponse:
     _, sync = _service_principal(ctx, write=True)
     record = _job(ctx, sync)
-    replace_schema(record, ctx.body_object(), new_id=ctx.emulator.ids.guid, now=ctx.now)
+    replace_schema(
+        record,
+        ctx.body_object(),
+        new_id=ctx.emulator.ids.guid,
+        now=ctx.now,
+        cycles=ctx.emulator.cycle_queue,
+    )
     return ctx.no_content()
 
 
 def replace_schema(
-    record: SyncJobRecord, body: dict[str, Any], *, new_id: Callable[[], str], now: datetime
+    record: SyncJobRecord,
+    body: dict[str, Any],
+    *,
+    new_id: Callable[[], str],
+    now: datetime,
+    cycles: CycleQueue,
 ) -> None:
     """What ``PUT …/schema`` does with its body (checked; ``400`` on a bad schema);
-    ``new_id`` draws ids for rules sent without one. Scenarios edit seeded schemas with it."""
+    ``new_id`` draws ids for rules sent without one; ``cycles`` learns of a cycle it makes
+    due. Scenarios edit seeded schemas with it."""
     schema = _new_schema(body, record.schema, record.id, new_id)
     if schema != record.schema:
         # Saving a changed schema (a new scoping filter above all) makes the next cycle an
         # initial one, due at once on a running job.
         record.mark_full_sync("schema")
         if record.job["schedule"]["state"] == "Active":
-            schedule_now(record, now)
+            schedule_now(record, now, cycles)
     record.schema = schema
 
 
