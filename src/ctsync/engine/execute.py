@@ -423,9 +423,9 @@ async def _job_create(run: _Run, step: Step) -> None:
     await _eventually(run, client, lambda: sync.list_jobs(sp_id), "the configuration app")
     job = await _eventually(run, client, create, "the configuration app")
     ctx.job_id = job["id"]
-    await _eventually(
-        run, client, lambda: sync.get_job(sp_id, job["id"]), "the synchronization job"
-    )
+    # The steps after this one wait for the new job to be readable themselves (the schema's
+    # GETs retry a 404; validate reads the job before it POSTs): not a round trip here, on
+    # every link's critical path.
 
 
 async def _secrets(run: _Run, step: Step) -> None:
@@ -501,8 +501,10 @@ async def _schema(run: _Run, step: Step) -> None:
     sp_id, job_id = _need(ctx.sp_id, "service principal"), _need(ctx.job_id, "job")
     # The whole schema as ctsync writes it: the template's default with the config's parts
     # set — exactly what the plan compared (a hand edit anywhere goes back to the default).
-    template = await _eventually(run, client, lambda: sync.template_schema(sp_id), "the app")
-    live = await _eventually(run, client, lambda: sync.get_schema(sp_id, job_id), "the job")
+    template, live = await asyncio.gather(
+        _eventually(run, client, lambda: sync.template_schema(sp_id), "the app"),
+        _eventually(run, client, lambda: sync.get_schema(sp_id, job_id), "the job"),
+    )
     wanted = keep_ids(desired_schema(template, step.params["edits"]), live)
     if schema_drift(wanted, live):
         await sync.put_schema(sp_id, job_id, wanted)
@@ -569,6 +571,9 @@ async def _validate(run: _Run, step: Step) -> None:
     client = run.session.client(step.tenant)
     sync = SynchronizationApi(client)
     sp_id, job_id = _need(ctx.sp_id, "service principal"), _need(ctx.job_id, "job")
+    # A job this run created may still replicate: read it (GETs are retried on any fault)
+    # before POSTing to it, so a 404 is not spent on a POST that a 5xx would fail for good.
+    await _eventually(run, client, lambda: sync.get_job(sp_id, job_id), "the synchronization job")
     await _eventually(
         run, client, lambda: sync.validate_credentials(sp_id, job_id=job_id), "the job"
     )
