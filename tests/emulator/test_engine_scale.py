@@ -155,3 +155,85 @@ def test_starting_one_job_among_many_queues_only_that_job(
     assert [r.completed_cycles for _, r in jobs_of(emulator, "hub")].count(0) == JOBS - 1
     # The one job's begin, its two users and its end; nothing else was looked at.
     assert after["jobs_visited"] - before["jobs_visited"] == 4
+
+
+def one_job(users: int, **secrets: Any) -> dict[str, Any]:
+    scenario = hub_and_spoke(users, 1)
+    scenario["tenants"][0]["cts_configurations"][0]["secrets"].update(secrets)
+    return scenario
+
+
+def test_an_initial_cycle_plans_each_user_once(control: tuple[Emulator, httpx.Client]) -> None:
+    emulator, client = control
+    client.post("/seed", json={"scenario": one_job(30)})
+    before = engine(client)
+    client.post("/clock/advance", json={"seconds": 600})
+    after = engine(client)
+    [(_, record)] = jobs_of(emulator, "hub")
+    assert record.completed_cycles == 1
+    assert record.last_cycle is not None
+    assert record.last_cycle["created"] == 30
+    assert after["users_planned"] - before["users_planned"] == 30
+
+
+def test_the_deletion_threshold_reuses_the_plan_of_each_user(
+    control: tuple[Emulator, httpx.Client],
+) -> None:
+    emulator, client = control
+    threshold = {"DeleteThresholdEnabled": True, "DeleteThresholdValue": 2}
+    client.post("/seed", json={"scenario": one_job(6, SyncNotificationSettings=threshold)})
+    client.post("/clock/advance", json={"seconds": 60})
+    [(_, record)] = jobs_of(emulator, "hub")
+    assert record.last_cycle is not None
+    assert record.last_cycle["created"] == 6
+    with graph(emulator, "hub") as hub:
+        for uid in emulator.tenant("hub").users:
+            assert hub.patch(f"/users/{uid}", json={"accountEnabled": False}).status_code == 204
+    before = engine(client)
+    # The next cycle would disable all six: more than the threshold, so all are staged. The
+    # count comes from the plans the cycle made when it began; each user's turn reuses its own.
+    client.post("/clock/advance", json={"seconds": 2400})
+    after = engine(client)
+    assert record.completed_cycles == 2
+    summary = record.last_cycle
+    assert summary is not None
+    assert (summary["staged_deletes"], summary["disabled"]) == (6, 0)
+    assert summary["quarantine_reason"] == "TooManyDeletes"
+    assert after["users_planned"] - before["users_planned"] == 6
+    spoke = emulator.tenant("spoke")
+    assert all(u["accountEnabled"] is True for u in spoke.users.values() if u.get("creationType"))
+
+
+def test_mappings_are_compiled_once_per_schema(control: tuple[Emulator, httpx.Client]) -> None:
+    emulator, client = control
+    client.post("/seed", json={"scenario": one_job(5)})
+    for _ in range(3):
+        # Each advance is a change from outside the engine: its contexts are built afresh.
+        client.post("/clock/advance", json={"seconds": 2400})
+    [(sp_id, record)] = jobs_of(emulator, "hub")
+    assert record.completed_cycles == 3
+    assert engine(client)["contexts_built"] == 3
+    assert engine(client)["mappings_compiled"] == 1
+    with graph(emulator, "hub") as hub:
+        path = f"/servicePrincipals/{sp_id}/synchronization/jobs/{record.id}/schema"
+        schema = hub.get(path).json()
+        schema.pop("@odata.context", None)
+        [rule] = schema["synchronizationRules"]
+        user = next(m for m in rule["objectMappings"] if m["sourceObjectName"].lower() == "user")
+        user["attributeMappings"].append(
+            {
+                "targetAttributeName": "jobTitle",
+                "source": {"type": "Constant", "name": "Synced", "parameters": []},
+                "flowType": "Always",
+                "defaultValue": None,
+                "exportMissingReferences": False,
+                "flowBehavior": "FlowWhenChanged",
+                "matchingPriority": 0,
+            }
+        )
+        assert hub.put(path, json=schema).status_code == 204
+    client.post("/clock/advance", json={"seconds": 2400})
+    assert engine(client)["mappings_compiled"] == 2
+    synced = [u for u in emulator.tenant("spoke").users.values() if u.get("creationType")]
+    assert len(synced) == 5
+    assert {u["jobTitle"] for u in synced} == {"Synced"}

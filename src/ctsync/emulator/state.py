@@ -109,8 +109,10 @@ class SyncJobRecord:
     sp_id: str = ""
     #: Creation order across the process (``engine/queue.py``).
     ordinal: int = field(default_factory=lambda: next(_job_ordinals), compare=False, repr=False)
+    #: Counts the schemas saved (``PUT schema``); with the schema object it keys ``compiled``.
+    schema_version: int = 0
     #: The engine's compiled form of ``schema`` (``engine/compiled.py``), rebuilt when the
-    #: schema object changes.
+    #: schema changes.
     compiled: Any = field(default=None, compare=False, repr=False)
 
     @property

@@ -71,6 +71,12 @@ class CycleRun:
     #: How many full-sync reasons were pending when the cycle began (a restart or schema
     #: change while it runs asks for another full cycle).
     full_reasons: int = 0
+    #: What the cycle decided for its users when it began, to count deletions against the
+    #: accidental-deletion threshold: each user's turn takes its decision from here while
+    #: nothing it depends on changed (``plans_mark``), instead of planning it again.
+    plans: dict[str, Decision | None] | None = None
+    #: (``Emulator.generation``, writes into the target index) that keep ``plans`` valid.
+    plans_mark: tuple[int, int] = (0, 0)
 
     @property
     def done(self) -> bool:
@@ -221,14 +227,20 @@ def _begin(engine: _Pass, job: JobRef, at: datetime) -> None:
     elif not policy.ok:
         run.connection_error = (policy.code, policy.message)
     threshold = ctx.delete_threshold
-    if threshold is not None and run.connection_error is None:
-        planned = [plan(ctx, sid) for sid in run.queue]
-        deprovisions = sum(1 for d in planned if d is not None and d.deprovisions)
+    if (
+        threshold is not None
+        and run.connection_error is None
+        and _deprovision_bound(ctx, run.queue) > threshold
+    ):
+        planned = {sid: plan(ctx, sid) for sid in run.queue}
+        deprovisions = sum(1 for d in planned.values() if d is not None and d.deprovisions)
         if deprovisions > threshold:
             if record.force_deletes:
                 run.forced_deletes = True
             else:
                 run.staged_deletes = True
+        run.plans = {sid: d.slim() if d is not None else None for sid, d in planned.items()}
+        run.plans_mark = (engine.generation, _index_writes(ctx))
     record.running_cycle = run
     record.next_cycle_at = None
     status = record.job["status"]
@@ -256,6 +268,55 @@ def _queue(ctx: JobContext, *, initial: bool) -> list[str]:
     return list(order)
 
 
+def _deprovision_bound(ctx: JobContext, queue: list[str]) -> int:
+    """At most how many of ``queue`` a cycle could delete or disable: only a user matched to a
+    live target user can be, through the job's cache or a stamp. Under the threshold no user
+    needs planning before its turn."""
+    target = ctx.target
+    if target is None:
+        return 0
+    cache = ctx.record.connector_data_store
+    users = target.users
+    linked = sum(1 for sid in queue if cache.get(sid) in users)
+    return min(len(queue), linked + len(target.alternative_security_ids))
+
+
+def _index_writes(ctx: JobContext) -> int:
+    return ctx.target_index.writes if ctx.target_index is not None else 0
+
+
+_UNPLANNED = object()
+
+
+def _decide(engine: _Pass, ctx: JobContext, run: CycleRun, source_id: str) -> Decision | None:
+    """The user's decision: the one the cycle made when it began, unless something it depends
+    on changed since (a write outside the engine, or another job writing into the target)."""
+    plans = run.plans
+    if plans is not None:
+        planned = plans.pop(source_id, _UNPLANNED)
+        if run.plans_mark == (engine.generation, _index_writes(ctx)):
+            if planned is None or (isinstance(planned, Decision) and _still_holds(ctx, planned)):
+                return planned
+        else:
+            run.plans = None
+    return plan(ctx, source_id)
+
+
+def _still_holds(ctx: JobContext, decision: Decision) -> bool:
+    """The target user the decision matched is still where it was, and no user this cycle
+    created since carries the stamp a create would match on (two users mapped to one stamp)."""
+    target = ctx.target
+    if target is None:
+        return True
+    if decision.target_id is not None:
+        store = target.deleted_users if decision.target_soft_deleted else target.users
+        return store.get(decision.target_id) is decision.target_user
+    index = ctx.target_index
+    if decision.stamp and index is not None:
+        return index.by_stamp.get(decision.stamp) is None
+    return True
+
+
 def _duration(settings_range: tuple[float, float], rng: random.Random, factor: float) -> float:
     low, high = settings_range
     return rng.uniform(low, high) * factor
@@ -268,7 +329,7 @@ def _process_one(
     ctx = engine.context(job)
     source_id = run.queue[run.position]
     run.position += 1
-    decision = plan(ctx, source_id)
+    decision = _decide(engine, ctx, run, source_id)
     if decision is None:
         record.seen.pop(source_id, None)
         record.escrows.pop(source_id, None)
@@ -288,6 +349,9 @@ def _process_one(
         initial=run.initial,
         staged=staged,
     )
+    if outcome.exported and run.plans is not None:
+        # This cycle's own write into the target does not invalidate its plans.
+        run.plans_mark = (run.plans_mark[0], run.plans_mark[1] + 1)
     logs.append(ctx.source, outcome.records)
     engine.touched_logs.add(ctx.source.id)
     _account(run, record, decision, outcome, at, staged=staged)

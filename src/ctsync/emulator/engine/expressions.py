@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "Evaluate",
     "ExpressionError",
     "UnsupportedFunctionError",
+    "compile_source",
     "evaluate_source",
     "parse_expression",
 ]
@@ -449,3 +451,28 @@ def evaluate_source(
     ``tenantId``). Raises :class:`UnsupportedFunctionError` or :class:`ExpressionError`.
     """
     return _Evaluator(attributes, context or {}).node(_source_node(source))
+
+
+#: A compiled ``attributeMappingSource``: (source attributes, context) -> value.
+Evaluate = Callable[[Mapping[str, Value], Mapping[str, str]], Value]
+
+
+def compile_source(source: Mapping[str, Any]) -> Evaluate:
+    """Parse an ``attributeMappingSource`` once; the function evaluates it as
+    :func:`evaluate_source` would. Raises :class:`ExpressionError` for a source that cannot be
+    parsed; evaluating may raise it too (unknown functions, wrong argument counts)."""
+    node = _source_node(source)
+    if isinstance(node, _Const):
+        value = node.value
+        return lambda attributes, context: value
+    if isinstance(node, _Attr):
+        name = node.name
+        lowered = name.lower()
+
+        def attribute(attributes: Mapping[str, Value], context: Mapping[str, str]) -> Value:
+            if name in attributes:
+                return attributes[name]
+            return next((v for k, v in attributes.items() if k.lower() == lowered), None)
+
+        return attribute
+    return lambda attributes, context: _Evaluator(attributes, context).node(node)

@@ -26,11 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from ctsync.emulator.core.schema import type_properties
 from ctsync.emulator.engine import logs
-from ctsync.emulator.engine.expressions import (
-    ExpressionError,
-    UnsupportedFunctionError,
-    evaluate_source,
-)
+from ctsync.emulator.engine.compiled import CompiledSchema, compiled_schema
+from ctsync.emulator.engine.expressions import ExpressionError, Value
 from ctsync.emulator.engine.policy_check import (
     LEGACY_CODE,
     PolicyCheck,
@@ -39,7 +36,6 @@ from ctsync.emulator.engine.policy_check import (
 )
 from ctsync.emulator.engine.scoping import (
     GroupsResult,
-    evaluate_groups,
     is_external,
     sms_sign_in_number,
     source_view,
@@ -83,6 +79,20 @@ _BOOLEAN_ATTRIBUTES = frozenset({"accountEnabled", "showInAddressList"})
 #: Target attributes that are not user properties but lifecycle or matching state.
 _INTERNAL_ATTRIBUTES = frozenset({a2a.MATCHING_ATTRIBUTE, "IsSoftDeleted", "manager", "userState"})
 
+#: Source attributes the import step of a log record shows.
+DETAIL_KEYS = (
+    "objectId",
+    "accountEnabled",
+    "department",
+    "displayName",
+    "mailNickname",
+    "userPrincipalName",
+    "netId",
+    "showInAddressList",
+    "alternativeSecurityIds",
+    "IsSoftDeleted",
+    "appRoleAssignments",
+)
 REDUNDANT_EXPORT = "The state of the user in both the source and target systems already match."
 FORBIDDEN_REASON = (
     "Guest invitations not allowed for your company. Contact your company administrator for "
@@ -101,6 +111,8 @@ class TargetIndex:
     by_stamp: dict[str, str]
     #: lower-cased mail / UPN / proxy address -> ids of *internal* users holding it.
     internal: dict[str, list[str]]
+    #: Exports the engine made into the target since the index was built.
+    writes: int = 0
 
     @classmethod
     def build(cls, target: Tenant) -> TargetIndex:
@@ -136,7 +148,8 @@ class JobContext:
     target_tenant_id: str
     target: Tenant | None
     policy: PolicyCheck | None
-    mapping: JsonObject | None
+    #: The job's schema, compiled (``engine/compiled.py``).
+    compiled: CompiledSchema
     sync_all: bool
     #: Users in scope by assignment: assigned directly or direct members of an assigned group.
     entitled: set[str]
@@ -146,21 +159,16 @@ class JobContext:
     delete_threshold: int | None
     source_directory_id: str | None = None
     target_directory_id: str | None = None
-    #: Where ``apply`` writes records: set by the caller (cycle or on-demand).
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: What expressions read besides attributes (``tenantId``, ``defaultDomain``).
+    expression_context: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def mapping(self) -> JsonObject | None:
+        return self.compiled.mapping
 
     @property
     def flow_types(self) -> frozenset[str]:
-        raw = str((self.mapping or {}).get("flowTypes") or "")
-        return frozenset(p.strip() for p in raw.split(",") if p.strip())
-
-
-def _user_mapping(schema: JsonObject) -> JsonObject | None:
-    for rule in schema.get("synchronizationRules") or []:
-        for mapping in (rule or {}).get("objectMappings") or []:
-            if str((mapping or {}).get("sourceObjectName") or "").lower() == "user":
-                return dict(mapping)
-    return None
+        return self.compiled.flow_types
 
 
 def _entitlements(source: Tenant, sp_id: str) -> tuple[set[str], dict[str, list[str]]]:
@@ -230,7 +238,7 @@ def job_context(
         target_tenant_id=company,
         target=target,
         policy=policy,
-        mapping=_user_mapping(record.schema),
+        compiled=compiled_schema(emulator, record),
         sync_all=str(sync.secret("SyncAll") or "").lower() == "true",
         entitled=entitled,
         groups_of=groups_of,
@@ -238,6 +246,7 @@ def job_context(
         delete_threshold=_delete_threshold(sync, emulator.provisioning.delete_threshold),
         source_directory_id=(directories[0] or {}).get("id") if directories else None,
         target_directory_id=(directories[1] or {}).get("id") if len(directories) > 1 else None,
+        expression_context={"tenantId": source.id, "defaultDomain": _default_domain(source)},
     )
 
 
@@ -297,6 +306,11 @@ class Decision:
     def upn(self) -> str:
         return str(self.user.get("userPrincipalName") or self.source_id)
 
+    def slim(self) -> Decision:
+        """The decision keeping of its source view only what its log records show."""
+        self.view = {k: self.view.get(k) for k in DETAIL_KEYS}
+        return self
+
     @property
     def exports(self) -> bool:
         return self.action in {"create", "update", "disable", "delete", "restore"}
@@ -353,32 +367,39 @@ def _ext_upn(upn: str, target: Tenant) -> str:
 
 
 def _evaluate_mappings(
-    ctx: JobContext, view: dict[str, Any], *, creating: bool, target_user: JsonObject | None
+    ctx: JobContext,
+    view: dict[str, Any],
+    *,
+    creating: bool,
+    target_user: JsonObject | None,
+    stamp: tuple[Value, str | None],
 ) -> tuple[list[Change], list[str], str | None]:
-    """Changes the mappings ask for; warnings for mappings skipped; the stamp."""
+    """Changes the mappings ask for; warnings for mappings skipped; the stamp. ``stamp`` is the
+    matching mapping's value (or its error), evaluated once by :func:`plan`."""
     changes: list[Change] = []
     warnings: list[str] = []
-    stamp: str | None = None
-    context = {"tenantId": ctx.source.id, "defaultDomain": _default_domain(ctx.source)}
-    for mapping in (ctx.mapping or {}).get("attributeMappings") or []:
-        if not isinstance(mapping, dict):
+    found_stamp: str | None = None
+    context = ctx.expression_context
+    matching = ctx.compiled.stamp
+    for mapping in ctx.compiled.attributes:
+        attribute = mapping.attribute
+        flow = mapping.flow
+        if mapping is matching:
+            value, error = stamp
+        else:
+            try:
+                value, error = mapping.value(view, context), None
+            except ExpressionError as exc:
+                value, error = None, str(exc)
+        if error is not None:
+            warnings.append(f"Attribute mapping for '{attribute}' skipped: {error}")
             continue
-        attribute = str(mapping.get("targetAttributeName") or "")
-        flow = str(mapping.get("flowType") or "Always")
-        try:
-            value = evaluate_source(mapping.get("source") or {}, view, context=context)
-        except UnsupportedFunctionError as exc:
-            warnings.append(f"Attribute mapping for '{attribute}' skipped: {exc}")
-            continue
-        except ExpressionError as exc:
-            warnings.append(f"Attribute mapping for '{attribute}' skipped: {exc}")
-            continue
-        if value is None and mapping.get("defaultValue") is not None:
-            value = str(mapping["defaultValue"])
+        if value is None and mapping.default is not None:
+            value = mapping.default
         if isinstance(value, list):
             value = value[0] if value else None
         if attribute == a2a.MATCHING_ATTRIBUTE:
-            stamp = value
+            found_stamp = value
             if creating and value is not None:
                 changes.append(Change(attribute, None, None, None, "(1 values)"))
             continue
@@ -409,7 +430,7 @@ def _evaluate_mappings(
             continue
         if old != new:
             changes.append(Change(attribute, prop, graph_value, old, new))
-    return changes, warnings, stamp
+    return changes, warnings, found_stamp
 
 
 def _shown(attribute: str, value: str) -> str:
@@ -434,12 +455,14 @@ def plan(ctx: JobContext, source_id: str) -> Decision | None:
         if linked is None:
             return None
         user = {"id": source_id, "displayName": None, "userPrincipalName": None}
+    ctx.emulator.engine_stats["users_planned"] += 1
     assigned = not deleted and (ctx.sync_all or source_id in ctx.entitled)
     view = source_view(ctx.source, user, deleted=deleted, assigned=assigned)
-    scope = (ctx.mapping or {}).get("scope") or {}
-    input_filter = evaluate_groups(scope.get("inputFilterGroups") or [], view, lenient=True)
-    scope_filter = evaluate_groups(scope.get("groups") or [], view)
-    stamp_preview = evaluate_stamp(ctx, view)
+    compiled = ctx.compiled
+    input_filter = compiled.input_filter.evaluate(view)
+    scope_filter = compiled.scope_filter.evaluate(view)
+    stamp_value = _stamp_value(ctx, view)
+    stamp_preview = _stamp_preview(stamp_value)
     target_id, rematched = _find_target(ctx, source_id, stamp_preview)
     target_user: JsonObject | None = None
     soft_deleted = False
@@ -465,9 +488,8 @@ def plan(ctx: JobContext, source_id: str) -> Decision | None:
         stamp=stamp_preview,
         rematched=rematched,
     )
-    flows = ctx.flow_types
-    mapping_enabled = bool((ctx.mapping or {}).get("enabled", False))
-    if ctx.mapping is None or not mapping_enabled:
+    flows = compiled.flow_types
+    if compiled.mapping is None or not compiled.enabled:
         return _skip(
             decision,
             "EntrySynchronizationSkipped",
@@ -491,11 +513,15 @@ def plan(ctx: JobContext, source_id: str) -> Decision | None:
             return _skip(
                 decision, "EntrySynchronizationSkipped", "Creating users is disabled (flowTypes)."
             )
-        changes, warnings, stamp = _evaluate_mappings(ctx, view, creating=True, target_user=None)
+        changes, warnings, stamp = _evaluate_mappings(
+            ctx, view, creating=True, target_user=None, stamp=stamp_value
+        )
         decision.action, decision.changes, decision.warnings = "create", changes, warnings
         decision.stamp = stamp
         return decision
-    changes, warnings, _ = _evaluate_mappings(ctx, view, creating=False, target_user=target_user)
+    changes, warnings, _ = _evaluate_mappings(
+        ctx, view, creating=False, target_user=target_user, stamp=stamp_value
+    )
     decision.changes, decision.warnings = changes, warnings
     if soft_deleted:
         decision.action = "restore"
@@ -509,22 +535,25 @@ def plan(ctx: JobContext, source_id: str) -> Decision | None:
     return decision
 
 
-def evaluate_stamp(ctx: JobContext, view: dict[str, Any]) -> str | None:
-    """The alternative security id the matching mapping gives (``None`` without one)."""
-    context = {"tenantId": ctx.source.id, "defaultDomain": _default_domain(ctx.source)}
-    for mapping in (ctx.mapping or {}).get("attributeMappings") or []:
-        if (
-            isinstance(mapping, dict)
-            and mapping.get("targetAttributeName") == a2a.MATCHING_ATTRIBUTE
-        ):
-            try:
-                value = evaluate_source(mapping.get("source") or {}, view, context=context)
-            except ExpressionError:
-                return None
-            if isinstance(value, list):
-                return value[0] if value else None
-            return value or None
-    return None
+def _stamp_value(ctx: JobContext, view: dict[str, Any]) -> tuple[Value, str | None]:
+    """The matching mapping's value, or the error evaluating it gave (its text)."""
+    matching = ctx.compiled.stamp
+    if matching is None:
+        return None, None
+    try:
+        return matching.value(view, ctx.expression_context), None
+    except ExpressionError as exc:
+        return None, str(exc)
+
+
+def _stamp_preview(stamp: tuple[Value, str | None]) -> str | None:
+    """The alternative security id to match on (``None`` without one)."""
+    value, error = stamp
+    if error is not None:
+        return None
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value or None
 
 
 def _skip(decision: Decision, code: str, reason: str) -> Decision:
@@ -768,22 +797,7 @@ def _steps(
     upn = decision.upn
     kind = "Delete" if decision.deleted_in_source else ("Add" if initial else "Update")
     view = decision.view
-    details = {
-        k: ("" if view.get(k) is None else view.get(k))
-        for k in (
-            "objectId",
-            "accountEnabled",
-            "department",
-            "displayName",
-            "mailNickname",
-            "userPrincipalName",
-            "netId",
-            "showInAddressList",
-            "alternativeSecurityIds",
-            "IsSoftDeleted",
-            "appRoleAssignments",
-        )
-    }
+    details = {k: ("" if view.get(k) is None else view.get(k)) for k in DETAIL_KEYS}
     if on_demand:
         steps = [
             logs.step(
@@ -967,6 +981,8 @@ def apply(
     if decision.exports and not staged and error is None:
         target_id = _execute(ctx, decision, at)
         exported = True
+        if ctx.target_index is not None:
+            ctx.target_index.writes += 1
         if target_id is not None:
             ctx.record.connector_data_store[decision.source_id] = target_id
             if decision.stamp and ctx.target is not None:

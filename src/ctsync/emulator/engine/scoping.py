@@ -20,6 +20,7 @@ from ctsync.emulator.state import Tenant
 
 __all__ = [
     "ClauseResult",
+    "CompiledGroups",
     "GroupsResult",
     "evaluate_groups",
     "net_id",
@@ -228,3 +229,66 @@ def evaluate_groups(
             group_ok = group_ok and holds
         passed = passed or group_ok
     return GroupsResult(passed, tuple(results))
+
+
+@dataclass(frozen=True)
+class _Clause:
+    label: str
+    operand: str
+    operator: str
+    values: tuple[str, ...]
+
+
+class CompiledGroups:
+    """``filterGroup``s read once, evaluated per user as :func:`evaluate_groups` does; results
+    with the same outcome are the same object (a cycle keeps many)."""
+
+    def __init__(self, groups: Iterable[Any], *, lenient: bool = False) -> None:
+        self.lenient = lenient
+        compiled: list[tuple[_Clause, ...]] = []
+        for group in groups:
+            if not isinstance(group, dict):
+                continue
+            name = str(group.get("name") or "")
+            clauses = tuple(
+                _Clause(
+                    _label(name, clause),
+                    str(clause.get("sourceOperandName") or ""),
+                    str(clause.get("operatorName")),
+                    tuple(
+                        str(v) for v in ((clause.get("targetOperand") or {}).get("values") or [])
+                    ),
+                )
+                for clause in group.get("clauses") or []
+                if isinstance(clause, dict)
+            )
+            compiled.append(clauses)
+        self.groups = tuple(compiled)
+        self._results: dict[tuple[bool, ...], GroupsResult] = {}
+
+    def evaluate(self, view: Mapping[str, Value]) -> GroupsResult:
+        if not self.groups:
+            return _NO_GROUPS
+        holds: list[bool] = []
+        passed = False
+        for clauses in self.groups:
+            group_ok = True
+            for clause in clauses:
+                value = view.get(clause.operand)
+                if value is None and clause.operand not in view:
+                    lowered = clause.operand.lower()
+                    value = next((v for k, v in view.items() if k.lower() == lowered), None)
+                ok = clause_holds(clause.operator, value, clause.values, lenient=self.lenient)
+                holds.append(ok)
+                group_ok = group_ok and ok
+            passed = passed or group_ok
+        key = (passed, *holds)
+        result = self._results.get(key)
+        if result is None:
+            labels = [c.label for clauses in self.groups for c in clauses]
+            found = tuple(ClauseResult(c, ok) for c, ok in zip(labels, holds, strict=True))
+            result = self._results[key] = GroupsResult(passed, found)
+        return result
+
+
+_NO_GROUPS = GroupsResult(True, ())

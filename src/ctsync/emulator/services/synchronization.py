@@ -605,6 +605,7 @@ def replace_schema(
         if record.job["schedule"]["state"] == "Active":
             schedule_now(record, now, cycles)
     record.schema = schema
+    record.schema_version += 1
 
 
 @router.route("GET", JOB + "/schema/filterOperators", permissions=SYNC_WRITE)
