@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import b1, b2, b4, b5, b6
+from . import b1, b2, b3, b4, b5, b6, process
 from .report import environment, tables
 
 HERE = Path(__file__).resolve().parent
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-ALL = ("B1", "B2", "B4", "B5", "B6")
+ALL = ("B1", "B2", "B3", "B4", "B5", "B6", "P1", "P5")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         else [(1, 100_000, [500, 1000]), (50, 100_000, [500])]
     )
     b5_size = 100 if args.quick else 1000
+    b3_size = 10 if args.quick else 50
     b6_users = 200 if args.quick else 1000
     results: dict[str, Any] = {"environment": environment(), "quick": args.quick}
     began = time.perf_counter()
@@ -55,12 +56,18 @@ def main(argv: list[str] | None = None) -> int:
             results["B1"] = b1.run()
         elif name == "B2":
             results["B2"] = b2.run(b2_sizes)
+        elif name == "B3":
+            results["B3"] = b3.run(b3_size)
         elif name == "B4":
             results["B4"] = b4.run(b4_cases)
         elif name == "B5":
             results["B5"] = b5.run(b5_size)
-        else:
+        elif name == "B6":
             results["B6"] = b6.run(b6_users)
+        elif name == "P1":
+            results["P1"] = process.run_p1()
+        else:
+            results["P5"] = process.run_p5(b5_size)
         results[name]["wall_seconds_benchmark"] = time.perf_counter() - start
     results["wall_seconds_total"] = time.perf_counter() - began
 

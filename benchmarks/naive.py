@@ -49,6 +49,7 @@ __all__ = [
     "naive_audit",
     "naive_read",
     "naive_setup",
+    "quiet_retries",
     "walk_link",
     "walkthrough_calls",
 ]
@@ -109,7 +110,7 @@ def _merge(stats: Counter[str], client: GraphClient) -> None:
 
 
 @contextmanager
-def _quiet_retries() -> Iterator[None]:
+def quiet_retries() -> Iterator[None]:
     """The client logs every retry as a warning; the naive scripts retry every 429 after its
     Retry-After (provisionOnDemand and the reports quota are 5 per 10 s), which would print
     hundreds of lines. The retries are counted in the client stats."""
@@ -128,7 +129,7 @@ async def naive_setup(world: World, spokes: list[str], *, drained: bool = False)
     ``drained``: the emulator's hub write bucket starts empty (the naive script has no client
     pacing to drain; it meets the empty bucket as 429s and waits out their Retry-After).
     """
-    with _quiet_retries():
+    with quiet_retries():
         return await _naive_setup(world, spokes, drained=drained)
 
 
@@ -310,7 +311,7 @@ class NaiveAudit:
 async def naive_audit(world: World, jobs: dict[str, str], *, page: int) -> NaiveAudit:
     """B4's naive audit: per source tenant in turn (``jobs``: tenant name → job id, known from
     the setup), every page of the job's provisioning logs, one request at a time."""
-    with _quiet_retries():
+    with quiet_retries():
         return await _naive_audit(world, jobs, page=page)
 
 

@@ -396,6 +396,100 @@ def b6_table(r: dict[str, Any]) -> str:
     return table + "\n" + "\n".join(lines)
 
 
+def _proc(run: dict[str, Any], *, server: bool = True) -> list[str]:
+    cells = [_f(run["wall"], 2), _f(run["cpu"], 2), f"{run['peak_rss_mb']:.0f}"]
+    if server:
+        cells += [_f(run["server_cpu"], 2), f"{run['server_peak_rss_mb']:.0f}"]
+    else:
+        cells += ["—", "—"]
+    return cells
+
+
+_PROC_HEAD = (
+    "| process | wall s | CPU s | peak RSS MB | server CPU s | server peak RSS MB |\n"
+    "|---|---|---|---|---|---|"
+)
+
+
+def p1_table(r: dict[str, Any]) -> str:
+    rows = [
+        ("`ctsync validate` (start-up: imports, config; no network)", r["validate"], False),
+        (
+            f"`ctsync apply --auto-approve` ({r['requests']['ctsync']} Graph calls)",
+            r["apply"],
+            True,
+        ),
+        (f"naive walkthrough script ({r['requests']['naive']} Graph calls)", r["naive"], True),
+        ("`ctsync apply` under the served 2 s replication lag", r["apply_with_lag"], True),
+    ]
+    lines = [_PROC_HEAD]
+    for label, run, server in rows:
+        lines.append("| " + " | ".join([label, *_proc(run, server=server)]) + " |")
+    lines += [
+        "",
+        f"- At {r['latency_ms']} ms latency, whole processes: naive / ctsync = "
+        f"**{_x(r['speedup'])}**.",
+    ]
+    return "\n".join(lines)
+
+
+def p5_table(r: dict[str, Any]) -> str:
+    lines = [
+        _PROC_HEAD,
+        "| "
+        + " | ".join(
+            [
+                f"setup: `ctsync apply` of {r['links']:,} links (0 ms, quotas off)",
+                *_proc(r["setup_apply"]),
+            ]
+        )
+        + " |",
+        "| "
+        + " | ".join(
+            [
+                f"`ctsync plan` over {r['links']:,} links, nothing to change "
+                f"({r['latency_ms']} ms, quotas on; {r['requests']:,} Graph calls)",
+                *_proc(r["plan"]),
+            ]
+        )
+        + " |",
+        "",
+        f"- Client CPU per link: {_f(r['client_cpu_ms_per_link'], 1)} ms.",
+    ]
+    return "\n".join(lines)
+
+
+def b3_table(r: dict[str, Any]) -> str:
+    faults = r["faults"]
+    lines = [
+        "| run | simulated s | steps planned | ok | first failures |",
+        "|---|---|---|---|---|",
+    ]
+    for i, run in enumerate(r["runs"], 1):
+        first = "; ".join(f.split(": ")[0] for f in run["failed"]) or "—"
+        lines.append(
+            f"| {i} | {_f(run['seconds'], 1)} | {run['steps']} | {'yes' if run['ok'] else 'no'} "
+            f"| {first} |"
+        )
+    census = r["census"]
+    lines += [
+        "",
+        f"- Faults: {faults['rate_429']:.0%} 429 (Retry-After {faults['retry_after'][0]}–"
+        f"{faults['retry_after'][1]} s), {faults['rate_503']:.0%} 503, {faults['rate_500']:.0%} "
+        f"500, {faults['rate_drop']:.0%} connections reset after the service acted, "
+        f"{faults['replication_lag']:g} s replication lag; N = {r['links']:,} links.",
+        f"- Converged in {r['runs_needed']} runs, {_f(r['sim_seconds'], 1)} simulated s "
+        f"(fault-free: {_f(r['sim_seconds_fault_free'], 1)} s); then a plan of "
+        f"{r['plan_steps_after']} steps.",
+        f"- Requests {r['requests']:,}; wasted {r['wasted_requests']:,} "
+        f"({r['wasted_share']:.0%}): {r['throttled_429']:,} 429, {r['injected_faults']:,} "
+        f"5xx/resets, {r['not_found_404']:,} 404 while objects replicated.",
+        f"- Links complete {census['complete']:,} / {r['links']:,}, duplicates "
+        f"{census['duplicates']}, early retries {r['early_retries']}.",
+    ]
+    return "\n".join(lines)
+
+
 def _target_rows(name: str, result: dict[str, Any]) -> list[dict[str, Any]]:
     if name == "B4":
         return list(result["cases"])
@@ -408,13 +502,19 @@ def tables(results: dict[str, Any]) -> str:
         out += ["### B1", "", b1_table(results["B1"]), ""]
     if "B2" in results:
         out += ["### B2", "", b2_table(results["B2"]), ""]
+    if "B3" in results:
+        out += ["### B3", "", b3_table(results["B3"]), ""]
     if "B4" in results:
         out += ["### B4", "", b4_table(results["B4"]), ""]
     if "B5" in results:
         out += ["### B5", "", b5_table(results["B5"]), ""]
     if "B6" in results:
         out += ["### B6", "", b6_table(results["B6"]), ""]
-    for name in ("B1", "B2", "B4", "B5", "B6"):
+    if "P1" in results:
+        out += ["### P1: one link, whole processes", "", p1_table(results["P1"]), ""]
+    if "P5" in results:
+        out += ["### P5: drift check, whole processes", "", p5_table(results["P5"]), ""]
+    for name in ("B1", "B2", "B3", "B4", "B5", "B6", "P1", "P5"):
         if name not in results:
             continue
         out += [f"#### {name} targets", ""]
