@@ -1,7 +1,8 @@
-"""``python -m benchmarks [--quick] [B1 B2 B4 B5 B6]``: run the benchmarks, print the tables.
+"""``python -m benchmarks [--quick] [B1 B2 B3 B4 B5 B6 P1 P5]``: run the benchmarks, print the
+tables.
 
-A full run (all five, not ``--quick``) writes ``benchmarks/results.json`` and the figures of
-``benchmarks/README.md`` (between the ``<!-- results -->`` markers); other runs only print,
+A full run (all of them, not ``--quick``) writes ``benchmarks/results.json`` and every figure of
+``benchmarks/README.md`` (between its ``results`` and ``summary`` markers); other runs only print,
 unless ``--json PATH`` is given.
 """
 
@@ -14,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from . import b1, b2, b3, b4, b5, b6, process
-from .report import environment, tables
+from .report import environment, summary, tables
 
 HERE = Path(__file__).resolve().parent
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+SUMMARY_BEGIN, SUMMARY_END = "<!-- summary:begin -->", "<!-- summary:end -->"
 ALL = ("B1", "B2", "B3", "B4", "B5", "B6", "P1", "P5")
 
 
@@ -101,13 +103,28 @@ def _update_readme(path: Path, results: dict[str, Any], text: str) -> None:
         ]
     )
     current = path.read_text() if path.exists() else f"# ctsync benchmarks\n\n{BEGIN}\n{END}\n"
-    if BEGIN in current and END in current:
-        head, _, rest = current.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        current = head + block + tail
-    else:
-        current = current.rstrip() + "\n\n" + block + "\n"
+    current = _replace(current, BEGIN, END, block)
+    table = "\n".join(
+        [
+            SUMMARY_BEGIN,
+            f"From the last full run ({env['date']}, commit `{env['commit']}`):",
+            "",
+            summary(results),
+            SUMMARY_END,
+        ]
+    )
+    current = _replace(current, SUMMARY_BEGIN, SUMMARY_END, table)
     path.write_text(current)
+
+
+def _replace(text: str, begin: str, end: str, block: str) -> str:
+    """``text`` with what lies between ``begin`` and ``end`` (markers included) replaced by
+    ``block``; appended when the markers are missing."""
+    if begin in text and end in text:
+        head, _, rest = text.partition(begin)
+        _, _, tail = rest.partition(end)
+        return head + block + tail
+    return text.rstrip() + "\n\n" + block + "\n"
 
 
 if __name__ == "__main__":

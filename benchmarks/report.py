@@ -496,6 +496,25 @@ def _target_rows(name: str, result: dict[str, Any]) -> list[dict[str, Any]]:
     return list(result.get("rows") or [result])
 
 
+def summary(results: dict[str, Any]) -> str:
+    """Every target of every benchmark run, one row each: what the README's summary shows."""
+    lines = ["| benchmark | target | result | verdict |", "|---|---|---|---|"]
+    for name in ("B1", "B2", "B3", "B4", "B5", "B6", "P1", "P5"):
+        if name not in results:
+            continue
+        for row in _target_rows(name, results[name]):
+            label = (
+                f"N = {row['links']:,}, hub bucket {row['hub_bucket']}: "
+                if "hub_bucket" in row
+                else ""
+            )
+            for goal, target in row["targets"].items():
+                value = target["value"]
+                shown = _f(value) if isinstance(value, float) else str(value)
+                lines.append(f"| {name} | {label}{goal} | {shown} | {_met(target)} |")
+    return "\n".join(lines)
+
+
 def tables(results: dict[str, Any]) -> str:
     out: list[str] = []
     if "B1" in results:
