@@ -187,9 +187,13 @@ def run(args: Sequence[str], *, cwd: Path, server: Server | None = None) -> Proc
     return measured
 
 
-def _config(server: Server, folder: Path, spokes: int) -> Path:
+def _config(server: Server, folder: Path, spokes: int, name: str = "ctsync") -> Path:
+    """A config for the served emulator in its own folder (``folder/name``): every run starts
+    with no state of an earlier one (journal, ownership ledger, last-apply record)."""
+    del server
     links = ",".join(f"{HUB}:{spoke_name(i)}" for i in range(1, spokes + 1))
-    config = folder / "ctsync.yaml"
+    (folder / name).mkdir()
+    config = folder / name / "ctsync.yaml"
     info = folder / "info.json"
     made = run(
         ["ctsync", "init", "--from-emulator", str(info), "--links", links, "-o", str(config)],
@@ -246,9 +250,10 @@ def run_p1() -> dict[str, Any]:
             )
             requests_naive = server.answered() - before
             _fresh(server, world, latency_ms=P1_LATENCY_MS, replication_lag=2.0)
+            again = _config(server, folder, 1, name="lagged")
             lagged = _ok(
                 run(
-                    ["ctsync", "apply", "-c", str(config), "--auto-approve"],
+                    ["ctsync", "apply", "-c", str(again), "--auto-approve"],
                     cwd=folder,
                     server=server,
                 )

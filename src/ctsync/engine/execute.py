@@ -417,11 +417,15 @@ async def _job_create(run: _Run, step: Step) -> None:
             jobs = await sync.list_jobs(sp_id)
             return next(j for j in jobs if j.get("templateId") == "Azure2Azure")
 
-    # Wait for what was just created to be readable with GETs (retried on any fault) rather
-    # than with the POSTs themselves: a POST a 5xx or a dropped connection fails is not
-    # retried, so every 404 spent on a POST is one more chance to fail the run.
-    await _eventually(run, client, lambda: sync.list_jobs(sp_id), "the configuration app")
-    job = await _eventually(run, client, create, "the configuration app")
+    try:
+        job = await create()
+    except NotFoundError:
+        # The app still replicates. Wait for it with GETs (retried on any fault) rather than
+        # with the POST itself: a POST a 5xx or a dropped connection fails is not retried, so
+        # every 404 spent on a POST is one more chance to fail the run. Without lag (the usual
+        # case) this costs nothing: no read before the create on every link's critical path.
+        await _eventually(run, client, lambda: sync.list_jobs(sp_id), "the configuration app")
+        job = await _eventually(run, client, create, "the configuration app")
     ctx.job_id = job["id"]
     # The steps after this one wait for the new job to be readable themselves (the schema's
     # GETs retry a 404; validate reads the job before it POSTs): not a round trip here, on
@@ -570,13 +574,10 @@ async def _validate(run: _Run, step: Step) -> None:
     ctx = run.link(step)
     client = run.session.client(step.tenant)
     sync = SynchronizationApi(client)
-    sp_id, job_id = _need(ctx.sp_id, "service principal"), _need(ctx.job_id, "job")
-    # A job this run created may still replicate: read it (GETs are retried on any fault)
-    # before POSTing to it, so a 404 is not spent on a POST that a 5xx would fail for good.
-    await _eventually(run, client, lambda: sync.get_job(sp_id, job_id), "the synchronization job")
-    await _eventually(
-        run, client, lambda: sync.validate_credentials(sp_id, job_id=job_id), "the job"
-    )
+    sp_id = _need(ctx.sp_id, "service principal")
+    # The saved credentials against the job template (``jobs/validateCredentials``): no job
+    # needed. A new app may still replicate: a 404 is retried.
+    await _eventually(run, client, lambda: sync.validate_credentials(sp_id), "the app")
 
 
 async def _start(run: _Run, step: Step) -> None:

@@ -451,7 +451,10 @@ def _link_steps(
             )
             if s in planned
         ]
-        link_deps = [ids[n] for n in ("secrets", "job") if ids[n] in {s.id for s in steps}]
+        # The saved credentials are the service principal's, not the job's: the test needs
+        # the secrets written, not the job (``jobs/validateCredentials``), so it runs beside
+        # the job's creation rather than after it.
+        link_deps = [ids[n] for n in ("app", "secrets") if ids[n] in {s.id for s in steps}]
         steps.append(
             step(
                 "validate",
@@ -461,7 +464,7 @@ def _link_steps(
                 depends_on=tuple(policy_deps + link_deps),
             )
         )
-        later = [ids[n] for n in ("schema", "assign") if ids[n] in {s.id for s in steps}]
+        later = [ids[n] for n in ("job", "schema", "assign") if ids[n] in {s.id for s in steps}]
         steps.append(
             step(
                 "start",

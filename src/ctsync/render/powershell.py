@@ -199,7 +199,7 @@ def _commands(step: Step) -> list[str]:
         return [
             *known,
             f'Invoke-MgGraphRequest -Method POST -Uri "v1.0/servicePrincipals/{sp}/'
-            f'synchronization/jobs/{job}/validateCredentials" -Body (@{{ useSavedCredentials = '
+            f'synchronization/jobs/validateCredentials" -Body (@{{ useSavedCredentials = '
             "$true; templateId = 'Azure2Azure'; credentials = @() } | ConvertTo-Json) "
             "-ContentType 'application/json'",
         ]
