@@ -143,13 +143,14 @@ class SyncJobRecord:
 
 @dataclass
 class ProvisioningLog:
-    """A tenant's ``provisioningObjectSummary`` records, oldest first (wire shape).
+    """A tenant's ``provisioningObjectSummary`` records, oldest first: mappings in the wire
+    shape (the engine's are compact ``engine.logs.LogEntry`` objects that build it when read).
 
     ``first_seq`` numbers ``entries[0]``: records dropped by retention keep the numbering of
     the rest stable, which the paging of ``/auditLogs/provisioning`` relies on.
     """
 
-    entries: list[JsonObject] = field(default_factory=list)
+    entries: list[Mapping[str, Any]] = field(default_factory=list)
     first_seq: int = 0
 
 

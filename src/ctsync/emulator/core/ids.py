@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import random
-import uuid
 
 __all__ = ["IdFactory"]
+
+#: The RFC 4122 variant and version 4 bits, as ``uuid.UUID(version=4)`` sets them.
+_KEEP = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
+_V4 = (0x8000 << 48) | (4 << 76)
 
 
 class IdFactory:
@@ -13,8 +16,11 @@ class IdFactory:
         self._rng = random.Random(seed)
 
     def guid(self) -> str:
-        """A version-4 GUID string drawn from the seeded generator."""
-        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        """A version-4 GUID string drawn from the seeded generator (what
+        ``str(uuid.UUID(int=bits, version=4))`` gives, without making the object)."""
+        bits = (self._rng.getrandbits(128) & _KEEP) | _V4
+        h = f"{bits:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def hex32(self) -> str:
         return f"{self._rng.getrandbits(128):032x}"

@@ -77,6 +77,8 @@ class CycleRun:
     plans: dict[str, Decision | None] | None = None
     #: (``Emulator.generation``, writes into the target index) that keep ``plans`` valid.
     plans_mark: tuple[int, int] = (0, 0)
+    #: What the cycle's records share, and the job context it was made from.
+    rows: tuple[JobContext, logs.RowContext] | None = None
 
     @property
     def done(self) -> bool:
@@ -338,7 +340,7 @@ def _process_one(
     factor = 2.0 if decision.action == "create" else 1.0
     seconds = _duration(engine.emulator.provisioning.object_seconds, rng, factor)
     duration_ms = max(int(seconds * 1000), 1)
-    rows = _row_context(ctx, run.cycle_id)
+    rows = _row_context(ctx, run)
     staged = run.staged_deletes and decision.deprovisions
     outcome = apply(
         ctx,
@@ -411,17 +413,21 @@ def _account(
         record.escrows.pop(source_id, None)
 
 
-def _row_context(ctx: JobContext, cycle_id: str) -> logs.RowContext:
-    return logs.RowContext(
-        source=ctx.source,
+def _row_context(ctx: JobContext, run: CycleRun) -> logs.RowContext:
+    """What the cycle's records share, made once per job context."""
+    if run.rows is not None and run.rows[0] is ctx:
+        return run.rows[1]
+    rows = logs.RowContext.make(
         target_tenant_id=ctx.target_tenant_id,
         job_id=ctx.record.id,
-        cycle_id=cycle_id,
+        cycle_id=run.cycle_id,
         service_principal=ctx.sp,
         source_directory_id=ctx.source_directory_id,
         target_directory_id=ctx.target_directory_id,
         initiator=logs.system_initiator(),
     )
+    run.rows = (ctx, rows)
+    return rows
 
 
 def _progress(run: CycleRun, at: datetime) -> JsonObject:

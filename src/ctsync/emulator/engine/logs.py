@@ -9,17 +9,23 @@ first; records older than the retention are dropped when the store is touched.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from ctsync.emulator.services import azure2azure as a2a
 from ctsync.emulator.state import Tenant
 
 __all__ = [
     "INITIATOR_NAME",
+    "FixedSteps",
+    "LogEntry",
+    "Modified",
     "RowContext",
     "Step",
+    "StepSource",
     "append",
     "iso",
     "parse_iso",
@@ -32,6 +38,7 @@ INITIATOR_NAME = "Azure AD Provisioning Service"
 JsonObject = dict[str, Any]
 
 
+@functools.lru_cache(maxsize=64)
 def iso(when: datetime, *, fraction: bool = True) -> str:
     """Graph's timestamp form: seven fractional digits when there is a fraction (as Graph
     writes them), none otherwise or when ``fraction`` is false."""
@@ -69,26 +76,68 @@ def step(
     return Step(name, kind, status, description, details or {})
 
 
+class StepSource(Protocol):
+    """What a record keeps instead of its steps: enough to build them when it is read."""
+
+    def build(self) -> list[Step]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FixedSteps:
+    steps: tuple[Step, ...]
+
+    def build(self) -> list[Step]:
+        return list(self.steps)
+
+
+#: A modified property as a record keeps it: (name, old value, new value).
+Modified = tuple[str, str | None, str | None]
+
+
 @dataclass(frozen=True)
 class RowContext:
-    """What every record of one job (and one cycle or on-demand call) shares."""
+    """What every record of one job (and one cycle or on-demand call) shares, read when the
+    rows are made: records show the service principal as it was."""
 
-    source: Tenant
     target_tenant_id: str
     job_id: str
     cycle_id: str
-    service_principal: JsonObject
+    #: ``servicePrincipal``: id, display name, app id.
+    service_principal: tuple[str, str | None, str | None]
     source_directory_id: str | None
     target_directory_id: str | None
     #: ``initiatedBy``: the provisioning service for cycles, the calling app on demand.
-    initiator: JsonObject
+    initiator: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def make(
+        cls,
+        *,
+        target_tenant_id: str,
+        job_id: str,
+        cycle_id: str,
+        service_principal: JsonObject,
+        source_directory_id: str | None,
+        target_directory_id: str | None,
+        initiator: JsonObject,
+    ) -> RowContext:
+        sp = service_principal
+        return cls(
+            target_tenant_id=target_tenant_id,
+            job_id=job_id,
+            cycle_id=cycle_id,
+            service_principal=(str(sp["id"]), sp.get("displayName"), sp.get("appId")),
+            source_directory_id=source_directory_id,
+            target_directory_id=target_directory_id,
+            initiator=tuple(initiator.items()),
+        )
 
     def record(
         self,
         *,
         record_id: str,
         change_id: str,
-        at: datetime,
+        at: datetime | str,
         duration_ms: int,
         action: str,
         status: str,
@@ -96,60 +145,150 @@ class RowContext:
         source_user: JsonObject,
         target_id: str,
         target_name: str,
-        steps: list[Step],
-        modified: list[tuple[str, str | None, str | None]],
-    ) -> JsonObject:
-        sp = self.service_principal
-        upn = source_user.get("userPrincipalName")
+        steps: StepSource,
+        modified: tuple[Modified, ...],
+    ) -> LogEntry:
+        """One record, kept compactly (:class:`LogEntry`)."""
+        return LogEntry(
+            _rows=self,
+            _id=record_id,
+            _activity=at if isinstance(at, str) else iso(at, fraction=False),
+            _change_id=change_id,
+            _action=action,
+            _duration_ms=duration_ms,
+            _status=status,
+            _error=error,
+            _source=(source_user.get("id"), source_user.get("displayName"), _upn(source_user)),
+            _target_id=target_id,
+            _target_name=target_name,
+            _steps=steps,
+            _modified=modified,
+        )
+
+
+def _upn(user: JsonObject) -> Any:
+    return user.get("userPrincipalName")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LogEntry(Mapping[str, Any]):
+    """A ``provisioningObjectSummary`` as the store keeps it: what differs between records,
+    the shared parts by reference, the steps as what builds them. Reading a member builds its
+    wire value afresh (the v1.0 shape, the same as a plain dict record would hold), so the
+    store cannot be changed through what a reader gets; ``dict(entry)`` is the whole record.
+    """
+
+    _rows: RowContext
+    _id: str
+    _activity: str
+    _change_id: str
+    _action: str
+    _duration_ms: int
+    _status: str
+    _error: JsonObject | None
+    #: The source user's id, display name and UPN when the record was written.
+    _source: tuple[Any, Any, Any]
+    _target_id: str
+    _target_name: str
+    _steps: StepSource
+    _modified: tuple[Modified, ...]
+
+    def __getitem__(self, key: str) -> Any:
+        member = _MEMBERS.get(key)
+        if member is None:
+            raise KeyError(key)
+        return member(self)
+
+    def __contains__(self, key: object) -> bool:
+        return key in _MEMBERS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_MEMBERS)
+
+    def __len__(self) -> int:
+        return len(_MEMBERS)
+
+    def __repr__(self) -> str:
+        return f"LogEntry({self._id!r}, {self._activity!r}, {self._action!r})"
+
+    def steps(self) -> list[Step]:
+        return self._steps.build()
+
+    def _service_principal(self) -> JsonObject:
+        sp_id, name, _ = self._rows.service_principal
+        return {"id": sp_id, "displayName": name}
+
+    def _source_system(self) -> JsonObject:
         return {
-            "id": record_id,
-            "activityDateTime": iso(at, fraction=False),
-            "tenantId": self.target_tenant_id,
-            "jobId": self.job_id,
-            "cycleId": self.cycle_id,
-            "changeId": change_id,
-            "provisioningAction": action,
-            "durationInMilliseconds": duration_ms,
-            "initiatedBy": dict(self.initiator),
-            "servicePrincipal": {"id": sp["id"], "displayName": sp.get("displayName")},
-            "sourceSystem": {
-                "id": self.source_directory_id,
-                "displayName": a2a.SOURCE_DIRECTORY,
-                "details": {},
-            },
-            "targetSystem": {
-                "id": self.target_directory_id,
-                "displayName": a2a.TARGET_DIRECTORY,
-                "details": {
-                    "ApplicationId": sp.get("appId"),
-                    "ServicePrincipalId": sp["id"],
-                    "ServicePrincipalDisplayName": sp.get("displayName"),
-                },
-            },
-            "sourceIdentity": {
-                "id": source_user.get("id"),
-                "displayName": source_user.get("displayName") or "",
-                "identityType": "User",
-                "details": {
-                    "id": source_user.get("id"),
-                    "odatatype": "User",
-                    "DisplayName": source_user.get("displayName"),
-                    "UserPrincipalName": upn,
-                },
-            },
-            "targetIdentity": {
-                "id": target_id,
-                "displayName": target_name,
-                "identityType": "User",
-                "details": {},
-            },
-            "modifiedProperties": [
-                {"displayName": name, "oldValue": old, "newValue": new}
-                for name, old, new in modified
-            ],
-            "provisioningStatusInfo": {"status": status, "errorInformation": error},
-            "provisioningSteps": [s.wire() for s in steps],
+            "id": self._rows.source_directory_id,
+            "displayName": a2a.SOURCE_DIRECTORY,
+            "details": {},
         }
+
+    def _target_system(self) -> JsonObject:
+        sp_id, name, app_id = self._rows.service_principal
+        return {
+            "id": self._rows.target_directory_id,
+            "displayName": a2a.TARGET_DIRECTORY,
+            "details": {
+                "ApplicationId": app_id,
+                "ServicePrincipalId": sp_id,
+                "ServicePrincipalDisplayName": name,
+            },
+        }
+
+    def _source_identity(self) -> JsonObject:
+        user_id, name, upn = self._source
+        return {
+            "id": user_id,
+            "displayName": name or "",
+            "identityType": "User",
+            "details": {
+                "id": user_id,
+                "odatatype": "User",
+                "DisplayName": name,
+                "UserPrincipalName": upn,
+            },
+        }
+
+    def _target_identity(self) -> JsonObject:
+        return {
+            "id": self._target_id,
+            "displayName": self._target_name,
+            "identityType": "User",
+            "details": {},
+        }
+
+    def _modified_properties(self) -> list[JsonObject]:
+        return [
+            {"displayName": name, "oldValue": old, "newValue": new}
+            for name, old, new in self._modified
+        ]
+
+    def _status_info(self) -> JsonObject:
+        error = self._error
+        return {"status": self._status, "errorInformation": None if error is None else dict(error)}
+
+
+_MEMBERS: dict[str, Callable[[LogEntry], Any]] = {
+    "id": lambda e: e._id,
+    "activityDateTime": lambda e: e._activity,
+    "tenantId": lambda e: e._rows.target_tenant_id,
+    "jobId": lambda e: e._rows.job_id,
+    "cycleId": lambda e: e._rows.cycle_id,
+    "changeId": lambda e: e._change_id,
+    "provisioningAction": lambda e: e._action,
+    "durationInMilliseconds": lambda e: e._duration_ms,
+    "initiatedBy": lambda e: dict(e._rows.initiator),
+    "servicePrincipal": LogEntry._service_principal,
+    "sourceSystem": LogEntry._source_system,
+    "targetSystem": LogEntry._target_system,
+    "sourceIdentity": LogEntry._source_identity,
+    "targetIdentity": LogEntry._target_identity,
+    "modifiedProperties": LogEntry._modified_properties,
+    "provisioningStatusInfo": LogEntry._status_info,
+    "provisioningSteps": lambda e: [s.wire() for s in e.steps()],
+}
 
 
 def system_initiator() -> JsonObject:
@@ -170,5 +309,5 @@ def prune(tenant: Tenant, now: datetime, retention_seconds: float) -> None:
         log.first_seq += drop
 
 
-def append(tenant: Tenant, records: list[JsonObject]) -> None:
+def append(tenant: Tenant, records: list[LogEntry]) -> None:
     tenant.provisioning_log.entries.extend(records)

@@ -17,6 +17,7 @@ matched: one with the same mail or UPN is a conflict.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -79,6 +80,8 @@ _BOOLEAN_ATTRIBUTES = frozenset({"accountEnabled", "showInAddressList"})
 #: Target attributes that are not user properties but lifecycle or matching state.
 _INTERNAL_ATTRIBUTES = frozenset({a2a.MATCHING_ATTRIBUTE, "IsSoftDeleted", "manager", "userState"})
 
+#: How a restore's record shows the user coming back.
+_UNDELETED: logs.Modified = ("IsSoftDeleted", "True", "False")
 #: Source attributes the import step of a log record shows.
 DETAIL_KEYS = (
     "objectId",
@@ -256,17 +259,21 @@ def fingerprint(ctx: JobContext, user_id: str) -> str | None:
     if user is None:
         return None
     parts = [
-        json.dumps(user, sort_keys=True, default=str),
+        _FINGERPRINT.encode(user),
         str(sms_sign_in_number(ctx.source, user_id)),
         str(ctx.sync_all or user_id in ctx.entitled),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
+#: What ``json.dumps(user, sort_keys=True, default=str)`` does, made once.
+_FINGERPRINT = json.JSONEncoder(sort_keys=True, default=str)
+
+
 # -- decisions -------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Change:
     """One exported attribute: its schema name, the Graph property/value, old/new text."""
 
@@ -277,7 +284,7 @@ class Change:
     new: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     source_id: str
     #: The source user (or its last known state when deleted in the source).
@@ -337,17 +344,29 @@ def _find_target(ctx: JobContext, source_id: str, stamp: str | None) -> tuple[st
 
 def _graph_value(attribute: str, text: str) -> tuple[str | None, Any]:
     """The Graph user property and value behind a sync-schema target attribute."""
+    prop, kind = _graph_property(attribute)
+    if kind == "boolean":
+        return prop, text.strip().lower() == "true"
+    if kind == "list":
+        return prop, [text]
+    return prop, text
+
+
+@functools.cache
+def _graph_property(attribute: str) -> tuple[str | None, str]:
+    """The Graph user property behind a sync-schema target attribute, and how its value is
+    written (``text``, ``boolean``, ``list``)."""
     if attribute in _BOOLEAN_ATTRIBUTES:
-        return attribute, text.strip().lower() == "true"
+        return attribute, "boolean"
     if attribute == "telephoneNumber":
-        return "businessPhones", [text]
+        return "businessPhones", "list"
     if attribute == "mobile":
-        return "mobilePhone", text
+        return "mobilePhone", "text"
     if attribute.startswith("extensionAttribute") and attribute[18:].isdigit():
-        return f"onPremisesExtensionAttributes.{attribute}", text
+        return f"onPremisesExtensionAttributes.{attribute}", "text"
     if attribute in type_properties("user"):
-        return attribute, text
-    return None, text
+        return attribute, "text"
+    return None, "text"
 
 
 def _current_text(target_user: Mapping[str, Any], prop: str) -> str | None:
@@ -745,20 +764,26 @@ def _create(ctx: JobContext, decision: Decision, at: datetime) -> str:
 
 
 def _set(user: JsonObject, change: Change) -> None:
-    if change.prop is None:
+    prop = change.prop
+    if prop is None:
         return
-    if change.prop.startswith("onPremisesExtensionAttributes."):
+    value = change.value
+    if prop.startswith("onPremisesExtensionAttributes."):
         extensions = dict(user.get("onPremisesExtensionAttributes") or {})
-        extensions[change.prop.split(".", 1)[1]] = change.value
+        extensions[prop.split(".", 1)[1]] = value
         user["onPremisesExtensionAttributes"] = extensions
         return
-    user[change.prop] = copy.deepcopy(change.value)
-    if change.prop == "userPrincipalName":
+    user[prop] = value if isinstance(value, _IMMUTABLE) else copy.deepcopy(value)
+    if prop == "userPrincipalName":
         for identity in user.get("identities") or []:
             if identity.get("signInType") == "userPrincipalName":
-                identity["issuerAssignedId"] = change.value
-    if change.prop == "mail":
-        user["otherMails"] = [change.value]
+                identity["issuerAssignedId"] = value
+    elif prop == "mail":
+        user["otherMails"] = [value]
+
+
+#: Values :func:`_set` stores as they are (anything else is copied).
+_IMMUTABLE = (str, bool, type(None))
 
 
 def _execute(ctx: JobContext, decision: Decision, at: datetime) -> str | None:
@@ -784,163 +809,260 @@ def _execute(ctx: JobContext, decision: Decision, at: datetime) -> str | None:
     return target_id
 
 
-def _steps(
-    ctx: JobContext,
-    decision: Decision,
-    *,
-    on_demand: bool,
-    initial: bool,
-    action: str,
-    error: ExportError | None,
-    staged: bool,
-) -> list[logs.Step]:
-    upn = decision.upn
-    kind = "Delete" if decision.deleted_in_source else ("Add" if initial else "Update")
-    view = decision.view
-    details = {k: ("" if view.get(k) is None else view.get(k)) for k in DETAIL_KEYS}
-    if on_demand:
-        steps = [
-            logs.step(
-                "EntryImport", "import", "success", f"Retrieved User '{upn}' from {SOURCE}", details
-            )
-        ]
-    else:
-        steps = [
-            logs.step(
-                f"EntryImport{kind}",
-                "import",
-                "success",
-                f"Received User '{upn}' change of type ({kind}) from {SOURCE}",
-                details,
-            )
-        ]
-    scope_details: dict[str, Any] = {
-        "Active in the source system": "False" if decision.deleted_in_source else "True",
-        "Assigned to the application": "True" if decision.assigned else "False",
-        "User has the required role": "True" if decision.assigned else "False",
-        "Scoping filter evaluation passed": (
-            "True" if decision.input_filter.passed and decision.scope_filter.passed else "False"
-        ),
-        "ScopeEvaluationResult": json.dumps(
-            {
-                **decision.input_filter.scope_evaluation(),
-                **decision.scope_filter.scope_evaluation(),
-            }
-        ),
-    }
-    if ctx.sync_all:
-        scope_details["Scope sync all"] = "True"
-    out_of_scope = not decision.in_scope
-    steps.append(
-        logs.step(
-            "EntrySynchronizationScoping",
-            "scoping",
-            "skipped" if out_of_scope and action == "other" else "success",
-            "Determine if User in scope by evaluating against each scoping filter",
-            scope_details,
+@dataclass(frozen=True, slots=True)
+class StepRecipe:
+    """What a record keeps instead of its ``provisioningSteps``: everything they say, built
+    into steps only when the record is read (``logs.LogEntry``)."""
+
+    on_demand: bool
+    #: The import's change type: Add (initial cycle), Update, Delete.
+    kind: str
+    upn: str
+    #: The import step's details: the source view's :data:`DETAIL_KEYS`, null as "".
+    details: tuple[Any, ...]
+    deleted_in_source: bool
+    assigned: bool
+    input_filter: GroupsResult
+    scope_filter: GroupsResult
+    sync_all: bool
+    warnings: tuple[str, ...]
+    in_scope: bool
+    #: The record's provisioningAction: other (a skip), stagedDelete, or the export's.
+    action: str
+    matched: bool
+    target_id: str | None
+    skip_code: str | None
+    skip_reason: str | None
+    #: The decision's action (create, update, restore, disable, delete, skip).
+    op: str
+    failed: bool
+    staged: bool
+
+    @classmethod
+    def of(
+        cls,
+        ctx: JobContext,
+        decision: Decision,
+        *,
+        on_demand: bool,
+        initial: bool,
+        action: str,
+        error: ExportError | None,
+        staged: bool,
+    ) -> StepRecipe:
+        view = decision.view
+        return cls(
+            on_demand=on_demand,
+            kind="Delete" if decision.deleted_in_source else ("Add" if initial else "Update"),
+            upn=decision.upn,
+            details=tuple("" if view.get(k) is None else view.get(k) for k in DETAIL_KEYS),
+            deleted_in_source=decision.deleted_in_source,
+            assigned=decision.assigned,
+            input_filter=decision.input_filter,
+            scope_filter=decision.scope_filter,
+            sync_all=ctx.sync_all,
+            warnings=tuple(decision.warnings),
+            in_scope=decision.in_scope,
+            action=action,
+            matched=decision.target_user is not None,
+            target_id=decision.target_id,
+            skip_code=decision.skip_code,
+            skip_reason=decision.skip_reason,
+            op=decision.action,
+            failed=error is not None,
+            staged=staged,
         )
-    )
-    steps.extend(
-        logs.step("EntrySynchronizationWarning", "processing", "warning", warning, {})
-        for warning in decision.warnings
-    )
-    if action == "other" and out_of_scope:
-        return steps
-    matched = decision.target_user is not None
-    verb = {
-        "create": "created",
-        "update": "updated",
-        "disable": "disabled",
-        "delete": "deleted",
-        "stagedDelete": "deleted",
-        "restore": "restored",
-    }
-    if action == "other":
+
+    def build(self) -> list[logs.Step]:
+        upn = self.upn
+        kind = self.kind
+        details = dict(zip(DETAIL_KEYS, self.details, strict=True))
+        if self.on_demand:
+            steps = [
+                logs.step(
+                    "EntryImport",
+                    "import",
+                    "success",
+                    f"Retrieved User '{upn}' from {SOURCE}",
+                    details,
+                )
+            ]
+        else:
+            steps = [
+                logs.step(
+                    f"EntryImport{kind}",
+                    "import",
+                    "success",
+                    f"Received User '{upn}' change of type ({kind}) from {SOURCE}",
+                    details,
+                )
+            ]
+        scope_details: dict[str, Any] = {
+            "Active in the source system": "False" if self.deleted_in_source else "True",
+            "Assigned to the application": "True" if self.assigned else "False",
+            "User has the required role": "True" if self.assigned else "False",
+            "Scoping filter evaluation passed": (
+                "True" if self.input_filter.passed and self.scope_filter.passed else "False"
+            ),
+            "ScopeEvaluationResult": json.dumps(
+                {
+                    **self.input_filter.scope_evaluation(),
+                    **self.scope_filter.scope_evaluation(),
+                }
+            ),
+        }
+        if self.sync_all:
+            scope_details["Scope sync all"] = "True"
+        action = self.action
+        out_of_scope = not self.in_scope
         steps.append(
             logs.step(
-                "EntryImport" if on_demand else "EntrySynchronizationUpdate",
+                "EntrySynchronizationScoping",
+                "scoping",
+                "skipped" if out_of_scope and action == "other" else "success",
+                "Determine if User in scope by evaluating against each scoping filter",
+                scope_details,
+            )
+        )
+        steps.extend(
+            logs.step("EntrySynchronizationWarning", "processing", "warning", warning, {})
+            for warning in self.warnings
+        )
+        if action == "other" and out_of_scope:
+            return steps
+        verb = {
+            "create": "created",
+            "update": "updated",
+            "disable": "disabled",
+            "delete": "deleted",
+            "stagedDelete": "deleted",
+            "restore": "restored",
+        }
+        if action == "other":
+            steps.append(
+                logs.step(
+                    "EntryImport" if self.on_demand else "EntrySynchronizationUpdate",
+                    "matching",
+                    "success",
+                    f"Retrieved '{upn}' from {TARGET}"
+                    if self.matched
+                    else f"No User found in {TARGET}",
+                    {"objectId": self.target_id or ""},
+                )
+            )
+            description = self.skip_reason or ""
+            if self.skip_code == "RedundantExport":
+                description += f" No change to the User '{upn}' currently needs to be made."
+            steps.append(
+                logs.step(
+                    "EntrySynchronizationSkip",
+                    "export",
+                    "skipped",
+                    description,
+                    {"SkipReason": self.skip_code or ""},
+                )
+            )
+            return steps
+        op = self.op
+        if op == "create":
+            match_text = (
+                f"User '{upn}' will be created in {TARGET} (User is active and assigned in "
+                f"{SOURCE}, but no matching User was found in {TARGET})"
+            )
+            match_name = "EntrySynchronizationAdd"
+        elif op == "delete":
+            match_text = (
+                f"User '{upn}' will be deleted in {TARGET} (User is not in scope in {SOURCE}, "
+                f"and a matching User was found in {TARGET})"
+            )
+            match_name = "EntrySynchronizationDelete"
+        else:
+            match_text = (
+                f"User '{upn}' will be {verb[op]} in {TARGET} (User is active and assigned in "
+                f"{SOURCE}, and a matching User was found in {TARGET})"
+            )
+            match_name = "EntrySynchronizationUpdate"
+        steps.append(logs.step(match_name, "matching", "success", match_text, {}))
+        export_name = {
+            "create": "EntryExportAdd",
+            "update": "EntryExportUpdate",
+            "restore": "EntryExportUpdate",
+            "disable": "EntryExportUpdateSoftDelete",
+            "delete": "EntryExportDelete",
+        }[op]
+        reportable = {"ReportableIdentifier": upn}
+        if self.staged:
+            steps.append(
+                logs.step(
+                    export_name,
+                    "export",
+                    "skipped",
+                    f"User '{upn}' was not {verb[op]} in {TARGET}: the number of deletions in "
+                    "this cycle exceeds the accidental-deletion threshold, so deletions are "
+                    "staged.",
+                    reportable,
+                )
+            )
+        elif self.failed:
+            failed_verb = {"create": "create", "delete": "delete", "disable": "disable"}.get(
+                op, "update"
+            )
+            steps.append(
+                logs.step(
+                    export_name,
+                    "export",
+                    "failure",
+                    f"Failed to {failed_verb} User '{upn}' in {TARGET}",
+                    reportable,
+                )
+            )
+        else:
+            steps.append(
+                logs.step(
+                    export_name,
+                    "export",
+                    "success",
+                    f"User '{upn}' was {verb[op]} in {TARGET}",
+                    reportable,
+                )
+            )
+        return steps
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpSteps:
+    """The steps of the update record that follows a create in the same second (cts-defaults
+    §3.1): the create's, with an update match and export."""
+
+    main: StepRecipe
+
+    def build(self) -> list[logs.Step]:
+        upn = self.main.upn
+        steps = [
+            s
+            if s.kind != "export"
+            else logs.step(
+                "EntryExportUpdate",
+                "export",
+                "success",
+                f"User '{upn}' was updated in {TARGET}",
+                {"ReportableIdentifier": upn},
+            )
+            for s in self.main.build()
+            if s.kind != "matching"
+        ]
+        steps.insert(
+            -1,
+            logs.step(
+                "EntrySynchronizationUpdate",
                 "matching",
                 "success",
-                f"Retrieved '{upn}' from {TARGET}" if matched else f"No User found in {TARGET}",
-                {"objectId": decision.target_id or ""},
-            )
-        )
-        description = decision.skip_reason or ""
-        if decision.skip_code == "RedundantExport":
-            description += f" No change to the User '{upn}' currently needs to be made."
-        steps.append(
-            logs.step(
-                "EntrySynchronizationSkip",
-                "export",
-                "skipped",
-                description,
-                {"SkipReason": decision.skip_code or ""},
-            )
+                f"User '{upn}' will be updated in {TARGET} (User is active and assigned "
+                f"in {SOURCE}, and a matching User was found in {TARGET})",
+                {},
+            ),
         )
         return steps
-    op = decision.action
-    if op == "create":
-        match_text = (
-            f"User '{upn}' will be created in {TARGET} (User is active and assigned in "
-            f"{SOURCE}, but no matching User was found in {TARGET})"
-        )
-        match_name = "EntrySynchronizationAdd"
-    elif op == "delete":
-        match_text = (
-            f"User '{upn}' will be deleted in {TARGET} (User is not in scope in {SOURCE}, and a "
-            f"matching User was found in {TARGET})"
-        )
-        match_name = "EntrySynchronizationDelete"
-    else:
-        match_text = (
-            f"User '{upn}' will be {verb[op]} in {TARGET} (User is active and assigned in "
-            f"{SOURCE}, and a matching User was found in {TARGET})"
-        )
-        match_name = "EntrySynchronizationUpdate"
-    steps.append(logs.step(match_name, "matching", "success", match_text, {}))
-    export_name = {
-        "create": "EntryExportAdd",
-        "update": "EntryExportUpdate",
-        "restore": "EntryExportUpdate",
-        "disable": "EntryExportUpdateSoftDelete",
-        "delete": "EntryExportDelete",
-    }[op]
-    reportable = {"ReportableIdentifier": upn}
-    if staged:
-        steps.append(
-            logs.step(
-                export_name,
-                "export",
-                "skipped",
-                f"User '{upn}' was not {verb[op]} in {TARGET}: the number of deletions in this "
-                "cycle exceeds the accidental-deletion threshold, so deletions are staged.",
-                reportable,
-            )
-        )
-    elif error is not None:
-        failed_verb = {"create": "create", "delete": "delete", "disable": "disable"}.get(
-            op, "update"
-        )
-        steps.append(
-            logs.step(
-                export_name,
-                "export",
-                "failure",
-                f"Failed to {failed_verb} User '{upn}' in {TARGET}",
-                reportable,
-            )
-        )
-    else:
-        steps.append(
-            logs.step(
-                export_name,
-                "export",
-                "success",
-                f"User '{upn}' was {verb[op]} in {TARGET}",
-                reportable,
-            )
-        )
-    return steps
 
 
 @dataclass
@@ -948,14 +1070,18 @@ class Outcome:
     """What :func:`apply` did: the records written and how the export went."""
 
     decision: Decision
-    records: list[JsonObject]
+    records: list[logs.LogEntry]
     #: The main record's action and status (``provisioningAction``, ``provisioningResult``).
     action: str
     status: str
     error: ExportError | None = None
     exported: bool = False
     duration_ms: int = 0
-    steps: list[logs.Step] = field(default_factory=list)
+
+    @property
+    def steps(self) -> list[logs.Step]:
+        """The main record's steps."""
+        return self.records[0].steps()
 
 
 def apply(
@@ -1028,7 +1154,7 @@ def apply(
         }
     else:
         info = None
-    steps = _steps(
+    recipe = StepRecipe.of(
         ctx,
         decision,
         on_demand=on_demand,
@@ -1037,21 +1163,22 @@ def apply(
         error=error,
         staged=staged,
     )
-    modified: list[tuple[str, str | None, str | None]] = [
+    modified: tuple[logs.Modified, ...] = tuple(
         (c.attribute, c.old, c.new) for c in decision.changes
-    ]
+    )
     if decision.action == "restore":
-        modified.insert(0, ("IsSoftDeleted", "True", "False"))
+        modified = (_UNDELETED, *modified)
     main_modified = modified
-    follow_up: list[tuple[str, str | None, str | None]] = []
+    follow_up: tuple[logs.Modified, ...] = ()
     if decision.action == "create" and exported:
-        main_modified = [m for m in modified if m[0] in _CREATE_ATTRIBUTES]
-        follow_up = [m for m in modified if m[0] not in _CREATE_ATTRIBUTES]
+        main_modified = tuple(m for m in modified if m[0] in _CREATE_ATTRIBUTES)
+        follow_up = tuple(m for m in modified if m[0] not in _CREATE_ATTRIBUTES)
+    activity = logs.iso(at, fraction=False)
     records = [
         rows.record(
             record_id=ids.guid(),
             change_id=ids.guid(),
-            at=at,
+            at=activity,
             duration_ms=duration_ms,
             action=action,
             status=status,
@@ -1059,42 +1186,18 @@ def apply(
             source_user=decision.user,
             target_id=target_id or "",
             target_name=target_name,
-            steps=steps,
+            steps=recipe,
             modified=main_modified,
         )
     ]
     if follow_up:
         # A new user shows a create record and, in the same second, an update record with the
         # rest of its attributes (cts-defaults §3.1).
-        update_steps = [
-            s
-            if s.kind != "export"
-            else logs.step(
-                "EntryExportUpdate",
-                "export",
-                "success",
-                f"User '{decision.upn}' was updated in {TARGET}",
-                {"ReportableIdentifier": decision.upn},
-            )
-            for s in steps
-            if s.kind != "matching"
-        ]
-        update_steps.insert(
-            -1,
-            logs.step(
-                "EntrySynchronizationUpdate",
-                "matching",
-                "success",
-                f"User '{decision.upn}' will be updated in {TARGET} (User is active and assigned "
-                f"in {SOURCE}, and a matching User was found in {TARGET})",
-                {},
-            ),
-        )
         records.append(
             rows.record(
                 record_id=ids.guid(),
                 change_id=ids.guid(),
-                at=at,
+                at=activity,
                 duration_ms=max(duration_ms // 4, 1),
                 action="update",
                 status="success",
@@ -1102,7 +1205,7 @@ def apply(
                 source_user=decision.user,
                 target_id=target_id or "",
                 target_name=target_name,
-                steps=update_steps,
+                steps=FollowUpSteps(recipe),
                 modified=follow_up,
             )
         )
@@ -1114,5 +1217,4 @@ def apply(
         error=error,
         exported=exported,
         duration_ms=duration_ms,
-        steps=steps,
     )

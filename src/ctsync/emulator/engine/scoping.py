@@ -32,6 +32,8 @@ Value = str | list[str] | None
 
 #: Graph user property behind a sync-schema attribute, where the names differ.
 _RENAMED = {"mobile": "mobilePhone"}
+_EXTENSIONS = tuple(f"extensionAttribute{i}" for i in range(1, 16))
+_NO_EXTENSIONS: dict[str, Value] = dict.fromkeys(_EXTENSIONS)
 
 
 def net_id(user_id: str) -> str:
@@ -52,17 +54,18 @@ def sms_sign_in_number(tenant: Tenant, user_id: str) -> str | None:
 
 
 def _string(value: Any) -> Value:
-    if value is None:
-        return None
+    if value is None or isinstance(value, str):
+        return value
     if isinstance(value, bool):
         return "True" if value else "False"
-    if isinstance(value, int | float):
+    if isinstance(value, _NUMBERS):
         return str(value)
-    if isinstance(value, str):
-        return value
     if isinstance(value, list):
         return [s for v in value if isinstance(s := _string(v), str)]
     return None
+
+
+_NUMBERS = (int, float)
 
 
 def is_external(user: Mapping[str, Any]) -> bool:
@@ -80,17 +83,22 @@ def source_view(
     """The user as the provisioning service imports it (sync-schema attribute names)."""
     view: dict[str, Value] = {}
     for key, value in user.items():
-        if isinstance(value, dict) or key.startswith("@"):
+        if key[:1] == "@":
             continue
-        view[key] = _string(value)
+        if value is None or type(value) is str:
+            view[key] = value
+        elif not isinstance(value, dict):
+            view[key] = _string(value)
     for schema_name, graph_name in _RENAMED.items():
         view[schema_name] = _string(user.get(graph_name))
     phones = user.get("businessPhones") or []
     view["telephoneNumber"] = str(phones[0]) if phones else None
-    extensions = user.get("onPremisesExtensionAttributes") or {}
-    for i in range(1, 16):
-        name = f"extensionAttribute{i}"
-        view[name] = _string(extensions.get(name))
+    extensions = user.get("onPremisesExtensionAttributes")
+    if extensions:
+        for name in _EXTENSIONS:
+            view[name] = _string(extensions.get(name))
+    else:
+        view.update(_NO_EXTENSIONS)
     uid = str(user["id"])
     view["objectId"] = uid
     view["netId"] = net_id(uid)

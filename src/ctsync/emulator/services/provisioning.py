@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import weakref
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from urllib.parse import quote as _quote
@@ -122,7 +123,7 @@ def _on_demand_steps(outcome: Outcome, at: str) -> list[JsonObject]:
     ]
 
 
-def _status_info(record: JsonObject) -> JsonObject:
+def _status_info(record: Mapping[str, Any]) -> JsonObject:
     info = record["provisioningStatusInfo"]
     error = info.get("errorInformation") or {}
     return {
@@ -136,7 +137,7 @@ def _status_info(record: JsonObject) -> JsonObject:
 
 
 def _result(
-    steps: list[JsonObject], record: JsonObject, reportable: str, started: str, ended: str
+    steps: list[JsonObject], record: Mapping[str, Any], reportable: str, started: str, ended: str
 ) -> JsonObject:
     return {
         "provisioningSteps": steps,
@@ -271,8 +272,7 @@ def provision_on_demand(ctx: RequestContext) -> EmuResponse:
         "displayName": app.display_name if app is not None else "",
         "initiatorType": "application",
     }
-    rows = logs.RowContext(
-        source=source,
+    rows = logs.RowContext.make(
         target_tenant_id=job_ctx.target_tenant_id,
         job_id=record.id,
         cycle_id=ctx.emulator.ids.guid(),
