@@ -237,3 +237,73 @@ def test_mappings_are_compiled_once_per_schema(control: tuple[Emulator, httpx.Cl
     synced = [u for u in emulator.tenant("spoke").users.values() if u.get("creationType")]
     assert len(synced) == 5
     assert {u["jobTitle"] for u in synced} == {"Synced"}
+
+
+def quota_errors(emulator: Emulator) -> list[str]:
+    return [
+        r["provisioningStatusInfo"]["errorInformation"]["errorCode"]
+        for r in emulator.tenant("hub").provisioning_log.entries
+        if r["provisioningStatusInfo"]["status"] == "failure"
+    ]
+
+
+def test_a_scenario_sets_a_tenants_object_quota(control: tuple[Emulator, httpx.Client]) -> None:
+    emulator, client = control
+    scenario = one_job(5)
+    scenario["tenants"][1]["object_quota"] = 3
+    client.post("/seed", json={"scenario": scenario})
+    assert emulator.tenant("hub").object_quota == 50_000  # the default stays
+    assert client.get("/provisioning").json()["object_quotas"] == {"hub": 50_000, "spoke": 3}
+    client.post("/clock/advance", json={"seconds": 600})
+    [(_, record)] = jobs_of(emulator, "hub")
+    summary = record.last_cycle
+    assert summary is not None
+    assert (summary["created"], summary["failed"], summary["escrowed"]) == (3, 2, 2)
+    assert quota_errors(emulator) == ["AzureActiveDirectoryQuotaLimitExceeded"] * 2
+
+
+def test_the_control_api_changes_object_quotas(control: tuple[Emulator, httpx.Client]) -> None:
+    emulator, client = control
+    client.post("/seed", json={"scenario": one_job(5)})
+    answer = client.post("/provisioning", json={"object_quotas": {"spoke": 2}})
+    assert answer.status_code == 200
+    assert answer.json()["object_quotas"]["spoke"] == 2
+    client.post("/clock/advance", json={"seconds": 600})
+    [(_, record)] = jobs_of(emulator, "hub")
+    assert record.last_cycle is not None
+    assert (record.last_cycle["created"], record.last_cycle["failed"]) == (2, 3)
+    # Raised again (by tenant id this time): the escrowed users are created on the next cycle.
+    spoke_id = emulator.tenant("spoke").id
+    assert client.post("/provisioning", json={"object_quotas": {spoke_id: 100}}).status_code == 200
+    client.post("/clock/advance", json={"seconds": 2400})
+    assert record.last_cycle is not None
+    assert (record.last_cycle["created"], record.last_cycle["escrowed"]) == (3, 0)
+    assert emulator.tenant("spoke").object_quota == 100
+
+
+@pytest.mark.parametrize(
+    "quotas",
+    [{"spoke": -1}, {"spoke": True}, {"spoke": "9"}, {"nowhere": 5}, ["spoke"], 7],
+)
+def test_bad_object_quotas_change_nothing(
+    control: tuple[Emulator, httpx.Client], quotas: Any
+) -> None:
+    emulator, client = control
+    client.post("/seed", json={"scenario": one_job(1)})
+    body = {"object_quotas": {"hub": 9, **quotas} if isinstance(quotas, dict) else quotas}
+    answer = client.post("/provisioning", json=body)
+    assert answer.status_code == 400
+    assert "object_quotas" in answer.json()["error"]["message"]
+    assert emulator.tenant("hub").object_quota == 50_000
+
+
+@pytest.mark.parametrize("quota", [-1, 2.5, "100", None, True])
+def test_a_bad_scenario_object_quota_is_refused(
+    control: tuple[Emulator, httpx.Client], quota: Any
+) -> None:
+    _, client = control
+    scenario = one_job(1)
+    scenario["tenants"][1]["object_quota"] = quota
+    answer = client.post("/seed", json={"scenario": scenario})
+    assert answer.status_code == 400
+    assert "tenants[1].object_quota must be an integer >= 0" in answer.json()["error"]["message"]

@@ -93,12 +93,16 @@ def handle_control(emulator: Emulator, request: EmuRequest, path: str) -> EmuRes
         if route == ("POST", "/oidc/actions"):
             return _oidc_actions(emulator, request, body)
         if route == ("GET", "/provisioning"):
-            return json_response(200, emulator.provisioning.to_dict())
+            return json_response(200, _provisioning_settings(emulator))
         if route == ("POST", "/provisioning"):
             if not isinstance(body, dict):
                 return _error(400, "BadRequest", "POST provisioning takes a JSON object.")
-            emulator.provisioning = emulator.provisioning.merged(body)
-            return json_response(200, emulator.provisioning.to_dict())
+            changes = dict(body)
+            quotas = _object_quotas(emulator, changes.pop("object_quotas", None))
+            emulator.provisioning = emulator.provisioning.merged(changes)
+            for tenant, quota in quotas:
+                tenant.object_quota = quota
+            return json_response(200, _provisioning_settings(emulator))
         # Delegated sign-in: pending device codes, approving or declining one, the next
         # interactive sign-in, directory roles (core/delegated.py).
         from ctsync.emulator.core.delegated import handle_signin_control
@@ -232,6 +236,36 @@ def _run_cycles(emulator: Emulator, body: Any) -> EmuResponse:
     ):
         return _error(400, "BadRequest", 'cycles/run takes {"jobs": ["<job id>", ...]}.')
     return json_response(200, {"now": _iso(emulator), "cycles": emulator.run_cycles(jobs)})
+
+
+def _provisioning_settings(emulator: Emulator) -> dict[str, Any]:
+    """The engine's settings, with each tenant's directory object quota (``object_quotas``,
+    by tenant name)."""
+    settings = emulator.provisioning.to_dict()
+    settings["object_quotas"] = {t.name: t.object_quota for t in emulator.tenants.values()}
+    return settings
+
+
+def _object_quotas(emulator: Emulator, value: Any) -> list[tuple[Tenant, int]]:
+    """``object_quotas`` of ``POST provisioning``: ``{"<tenant name or id>": N}``, checked
+    whole before anything changes."""
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        msg = 'object_quotas takes {"<tenant name or id>": N, ...}'
+        raise ValueError(msg)  # noqa: TRY004 - the control API answers 400 for ValueError
+    out: list[tuple[Tenant, int]] = []
+    for name, quota in value.items():
+        try:
+            tenant = emulator.tenant(str(name))
+        except KeyError as exc:
+            msg = f"object_quotas: no tenant {name!r} in the emulator"
+            raise ValueError(msg) from exc
+        if not isinstance(quota, int) or isinstance(quota, bool) or quota < 0:
+            msg = f"object_quotas: {name!r} takes an integer >= 0"
+            raise ValueError(msg)
+        out.append((tenant, quota))
+    return out
 
 
 def _provisioning(tenant: Tenant) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ A scenario is JSON (a file, a built-in name, or an already-parsed mapping)::
     {"tenants": [{
         "name": "contoso", "display_name": "Contoso", "domain": "contoso.onmicrosoft.com",
         "verified_domains": ["contoso.com"], "tenant_id": "<optional GUID>",
+        "object_quota": 50000,
         "clients": [{"display_name": "ctsync", "permissions": "ctsync" | [...],
                      "client_id": "<optional>", "client_secret": "<optional>"}],
         "users": [{"alias": "adele", "displayName": "Adele Vance", "department": "Sales",
@@ -193,6 +194,8 @@ def _add_tenant(emulator: Emulator, spec: Any, where: str) -> SeededTenant:
         msg = f"{where}: {exc}"
         raise ScenarioError(msg) from exc
     tenant.verified_domains = list(spec.get("verified_domains") or [])
+    if "object_quota" in spec:
+        tenant.object_quota = _object_quota(spec["object_quota"], f"{where}.object_quota")
     for i, client in enumerate(spec.get("clients") or []):
         perms = client.get("permissions", "ctsync")
         if perms == "ctsync":
@@ -229,6 +232,13 @@ def _add_tenant(emulator: Emulator, spec: Any, where: str) -> SeededTenant:
         msg = f"{where}.conditional_access_policies must be a list"
         raise ScenarioError(msg)
     return SeededTenant(tenant=tenant, spec=spec, aliases=aliases, where=where)
+
+
+def _object_quota(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        msg = f"{where} must be an integer >= 0"
+        raise ScenarioError(msg)
+    return value
 
 
 # -- licences, authorization policy, Conditional Access ------------------------------------
