@@ -128,10 +128,17 @@ def schema_edits(sync: SyncSettings) -> dict[str, Any]:
 
 
 def edit_schema(schema: dict[str, Any], edits: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``schema`` with the managed parts of the user mapping set from ``edits``."""
-    out = copy.deepcopy(schema)
-    for rule in out.get("synchronizationRules") or []:
-        for mapping in rule.get("objectMappings") or []:
+    """A copy of ``schema`` with the managed parts of the user mapping set from ``edits``.
+
+    Only the path to what changes is copied (the schema, its rules, their object mappings, the
+    user mapping's attribute list and scope); everything else is shared with ``schema`` — a
+    full deep copy per link was most of a large plan's CPU. Treat the result as read-only.
+    """
+    out = dict(schema)
+    out["synchronizationRules"] = rules = [dict(r) for r in out.get("synchronizationRules") or []]
+    for rule in rules:
+        rule["objectMappings"] = mappings = [dict(m) for m in rule.get("objectMappings") or []]
+        for mapping in mappings:
             if (mapping.get("sourceObjectName") or "").lower() != "user":
                 continue
             if (mapping.get("targetObjectName") or "").lower() != "user":
@@ -297,6 +304,8 @@ def _same_value(key: str, wanted: Any, live: Any) -> bool:
 
 def schema_drift(wanted: Any, live: Any, path: str = "") -> list[str]:
     """Where ``live`` differs from ``wanted`` (paths), ignoring what Graph normalises."""
+    if wanted == live:
+        return []  # equal values cannot drift under any rule below (compared in C, at once)
     if isinstance(wanted, dict):
         if not isinstance(live, dict):
             return [path or "(schema)"]
@@ -305,7 +314,9 @@ def schema_drift(wanted: Any, live: Any, path: str = "") -> list[str]:
             if key.startswith("@") or key == "id":
                 continue  # Graph's own identifiers (a rule's, a directory's) are not settings
             if isinstance(value, dict | list):
-                out.extend(schema_drift(value, live.get(key), f"{path}.{key}".lstrip(".")))
+                theirs = live.get(key)
+                if value != theirs:
+                    out.extend(schema_drift(value, theirs, f"{path}.{key}".lstrip(".")))
             elif not _same_value(key, value, live.get(key)):
                 out.append(f"{path}.{key}".lstrip("."))
         return out
