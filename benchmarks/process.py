@@ -98,9 +98,14 @@ class Server:
         return answer.json()
 
     def answered(self) -> int:
-        """Graph calls answered so far (the request log's last ``seq``; resets keep counting)."""
+        """A mark in the request log: its last ``seq`` (0 when empty; a control reset empties
+        the log, the numbering goes on)."""
         logged = self.control("requests")["requests"]
         return int(logged[-1]["seq"]) if logged else 0
+
+    def answered_since(self, mark: int) -> int:
+        """Graph calls answered after ``mark`` (see :meth:`answered`)."""
+        return len(self.control(f"requests?after={mark}")["requests"])
 
     def cpu(self) -> float:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -126,14 +131,15 @@ def serve(folder: Path, world: dict[str, Any], *args: str) -> Iterator[Server]:
     command = [sys.executable, "-m", "ctsync", "emulator", "serve", "--port", "0"]
     command += ["--info-file", str(info_file), "--state-dir", str(folder / "state")]
     command += ["--scenario", str(seed), *args]
-    process = subprocess.Popen(
-        command, env=_child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    # The server's own output goes to a file: a pipe nobody reads would fill and block it.
+    log = folder / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, env=_child_env(), stdout=sink, stderr=sink)
     try:
         deadline = time.monotonic() + 60
         while not info_file.exists():
             if process.poll() is not None or time.monotonic() > deadline:
-                err = process.stderr.read().decode() if process.stderr else ""
+                err = log.read_text(errors="replace")
                 msg = f"the emulator did not start: {err[-2000:]}"
                 raise RuntimeError(msg)
             time.sleep(0.05)
@@ -237,7 +243,7 @@ def run_p1() -> dict[str, Any]:
                     server=server,
                 )
             )
-            requests_tool = server.answered() - before
+            requests_tool = server.answered_since(before)
             _fresh(server, world, latency_ms=P1_LATENCY_MS)
             info = str(folder / "info.json")
             before = server.answered()
@@ -248,7 +254,7 @@ def run_p1() -> dict[str, Any]:
                     server=server,
                 )
             )
-            requests_naive = server.answered() - before
+            requests_naive = server.answered_since(before)
             _fresh(server, world, latency_ms=P1_LATENCY_MS, replication_lag=2.0)
             again = _config(server, folder, 1, name="lagged")
             lagged = _ok(
@@ -306,7 +312,7 @@ def run_p5(n: int) -> dict[str, Any]:
                     server=server,
                 )
             )
-            requests = server.answered() - before
+            requests = server.answered_since(before)
     per_link_ms = plan.cpu / n * 1000
     return {
         "benchmark": "P5",

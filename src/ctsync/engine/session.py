@@ -12,6 +12,7 @@ from ctsync.engine.ownership import Ledger
 from ctsync.graph import (
     Clock,
     GraphClient,
+    HttpTransport,
     Pacer,
     RetryPolicy,
     WriteIntent,
@@ -64,6 +65,10 @@ class Session:
         #: one, nothing counts as created: destroy reverts fields and deletes no partner.
         self.ledger = ledger
         self._clients: dict[str, GraphClient] = {}
+        #: One connection pool per CA bundle (in practice: per cloud), shared by every
+        #: tenant's client: a fleet of tenants needs a handful of TLS connections, not two
+        #: hundred. Tokens are per request, so sharing a pool shares nothing else.
+        self._pools: dict[str | None, HttpTransport] = {}
         #: Credentials this session built: closed with it (their HTTP pools included).
         self._credentials_made: list[Any] = []
 
@@ -95,14 +100,19 @@ class Session:
             )
             if self._on_token is not None and sync_credential:
                 credential = _TokenTap(credential, self._on_token)
+            bundle = tenant.cloud.ca_bundle
+            pool = self._pools.get(bundle)
+            if pool is None:
+                pool = HttpTransport(transport=self._transport, verify=bundle or True)
+                self._pools[bundle] = pool
             client = GraphClient(
                 tenant_id=tenant.tenant_id,
                 credential=credential,
                 cloud=tenant.cloud,
-                transport=self._transport,
                 pacer=self.pacer,
                 retry=self._retry,
                 clock=self.clock,
+                http=pool,
             )
             for observer in self._observers:
                 client.add_observer(observer)
@@ -120,6 +130,9 @@ class Session:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        for pool in self._pools.values():
+            await pool.aclose()
+        self._pools.clear()
         for credential in self._credentials_made:
             close = getattr(credential, "close", None)
             if callable(close):

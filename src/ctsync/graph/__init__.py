@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._http import HttpTransport
     from .batch import BatchRequest, BatchResult, plan_batches, raise_for_item
     from .client import ClientStats, GraphClient, GraphResponse, WriteIntent, WriteRecord
     from .clock import Clock, SystemClock, VirtualClock
@@ -69,6 +70,7 @@ _LAZY: dict[str, str] = {
     "GraphClient": ".client",
     "GraphModel": ".models",
     "GraphResponse": ".client",
+    "HttpTransport": "._http",
     "InboundOutboundPolicyConfiguration": ".models",
     "Pacer": ".pacing",
     "Quota": ".pacing",
@@ -127,6 +129,7 @@ __all__ = [
     "GraphClient",
     "GraphModel",
     "GraphResponse",
+    "HttpTransport",
     "InboundOutboundPolicyConfiguration",
     "Pacer",
     "Quota",

@@ -175,6 +175,7 @@ class GraphClient:
         clock: Clock | None = None,
         user_agent: str = f"ctsync/{__version__}",
         timeout: float = 60.0,
+        http: HttpTransport | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.cloud = resolve_cloud(cloud)
@@ -184,7 +185,10 @@ class GraphClient:
         self.user_agent = user_agent
         self.stats = ClientStats()
         self._credential = credential
-        self._http = HttpTransport(
+        # ``http``: a connection pool shared with other tenants' clients (the token travels
+        # with each request, so one pool serves every tenant of a cloud); its owner closes it.
+        self._owns_http = http is None
+        self._http = http or HttpTransport(
             transport=transport, verify=self.cloud.ca_bundle or True, timeout=timeout
         )
         self._token: tuple[str, float, float] | None = None  # token, expires_on, refresh_at
@@ -207,7 +211,8 @@ class GraphClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owns_http:
+            await self._http.aclose()
 
     def add_observer(self, callback: WriteObserver) -> None:
         """Call ``callback(WriteRecord)`` after the final answer to every write.
