@@ -208,8 +208,8 @@ def test_mappings_are_compiled_once_per_schema(control: tuple[Emulator, httpx.Cl
     emulator, client = control
     client.post("/seed", json={"scenario": one_job(5)})
     for _ in range(3):
-        # Each advance is a change from outside the engine: its contexts are built afresh.
-        client.post("/clock/advance", json={"seconds": 2400})
+        # Moving time from Python may follow direct edits: the contexts are built afresh.
+        emulator.clock.advance(2400)
     [(sp_id, record)] = jobs_of(emulator, "hub")
     assert record.completed_cycles == 3
     assert engine(client)["contexts_built"] == 3
@@ -307,3 +307,89 @@ def test_a_bad_scenario_object_quota_is_refused(
     answer = client.post("/seed", json={"scenario": scenario})
     assert answer.status_code == 400
     assert "tenants[1].object_quota must be an integer >= 0" in answer.json()["error"]["message"]
+
+
+def test_a_quiet_incremental_cycle_compares_no_user_again(
+    control: tuple[Emulator, httpx.Client],
+) -> None:
+    emulator, client = control
+    client.post("/seed", json={"scenario": one_job(20)})
+    client.post("/clock/advance", json={"seconds": 600})
+    [(_, record)] = jobs_of(emulator, "hub")
+    assert record.completed_cycles == 1
+    before = engine(client)
+    # Two incremental cycles with nothing written into the hub since the first compared all.
+    client.post("/clock/advance", json={"seconds": 2 * 2400})
+    quiet = engine(client)
+    assert record.completed_cycles == 3
+    assert quiet["users_fingerprinted"] == before["users_fingerprinted"]
+    assert record.last_cycle is not None
+    assert record.last_cycle["evaluated"] == 0
+    # A write into the hub: the next cycle compares every user and finds the one changed.
+    uid = next(iter(emulator.tenant("hub").users))
+    with graph(emulator, "hub") as hub:
+        assert hub.patch(f"/users/{uid}", json={"jobTitle": "Lead"}).status_code == 204
+    client.post("/clock/advance", json={"seconds": 2400})
+    after = engine(client)
+    assert record.completed_cycles == 4
+    assert record.last_cycle is not None
+    assert (record.last_cycle["evaluated"], record.last_cycle["updated"]) == (1, 1)
+    # 20 compared when the cycle began, then the updated user's new fingerprint.
+    assert after["users_fingerprinted"] - quiet["users_fingerprinted"] == 21
+
+
+def test_a_direct_edit_counts_when_time_moves_from_python(
+    control: tuple[Emulator, httpx.Client],
+) -> None:
+    emulator, client = control
+    client.post("/seed", json={"scenario": one_job(4)})
+    emulator.clock.advance(600)
+    [(_, record)] = jobs_of(emulator, "hub")
+    user = next(iter(emulator.tenant("hub").users.values()))
+    user["jobTitle"] = "Edited in place"
+    emulator.clock.advance(2400)
+    assert record.last_cycle is not None
+    assert (record.last_cycle["evaluated"], record.last_cycle["updated"]) == (1, 1)
+    synced = [u for u in emulator.tenant("spoke").users.values() if u.get("creationType")]
+    assert "Edited in place" in {u.get("jobTitle") for u in synced}
+
+
+def test_users_another_job_provisions_into_a_source_are_compared(
+    control: tuple[Emulator, httpx.Client],
+) -> None:
+    """Both ways: the users hub's job creates in spoke are source users of spoke's job; its
+    next cycle evaluates them (and skips them: they are external)."""
+    emulator, client = control
+    scenario = one_job(3)
+    hub_spec, spoke_spec = scenario["tenants"]
+    hub_spec["cts_configurations"][0]["job"]["state"] = "Disabled"
+    hub_spec["partners"][0]["automaticUserConsentSettings"]["inboundAllowed"] = True
+    hub_spec["partners"][0]["identitySynchronization"] = {
+        "displayName": "Spoke",
+        "userSyncInbound": {"isSyncAllowed": True},
+    }
+    spoke_spec["partners"][0]["automaticUserConsentSettings"]["outboundAllowed"] = True
+    spoke_spec["users"] = [{"alias": "s", "displayName": "Spoke member"}]
+    spoke_spec["cts_configurations"] = [
+        {
+            "display_name": "Back to hub",
+            "target": "hub",
+            "job": {"state": "Active"},
+            "secrets": {"SyncAll": True},
+        }
+    ]
+    client.post("/seed", json={"scenario": scenario})
+    client.post("/clock/advance", json={"seconds": 600})
+    [(_, back)] = jobs_of(emulator, "spoke")
+    assert back.last_cycle is not None
+    assert back.last_cycle["created"] == 1
+    [(sp_id, out)] = jobs_of(emulator, "hub")
+    with graph(emulator, "hub") as hub:
+        path = f"/servicePrincipals/{sp_id}/synchronization/jobs/{out.id}/start"
+        assert hub.post(path).status_code == 204
+    client.post("/clock/advance", json={"seconds": 600})  # hub's job creates 3 in spoke
+    assert out.last_cycle is not None
+    assert out.last_cycle["created"] == 3
+    client.post("/clock/advance", json={"seconds": 2400})
+    assert back.last_cycle is not None
+    assert (back.last_cycle["evaluated"], back.last_cycle["skipped"]) == (3, 3)

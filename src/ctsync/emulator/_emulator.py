@@ -78,10 +78,7 @@ class _EngineClock:
         return self.inner.now()
 
     def advance(self, seconds: float) -> None:
-        # A caller in this process may have edited tenant state directly before moving time.
-        self._emulator.note_change()
-        self.inner.advance(seconds)
-        self._emulator.run_due_cycles(housekeeping=True)
+        self._emulator.advance(seconds)
 
 
 def _graph_router() -> Router:
@@ -141,6 +138,13 @@ class Emulator:
         #: clock moves from Python): what the engine built from tenant state is reused while it
         #: stays the same.
         self.generation = 0
+        #: Of those, the ones that may have touched any tenant (all but Graph writes, which
+        #: count in :attr:`tenant_writes`).
+        self.unattributed_changes = 0
+        #: Writes into each tenant: Graph writes made with its tokens, and the provisioning
+        #: engine's exports into it as a target. With :attr:`unattributed_changes` they tell
+        #: the engine that no source user changed since it last compared them all.
+        self.tenant_writes: Counter[str] = Counter()
         #: The engine's reusable pass for :attr:`generation` (``engine/cycles.py``).
         self.engine_cache: object | None = None
         #: What the engine did, for tests and ``GET /_emulator/state`` (``engine``).
@@ -175,10 +179,23 @@ class Emulator:
     # -- the provisioning engine ---------------------------------------------------------
 
     def note_change(self) -> None:
-        """Say that tenant state may have changed outside the provisioning engine (every
-        write request says so itself): the engine rebuilds what it derived from it."""
+        """Say that tenant state may have changed outside the provisioning engine: the engine
+        rebuilds what it derived from it and compares every source user again. Requests say
+        so themselves, and so do seeds, resets, ``clock.advance()`` and ``run_cycles()``
+        called from Python; call it after editing tenant state directly otherwise."""
         self.generation += 1
+        self.unattributed_changes += 1
         self._purge_unknown = True
+
+    def advance(self, seconds: float, *, direct_edits: bool = True) -> None:
+        """Move emulator time forward (``clock.advance``) and run what became due. A caller
+        in this process may have edited tenant state directly before (``direct_edits``); the
+        control API's callers cannot, so ``clock/advance`` says ``False``."""
+        if direct_edits:
+            self.note_change()
+        assert isinstance(self.clock, _EngineClock)
+        self.clock.inner.advance(seconds)
+        self.run_due_cycles(housekeeping=True)
 
     def run_due_cycles(self, *, housekeeping: bool = False) -> int:
         """Run every provisioning-cycle event due by now (also done before each request and
@@ -335,7 +352,13 @@ class Emulator:
             self.run_due_cycles()
         if request.method.upper() not in {"GET", "HEAD"}:
             # A write may change what the engine reads (users, assignments, policies, schemas).
-            self.note_change()
+            # A Graph write counts against its tenant (``dispatch``); moving the clock through
+            # the control API changes nothing by itself.
+            if first.lower() == GRAPH_VERSION:
+                self.generation += 1
+                self._purge_unknown = True
+            elif path.lower().rstrip("/") != "/_emulator/clock/advance":
+                self.note_change()
         if first == "_emulator":
             from ctsync.emulator.core.control import handle_control
 
@@ -418,6 +441,8 @@ class Emulator:
         including each request inside a ``$batch``.
         """
         tenant = self.tenants[call.claims.tenant_id.lower()]
+        if call.method not in {"GET", "HEAD"}:
+            self.tenant_writes[tenant.id] += 1
         raw_path, mark, raw_query = call.path_and_query.partition("?")
         path = normalize_path(raw_path)
         # Re-quote the decoded path: a guest's UPN holds '#', which would end the URL's path.

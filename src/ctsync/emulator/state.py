@@ -104,6 +104,12 @@ class SyncJobRecord:
     seen: dict[str, str] = field(default_factory=dict)
     #: Summary of the last completed cycle (for ``GET /_emulator/state``).
     last_cycle: JsonObject | None = None
+    #: What the last cycle left for the next one to compare: the writes that could change a
+    #: source user when it began (``Emulator.unattributed_changes``, the source tenant's
+    #: ``Emulator.tenant_writes``), and the users whose fingerprint it did not settle.
+    scan: tuple[tuple[int, int], frozenset[str]] | None = field(
+        default=None, compare=False, repr=False
+    )
     #: Where the job lives: its tenant and service principal (``new_job_record`` sets them).
     tenant_id: str = ""
     sp_id: str = ""

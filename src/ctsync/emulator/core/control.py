@@ -84,7 +84,8 @@ def handle_control(emulator: Emulator, request: EmuRequest, path: str) -> EmuRes
             seconds = body.get("seconds") if isinstance(body, dict) else None
             if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
                 return _error(400, "BadRequest", 'clock/advance takes {"seconds": N}, N >= 0.')
-            emulator.clock.advance(float(seconds))
+            # A control caller edited no tenant state behind the API.
+            emulator.advance(float(seconds), direct_edits=False)
             return json_response(200, {"now": _iso(emulator)})
         if route == ("POST", "/cycles/run"):
             return _run_cycles(emulator, body)
@@ -364,6 +365,7 @@ def _engine(emulator: Emulator) -> dict[str, Any]:
         "jobs_visited": emulator.engine_stats["jobs_visited"],
         "events": emulator.engine_stats["events"],
         "users_planned": emulator.engine_stats["users_planned"],
+        "users_fingerprinted": emulator.engine_stats["users_fingerprinted"],
         "contexts_built": emulator.engine_stats["contexts_built"],
         "mappings_compiled": emulator.engine_stats["mappings_compiled"],
     }

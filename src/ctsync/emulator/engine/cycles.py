@@ -79,6 +79,11 @@ class CycleRun:
     plans_mark: tuple[int, int] = (0, 0)
     #: What the cycle's records share, and the job context it was made from.
     rows: tuple[JobContext, logs.RowContext] | None = None
+    #: Writes that could have changed a source user when the cycle began (``_queue``).
+    scan_mark: tuple[int, int] = (0, 0)
+    #: Users whose last-seen fingerprint may still differ from their current one: the queue
+    #: (and users gone from the source) until each is evaluated and seen.
+    unsettled: set[str] = field(default_factory=set)
 
     @property
     def done(self) -> bool:
@@ -210,15 +215,21 @@ def _begin(engine: _Pass, job: JobRef, at: datetime) -> None:
     ctx = engine.context(job)
     initial = record.full_sync_due or record.watermark is None
     emulator = engine.emulator
+    mark = (emulator.unattributed_changes, emulator.tenant_writes[job.source.id])
+    queue = _queue(ctx, initial=initial, mark=mark)
     run = CycleRun(
         cycle_id=emulator.ids.guid(),
         began=at,
         initial=initial,
-        queue=_queue(ctx, initial=initial),
+        queue=queue,
         next_at=at,
         seed=zlib.crc32(f"{emulator.seed_value}/{record.id}/{record.completed_cycles}".encode()),
         full_reasons=len(record.full_sync_reasons),
+        scan_mark=mark,
     )
+    users = ctx.source.users
+    run.unsettled = set(queue)
+    run.unsettled.update(uid for uid in record.seen if uid not in users)
     policy = ctx.policy
     if ctx.target is None or policy is None:
         run.connection_error = (
@@ -249,7 +260,7 @@ def _begin(engine: _Pass, job: JobRef, at: datetime) -> None:
     status["progress"] = [_progress(run, at)]
 
 
-def _queue(ctx: JobContext, *, initial: bool) -> list[str]:
+def _queue(ctx: JobContext, *, initial: bool, mark: tuple[int, int]) -> list[str]:
     record = ctx.record
     source = ctx.source
     order: dict[str, None] = {}
@@ -260,9 +271,17 @@ def _queue(ctx: JobContext, *, initial: bool) -> list[str]:
             if gone and ctx.target is not None and tid in ctx.target.users:
                 order[sid] = None
     else:
-        for uid in source.users:
-            if record.seen.get(uid) != fingerprint(ctx, uid):
-                order[uid] = None
+        # Users whose fingerprint differs from the one last seen. When nothing was written
+        # into the source tenant since the last cycle compared them all (``record.scan``),
+        # only the users that cycle left unsettled can differ: only they are compared.
+        scan = record.scan
+        maybe = scan[1] if scan is not None and scan[0] == mark else None
+        if maybe is None or maybe:
+            for uid in source.users:
+                if (maybe is None or uid in maybe) and record.seen.get(uid) != fingerprint(
+                    ctx, uid
+                ):
+                    order[uid] = None
         for uid in record.seen:
             if uid not in source.users:
                 order[uid] = None
@@ -335,6 +354,7 @@ def _process_one(
     if decision is None:
         record.seen.pop(source_id, None)
         record.escrows.pop(source_id, None)
+        run.unsettled.discard(source_id)
         return
     rng = random.Random(run.seed * 1_000_003 + run.position)
     factor = 2.0 if decision.action == "create" else 1.0
@@ -363,6 +383,7 @@ def _process_one(
             record.seen.pop(source_id, None)
         else:
             record.seen[source_id] = fp
+        run.unsettled.discard(source_id)
     run.simulated_seconds += seconds
     step_end = at + timedelta(seconds=seconds)
     run.next_at = min(step_end, clamp) if clamp is not None else step_end
@@ -562,6 +583,13 @@ def _finalize(engine: _Pass, job: JobRef, run: CycleRun, ended: datetime) -> Non
     status["synchronizedEntryCountByType"] = [{"key": "User to User", "value": linked}]
     status["progress"] = [_progress(run, ended)]
     _update_code(status, schedule["state"])
+    _close(record, run, ended)
+    record.next_cycle_at = _next_start(record, next_at, ended, quarantined=reason is not None)
+    record.last_cycle = _summary(run, record, state, execution, ended)
+
+
+def _close(record: SyncJobRecord, run: CycleRun, ended: datetime) -> None:
+    """The job's own bookkeeping at the end of a cycle."""
     record.completed_cycles += 1
     if run.initial:
         # Reasons added while the cycle ran (a restart, a new schema) still want a full one.
@@ -571,8 +599,7 @@ def _finalize(engine: _Pass, job: JobRef, run: CycleRun, ended: datetime) -> Non
     if run.forced_deletes:
         record.force_deletes = False
     record.running_cycle = None
-    record.next_cycle_at = _next_start(record, next_at, ended, quarantined=reason is not None)
-    record.last_cycle = _summary(run, record, state, execution, ended)
+    record.scan = (run.scan_mark, frozenset(run.unsettled))
 
 
 def _next_start(

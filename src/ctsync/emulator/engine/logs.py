@@ -38,14 +38,19 @@ INITIATOR_NAME = "Azure AD Provisioning Service"
 JsonObject = dict[str, Any]
 
 
-@functools.lru_cache(maxsize=64)
 def iso(when: datetime, *, fraction: bool = True) -> str:
     """Graph's timestamp form: seven fractional digits when there is a fraction (as Graph
     writes them), none otherwise or when ``fraction`` is false."""
-    text = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    text = _whole_seconds(when)
     if fraction and when.microsecond:
-        text += f".{when.microsecond:06d}0"
+        return f"{text}.{when.microsecond:06d}0Z"
     return text + "Z"
+
+
+@functools.lru_cache(maxsize=64)
+def _whole_seconds(when: datetime) -> str:
+    # The engine writes several stamps of one instant (progress, records, the new user).
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def parse_iso(text: str) -> datetime:
@@ -170,12 +175,13 @@ def _upn(user: JsonObject) -> Any:
     return user.get("userPrincipalName")
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class LogEntry(Mapping[str, Any]):
     """A ``provisioningObjectSummary`` as the store keeps it: what differs between records,
-    the shared parts by reference, the steps as what builds them. Reading a member builds its
-    wire value afresh (the v1.0 shape, the same as a plain dict record would hold), so the
-    store cannot be changed through what a reader gets; ``dict(entry)`` is the whole record.
+    the shared parts by reference, the steps as what builds them (never changed once made).
+    Reading a member builds its wire value afresh (the v1.0 shape, the same as a plain dict
+    record would hold), so the store cannot be changed through what a reader gets;
+    ``dict(entry)`` is the whole record.
     """
 
     _rows: RowContext

@@ -258,6 +258,7 @@ def fingerprint(ctx: JobContext, user_id: str) -> str | None:
     user = ctx.source.users.get(user_id)
     if user is None:
         return None
+    ctx.emulator.engine_stats["users_fingerprinted"] += 1
     parts = [
         _FINGERPRINT.encode(user),
         str(sms_sign_in_number(ctx.source, user_id)),
@@ -809,10 +810,10 @@ def _execute(ctx: JobContext, decision: Decision, at: datetime) -> str | None:
     return target_id
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepRecipe:
     """What a record keeps instead of its ``provisioningSteps``: everything they say, built
-    into steps only when the record is read (``logs.LogEntry``)."""
+    into steps only when the record is read (``logs.LogEntry``); never changed once made."""
 
     on_demand: bool
     #: The import's change type: Add (initial cycle), Update, Delete.
@@ -1029,7 +1030,7 @@ class StepRecipe:
         return steps
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FollowUpSteps:
     """The steps of the update record that follows a create in the same second (cts-defaults
     §3.1): the create's, with an update match and export."""
@@ -1109,6 +1110,9 @@ def apply(
         exported = True
         if ctx.target_index is not None:
             ctx.target_index.writes += 1
+        if ctx.target is not None:
+            # The target may be another job's source: its users changed.
+            ctx.emulator.tenant_writes[ctx.target.id] += 1
         if target_id is not None:
             ctx.record.connector_data_store[decision.source_id] = target_id
             if decision.stamp and ctx.target is not None:
