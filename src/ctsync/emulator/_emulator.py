@@ -352,9 +352,10 @@ class Emulator:
             self.run_due_cycles()
         if request.method.upper() not in {"GET", "HEAD"}:
             # A write may change what the engine reads (users, assignments, policies, schemas).
-            # A Graph write counts against its tenant (``dispatch``); moving the clock through
-            # the control API changes nothing by itself.
-            if first.lower() == GRAPH_VERSION:
+            # A Graph write counts against its tenant (``dispatch``); the identity platform's
+            # endpoints change no user, assignment or secret; moving the clock through the
+            # control API changes nothing by itself; any other control write may change all.
+            if first != "_emulator":
                 self.generation += 1
                 self._purge_unknown = True
             elif path.lower().rstrip("/") != "/_emulator/clock/advance":

@@ -9,10 +9,12 @@ parsed keeps its error and is skipped with the same warning for every user, as b
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ctsync.emulator.core.schema import type_properties
 from ctsync.emulator.engine.expressions import (
     Evaluate,
     ExpressionError,
@@ -26,14 +28,46 @@ from ctsync.emulator.state import SyncJobRecord
 if TYPE_CHECKING:
     from ctsync.emulator._emulator import Emulator
 
-__all__ = ["AttributeMapping", "CompiledSchema", "compiled_schema"]
+__all__ = [
+    "BOOLEAN_ATTRIBUTES",
+    "INTERNAL_ATTRIBUTES",
+    "AttributeMapping",
+    "CompiledSchema",
+    "compiled_schema",
+    "graph_property",
+]
 
 JsonObject = dict[str, Any]
 
 
+#: Target attributes written as booleans from ``"True"``/``"False"``.
+BOOLEAN_ATTRIBUTES = frozenset({"accountEnabled", "showInAddressList"})
+#: Target attributes that are not user properties but lifecycle or matching state.
+INTERNAL_ATTRIBUTES = frozenset({a2a.MATCHING_ATTRIBUTE, "IsSoftDeleted", "manager", "userState"})
+_ADD_ONLY = frozenset({"AttributeAddOnly", "ValueAddOnly", "MultiValueAddOnly"})
+
+
+@functools.cache
+def graph_property(attribute: str) -> tuple[str | None, str]:
+    """The Graph user property behind a sync-schema target attribute (``None``: the user type
+    has none), and how its value is written: ``text``, ``boolean`` or ``list``."""
+    if attribute in BOOLEAN_ATTRIBUTES:
+        return attribute, "boolean"
+    if attribute == "telephoneNumber":
+        return "businessPhones", "list"
+    if attribute == "mobile":
+        return "mobilePhone", "text"
+    if attribute.startswith("extensionAttribute") and attribute[18:].isdigit():
+        return f"onPremisesExtensionAttributes.{attribute}", "text"
+    if attribute in type_properties("user"):
+        return attribute, "text"
+    return None, "text"
+
+
 @dataclass(frozen=True)
 class AttributeMapping:
-    """One attribute mapping of the user mapping, its source compiled."""
+    """One attribute mapping of the user mapping, its source compiled, and what its target
+    attribute is (worked out once, not per user)."""
 
     attribute: str
     flow: str
@@ -41,6 +75,15 @@ class AttributeMapping:
     evaluate: Evaluate | None
     error: str | None
     default: str | None
+    #: ``matching`` (the alternative security id), ``internal`` (lifecycle state, not a user
+    #: property) or ``export``.
+    role: str = "export"
+    #: The Graph property and how its value is written (:func:`graph_property`).
+    prop: str | None = None
+    value_kind: str = "text"
+    #: The flow only fills an empty target value / only applies on create.
+    add_only: bool = False
+    object_add_only: bool = False
 
     def value(self, view: Mapping[str, Value], context: Mapping[str, str]) -> Value:
         """The source's value; raises :class:`ExpressionError` as evaluating it would."""
@@ -94,12 +137,26 @@ def _attribute(raw: JsonObject) -> AttributeMapping:
     except ExpressionError as exc:
         evaluate, error = None, str(exc)
     default = raw.get("defaultValue")
+    attribute = str(raw.get("targetAttributeName") or "")
+    flow = str(raw.get("flowType") or "Always")
+    if attribute == a2a.MATCHING_ATTRIBUTE:
+        role = "matching"
+    elif attribute in INTERNAL_ATTRIBUTES:
+        role = "internal"
+    else:
+        role = "export"
+    prop, value_kind = graph_property(attribute)
     return AttributeMapping(
-        attribute=str(raw.get("targetAttributeName") or ""),
-        flow=str(raw.get("flowType") or "Always"),
+        attribute=attribute,
+        flow=flow,
         evaluate=evaluate,
         error=error,
         default=None if default is None else str(default),
+        role=role,
+        prop=prop,
+        value_kind=value_kind,
+        add_only=flow in _ADD_ONLY,
+        object_add_only=flow == "ObjectAddOnly",
     )
 
 

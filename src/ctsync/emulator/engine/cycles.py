@@ -16,9 +16,12 @@ A cycle that begins when the clock stands exactly at its due time waits until th
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import random
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -154,11 +157,12 @@ def run_due(emulator: Emulator, now: datetime | None = None) -> int:
         return 0
     engine = engine_pass(emulator)
     handled = 0
-    while (event := queue.pop_due(now)) is not None:
-        when, job = event
-        _step(engine, job, when)
-        queue.watch(job)
-        handled += 1
+    with _collector_paused():
+        while (event := queue.pop_due(now)) is not None:
+            when, job = event
+            _step(engine, job, when)
+            queue.watch(job)
+            handled += 1
     engine.finish(now)
     emulator.engine_stats["events"] += handled
     return handled
@@ -177,22 +181,39 @@ def run_now(
     wanted = {j.lower() for j in job_ids} if job_ids is not None else None
     engine = engine_pass(emulator)
     summaries: list[JsonObject] = []
-    for job in iter_jobs(emulator):
-        if wanted is not None and job.record.id.lower() not in wanted:
-            continue
-        running = job.record.running_cycle is not None
-        if not running and job.record.job["schedule"]["state"] != "Active":
-            continue
-        if not running:
-            _begin(engine, job, now)
-        run = job.record.running_cycle
-        assert run is not None
-        while job.record.running_cycle is run:
-            _step(engine, job, min(run.next_at, now), clamp=now)
-        emulator.cycle_queue.watch(job)
-        summaries.append(dict(job.record.last_cycle or {}))
+    with _collector_paused():
+        for job in iter_jobs(emulator):
+            if wanted is not None and job.record.id.lower() not in wanted:
+                continue
+            running = job.record.running_cycle is not None
+            if not running and job.record.job["schedule"]["state"] != "Active":
+                continue
+            if not running:
+                _begin(engine, job, now)
+            run = job.record.running_cycle
+            assert run is not None
+            while job.record.running_cycle is run:
+                _step(engine, job, min(run.next_at, now), clamp=now)
+            emulator.cycle_queue.watch(job)
+            summaries.append(dict(job.record.last_cycle or {}))
     engine.finish(now)
     return summaries
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while the engine runs a batch of events: what
+    a cycle makes (target users, log records) is long-lived and holds no cycles, so collecting
+    meanwhile only walks the growing heap again and again (a tenth of a 100,000-user cycle).
+    It runs as before once the batch is done."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _step(engine: _Pass, job: JobRef, at: datetime, *, clamp: datetime | None = None) -> None:

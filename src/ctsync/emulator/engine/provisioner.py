@@ -17,7 +17,6 @@ matched: one with the same mail or UPN is a conflict.
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -25,9 +24,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ctsync.emulator.core.schema import type_properties
 from ctsync.emulator.engine import logs
-from ctsync.emulator.engine.compiled import CompiledSchema, compiled_schema
+from ctsync.emulator.engine.compiled import (
+    AttributeMapping,
+    CompiledSchema,
+    compiled_schema,
+)
 from ctsync.emulator.engine.expressions import ExpressionError, Value
 from ctsync.emulator.engine.policy_check import (
     LEGACY_CODE,
@@ -76,10 +78,6 @@ _CREATE_ATTRIBUTES = (
     "userType",
     "preferredLanguage",
 )
-_BOOLEAN_ATTRIBUTES = frozenset({"accountEnabled", "showInAddressList"})
-#: Target attributes that are not user properties but lifecycle or matching state.
-_INTERNAL_ATTRIBUTES = frozenset({a2a.MATCHING_ATTRIBUTE, "IsSoftDeleted", "manager", "userState"})
-
 #: How a restore's record shows the user coming back.
 _UNDELETED: logs.Modified = ("IsSoftDeleted", "True", "False")
 #: Source attributes the import step of a log record shows.
@@ -343,31 +341,35 @@ def _find_target(ctx: JobContext, source_id: str, stamp: str | None) -> tuple[st
     return None, False
 
 
-def _graph_value(attribute: str, text: str) -> tuple[str | None, Any]:
-    """The Graph user property and value behind a sync-schema target attribute."""
-    prop, kind = _graph_property(attribute)
+def _export(
+    mapping: AttributeMapping,
+    prop: str,
+    value: str,
+    target: Tenant | None,
+    target_user: JsonObject | None,
+    *,
+    creating: bool,
+) -> Change | None:
+    """The change one exported mapping asks for (``None``: the target holds it already)."""
+    attribute = mapping.attribute
+    kind = mapping.value_kind
+    shown = value
+    graph_value: Any = value
     if kind == "boolean":
-        return prop, text.strip().lower() == "true"
-    if kind == "list":
-        return prop, [text]
-    return prop, text
-
-
-@functools.cache
-def _graph_property(attribute: str) -> tuple[str | None, str]:
-    """The Graph user property behind a sync-schema target attribute, and how its value is
-    written (``text``, ``boolean``, ``list``)."""
-    if attribute in _BOOLEAN_ATTRIBUTES:
-        return attribute, "boolean"
-    if attribute == "telephoneNumber":
-        return "businessPhones", "list"
-    if attribute == "mobile":
-        return "mobilePhone", "text"
-    if attribute.startswith("extensionAttribute") and attribute[18:].isdigit():
-        return f"onPremisesExtensionAttributes.{attribute}", "text"
-    if attribute in type_properties("user"):
-        return attribute, "text"
-    return None, "text"
+        flag = value.strip().lower() == "true"
+        graph_value, shown = flag, ("True" if flag else "False")
+    elif kind == "list":
+        graph_value = [value]
+    upn = attribute == "userPrincipalName"
+    if upn and target is not None:
+        graph_value = _ext_upn(value, target)
+    if creating or target_user is None:
+        return Change(attribute, prop, graph_value, None, shown)
+    old = _current_text(target_user, prop)
+    new = graph_value if upn else shown
+    if (mapping.add_only and old) or old == new:
+        return None
+    return Change(attribute, prop, graph_value, old, new)
 
 
 def _current_text(target_user: Mapping[str, Any], prop: str) -> str | None:
@@ -401,62 +403,50 @@ def _evaluate_mappings(
     found_stamp: str | None = None
     context = ctx.expression_context
     matching = ctx.compiled.stamp
+    target = ctx.target
     for mapping in ctx.compiled.attributes:
         attribute = mapping.attribute
-        flow = mapping.flow
+        error: str | None = None
         if mapping is matching:
-            value, error = stamp
+            raw, error = stamp
+        elif mapping.evaluate is None:
+            raw, error = None, mapping.error
         else:
             try:
-                value, error = mapping.value(view, context), None
+                raw = mapping.evaluate(view, context)
             except ExpressionError as exc:
-                value, error = None, str(exc)
+                raw, error = None, str(exc)
         if error is not None:
             warnings.append(f"Attribute mapping for '{attribute}' skipped: {error}")
             continue
-        if value is None and mapping.default is not None:
-            value = mapping.default
-        if isinstance(value, list):
-            value = value[0] if value else None
-        if attribute == a2a.MATCHING_ATTRIBUTE:
+        if raw is None:
+            raw = mapping.default
+        value = (raw[0] if raw else None) if isinstance(raw, list) else raw
+        role = mapping.role
+        if role == "matching":
             found_stamp = value
             if creating and value is not None:
                 changes.append(Change(attribute, None, None, None, "(1 values)"))
             continue
-        if attribute in _INTERNAL_ATTRIBUTES:
+        if role == "internal":
             if attribute == "IsSoftDeleted" and creating and value is not None:
                 changes.append(Change(attribute, None, None, None, value))
             continue
         if value is None:
             # Null values are never provisioned (and never clear a target value).
             continue
-        if not creating and flow == "ObjectAddOnly":
+        if not creating and mapping.object_add_only:
             continue
-        prop, graph_value = _graph_value(attribute, value)
-        if prop is None:
+        if mapping.prop is None:
             warnings.append(
                 f"Attribute mapping for '{attribute}' skipped: the target has no attribute "
                 f"'{attribute}' (SchemaAttributeNotFound)."
             )
             continue
-        if attribute == "userPrincipalName" and ctx.target is not None:
-            graph_value = _ext_upn(value, ctx.target)
-        if creating or target_user is None:
-            changes.append(Change(attribute, prop, graph_value, None, _shown(attribute, value)))
-            continue
-        old = _current_text(target_user, prop)
-        new = _shown(attribute, value) if attribute != "userPrincipalName" else graph_value
-        if flow in {"AttributeAddOnly", "ValueAddOnly", "MultiValueAddOnly"} and old:
-            continue
-        if old != new:
-            changes.append(Change(attribute, prop, graph_value, old, new))
+        change = _export(mapping, mapping.prop, value, target, target_user, creating=creating)
+        if change is not None:
+            changes.append(change)
     return changes, warnings, found_stamp
-
-
-def _shown(attribute: str, value: str) -> str:
-    if attribute in _BOOLEAN_ATTRIBUTES:
-        return "True" if value.strip().lower() == "true" else "False"
-    return value
 
 
 def _default_domain(tenant: Tenant) -> str:
