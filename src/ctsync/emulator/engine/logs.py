@@ -10,7 +10,7 @@ first; records older than the retention are dropped when the store is touched.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -23,13 +23,17 @@ __all__ = [
     "FixedSteps",
     "LogEntry",
     "Modified",
+    "PackedModified",
     "RowContext",
+    "SourceIdentity",
     "Step",
     "StepSource",
     "append",
     "iso",
+    "pack_modified",
     "parse_iso",
     "prune",
+    "source_identity",
     "step",
 ]
 
@@ -41,16 +45,15 @@ JsonObject = dict[str, Any]
 def iso(when: datetime, *, fraction: bool = True) -> str:
     """Graph's timestamp form: seven fractional digits when there is a fraction (as Graph
     writes them), none otherwise or when ``fraction`` is false."""
-    text = _whole_seconds(when)
-    if fraction and when.microsecond:
-        return f"{text}.{when.microsecond:06d}0Z"
-    return text + "Z"
+    return _iso(when, fraction and bool(when.microsecond))
 
 
 @functools.lru_cache(maxsize=64)
-def _whole_seconds(when: datetime) -> str:
-    # The engine writes several stamps of one instant (progress, records, the new user).
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+def _iso(when: datetime, fraction: bool) -> str:
+    # The engine writes several stamps of one instant (progress, records, the new user): one
+    # string for all.
+    text = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{when.microsecond:06d}0Z" if fraction else text + "Z"
 
 
 def parse_iso(text: str) -> datetime:
@@ -95,8 +98,30 @@ class FixedSteps:
         return list(self.steps)
 
 
-#: A modified property as a record keeps it: (name, old value, new value).
+#: The source user's id, display name and UPN when a record was written.
+SourceIdentity = tuple[Any, Any, Any]
+#: A modified property: (name, old value, new value).
 Modified = tuple[str, str | None, str | None]
+#: A record's modified properties as it keeps them: the names (one tuple shared by every
+#: record listing the same names), the old values (``None``: all null, as on a create), the
+#: new values.
+PackedModified = tuple[tuple[str, ...], tuple[str | None, ...] | None, tuple[str | None, ...]]
+
+
+def pack_modified(items: Iterable[Modified]) -> PackedModified:
+    """Modified properties as a record keeps them (:data:`PackedModified`)."""
+    listed = tuple(items)
+    names = tuple(name for name, _, _ in listed)
+    names = _NAMES.setdefault(names, names)
+    if len(_NAMES) > _NAMES_KEPT:
+        _NAMES.clear()
+    old = tuple(value for _, value, _ in listed)
+    return names, (old if any(v is not None for v in old) else None), tuple(v for *_, v in listed)
+
+
+#: Lists of modified property names seen lately (a cycle's records mostly share a few).
+_NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}
+_NAMES_KEPT = 256
 
 
 @dataclass(frozen=True)
@@ -147,11 +172,11 @@ class RowContext:
         action: str,
         status: str,
         error: JsonObject | None,
-        source_user: JsonObject,
+        source: SourceIdentity,
         target_id: str,
         target_name: str,
         steps: StepSource,
-        modified: tuple[Modified, ...],
+        modified: PackedModified,
     ) -> LogEntry:
         """One record, kept compactly (:class:`LogEntry`)."""
         return LogEntry(
@@ -163,7 +188,7 @@ class RowContext:
             _duration_ms=duration_ms,
             _status=status,
             _error=error,
-            _source=(source_user.get("id"), source_user.get("displayName"), _upn(source_user)),
+            _source=source,
             _target_id=target_id,
             _target_name=target_name,
             _steps=steps,
@@ -171,8 +196,9 @@ class RowContext:
         )
 
 
-def _upn(user: JsonObject) -> Any:
-    return user.get("userPrincipalName")
+def source_identity(user: JsonObject) -> SourceIdentity:
+    """What a record shows of its source user (as the user is when the record is written)."""
+    return user.get("id"), user.get("displayName"), user.get("userPrincipalName")
 
 
 @dataclass(slots=True, eq=False)
@@ -192,12 +218,11 @@ class LogEntry(Mapping[str, Any]):
     _duration_ms: int
     _status: str
     _error: JsonObject | None
-    #: The source user's id, display name and UPN when the record was written.
-    _source: tuple[Any, Any, Any]
+    _source: SourceIdentity
     _target_id: str
     _target_name: str
     _steps: StepSource
-    _modified: tuple[Modified, ...]
+    _modified: PackedModified
 
     def __getitem__(self, key: str) -> Any:
         member = _MEMBERS.get(key)
@@ -266,9 +291,10 @@ class LogEntry(Mapping[str, Any]):
         }
 
     def _modified_properties(self) -> list[JsonObject]:
+        names, olds, news = self._modified
         return [
-            {"displayName": name, "oldValue": old, "newValue": new}
-            for name, old, new in self._modified
+            {"displayName": name, "oldValue": None if olds is None else olds[i], "newValue": new}
+            for i, (name, new) in enumerate(zip(names, news, strict=True))
         ]
 
     def _status_info(self) -> JsonObject:

@@ -1157,17 +1157,16 @@ def apply(
         error=error,
         staged=staged,
     )
-    modified: tuple[logs.Modified, ...] = tuple(
-        (c.attribute, c.old, c.new) for c in decision.changes
-    )
+    modified: list[logs.Modified] = [(c.attribute, c.old, c.new) for c in decision.changes]
     if decision.action == "restore":
-        modified = (_UNDELETED, *modified)
+        modified.insert(0, _UNDELETED)
     main_modified = modified
-    follow_up: tuple[logs.Modified, ...] = ()
+    follow_up: list[logs.Modified] = []
     if decision.action == "create" and exported:
-        main_modified = tuple(m for m in modified if m[0] in _CREATE_ATTRIBUTES)
-        follow_up = tuple(m for m in modified if m[0] not in _CREATE_ATTRIBUTES)
+        main_modified = [m for m in modified if m[0] in _CREATE_ATTRIBUTES]
+        follow_up = [m for m in modified if m[0] not in _CREATE_ATTRIBUTES]
     activity = logs.iso(at, fraction=False)
+    source = logs.source_identity(decision.user)
     records = [
         rows.record(
             record_id=ids.guid(),
@@ -1177,11 +1176,11 @@ def apply(
             action=action,
             status=status,
             error=info,
-            source_user=decision.user,
+            source=source,
             target_id=target_id or "",
             target_name=target_name,
             steps=recipe,
-            modified=main_modified,
+            modified=logs.pack_modified(main_modified),
         )
     ]
     if follow_up:
@@ -1196,11 +1195,11 @@ def apply(
                 action="update",
                 status="success",
                 error=None,
-                source_user=decision.user,
+                source=source,
                 target_id=target_id or "",
                 target_name=target_name,
                 steps=FollowUpSteps(recipe),
-                modified=follow_up,
+                modified=logs.pack_modified(follow_up),
             )
         )
     return Outcome(
