@@ -393,3 +393,28 @@ def test_users_another_job_provisions_into_a_source_are_compared(
     client.post("/clock/advance", json={"seconds": 2400})
     assert back.last_cycle is not None
     assert (back.last_cycle["evaluated"], back.last_cycle["skipped"]) == (3, 3)
+
+
+def test_beginning_a_cycle_does_none_of_its_users_work(
+    control: tuple[Emulator, httpx.Client],
+) -> None:
+    """The accidental-deletion threshold is on (as ctsync sets it) and the target is new: when
+    the cycle begins it only lists its users; each is evaluated at its own time."""
+    emulator, client = control
+    threshold = {"DeleteThresholdEnabled": True, "DeleteThresholdValue": 500}
+    client.post("/seed", json={"scenario": one_job(30, SyncNotificationSettings=threshold)})
+    before = engine(client)
+    # Just past the due time: the cycle begins and its first user's turn has come.
+    client.post("/clock/advance", json={"seconds": 0.001})
+    begun = engine(client)
+    [(_, record)] = jobs_of(emulator, "hub")
+    assert record.running_cycle is not None
+    assert len(record.running_cycle.queue) == 30
+    assert begun["users_planned"] - before["users_planned"] == 1
+    with graph(emulator, "hub") as hub:
+        for _ in range(5):
+            assert hub.get("/organization").status_code == 200
+    assert engine(client)["users_planned"] == begun["users_planned"]
+    client.post("/clock/advance", json={"seconds": 600})
+    assert record.completed_cycles == 1
+    assert engine(client)["users_planned"] - before["users_planned"] == 30

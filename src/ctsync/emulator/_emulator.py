@@ -149,9 +149,12 @@ class Emulator:
         self.engine_cache: object | None = None
         #: What the engine did, for tests and ``GET /_emulator/state`` (``engine``).
         self.engine_stats: Counter[str] = Counter()
-        #: When the next soft-deleted user is due to be hard-deleted; ``None``: look again.
+        #: When the next soft-deleted user is due to be hard-deleted (``None``: none is).
         self._purge_at: datetime | None = None
+        #: The recycle bins may hold a user due sooner than ``_purge_at`` (seeds, settings,
+        #: direct edits), or may have gained one while ``_purge_at`` was ``None``.
         self._purge_unknown = True
+        self._purge_new = False
         self.traffic = TrafficControl(faults or FaultProfile(), rng=random.Random(seed))
         self.router = _graph_router()
         if scenario is not None:
@@ -205,12 +208,14 @@ class Emulator:
 
         now = self.clock.now()
         handled = run_due(self, now)
-        if handled:
-            self._purge_unknown = True  # the engine may have soft-deleted target users
+        # A user soft-deleted now (by the engine or a Graph delete) is due after every one
+        # already in a bin: only when none was does the next purge time need looking up.
+        new = (handled > 0 or self._purge_new) and self._purge_at is None
         due = self._purge_at is not None and self._purge_at <= now
-        if housekeeping or due or self._purge_unknown:
+        if housekeeping or due or new or self._purge_unknown:
             self._purge_at = purge_soft_deleted(self, now)
             self._purge_unknown = False
+        self._purge_new = False
         return handled
 
     def run_cycles(self, job_ids: list[str] | None = None) -> list[dict[str, Any]]:
@@ -357,7 +362,7 @@ class Emulator:
             # control API changes nothing by itself; any other control write may change all.
             if first != "_emulator":
                 self.generation += 1
-                self._purge_unknown = True
+                self._purge_new = True
             elif path.lower().rstrip("/") != "/_emulator/clock/advance":
                 self.note_change()
         if first == "_emulator":
