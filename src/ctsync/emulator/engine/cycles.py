@@ -459,7 +459,8 @@ def _row_context(ctx: JobContext, run: CycleRun) -> logs.RowContext:
     """What the cycle's records share, made once per job context."""
     if run.rows is not None and run.rows[0] is ctx:
         return run.rows[1]
-    rows = logs.RowContext.make(
+    rows = logs.RowContext(
+        source=ctx.source,
         target_tenant_id=ctx.target_tenant_id,
         job_id=ctx.record.id,
         cycle_id=run.cycle_id,

@@ -10,7 +10,7 @@ first; records older than the retention are dropped when the store is touched.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -126,43 +126,28 @@ _NAMES_KEPT = 256
 
 @dataclass(frozen=True)
 class RowContext:
-    """What every record of one job (and one cycle or on-demand call) shares, read when the
-    rows are made: records show the service principal as it was."""
+    """What every record of one job (and one cycle or on-demand call) shares. The service
+    principal and initiator are read when the rows are made: records show them as they were."""
 
+    source: Tenant
     target_tenant_id: str
     job_id: str
     cycle_id: str
-    #: ``servicePrincipal``: id, display name, app id.
-    service_principal: tuple[str, str | None, str | None]
+    service_principal: JsonObject
     source_directory_id: str | None
     target_directory_id: str | None
     #: ``initiatedBy``: the provisioning service for cycles, the calling app on demand.
-    initiator: tuple[tuple[str, Any], ...]
+    initiator: JsonObject
+    #: ``servicePrincipal`` (id, display name, app id) and ``initiatedBy`` as made.
+    sp: tuple[str, str | None, str | None] = field(init=False, repr=False, compare=False)
+    initiated_by: tuple[tuple[str, Any], ...] = field(init=False, repr=False, compare=False)
 
-    @classmethod
-    def make(
-        cls,
-        *,
-        target_tenant_id: str,
-        job_id: str,
-        cycle_id: str,
-        service_principal: JsonObject,
-        source_directory_id: str | None,
-        target_directory_id: str | None,
-        initiator: JsonObject,
-    ) -> RowContext:
-        sp = service_principal
-        return cls(
-            target_tenant_id=target_tenant_id,
-            job_id=job_id,
-            cycle_id=cycle_id,
-            service_principal=(str(sp["id"]), sp.get("displayName"), sp.get("appId")),
-            source_directory_id=source_directory_id,
-            target_directory_id=target_directory_id,
-            initiator=tuple(initiator.items()),
-        )
+    def __post_init__(self) -> None:
+        sp = self.service_principal
+        object.__setattr__(self, "sp", (str(sp["id"]), sp.get("displayName"), sp.get("appId")))
+        object.__setattr__(self, "initiated_by", tuple(self.initiator.items()))
 
-    def record(
+    def entry(
         self,
         *,
         record_id: str,
@@ -178,7 +163,8 @@ class RowContext:
         steps: StepSource,
         modified: PackedModified,
     ) -> LogEntry:
-        """One record, kept compactly (:class:`LogEntry`)."""
+        """One record, kept compactly (:class:`LogEntry`); ``at`` a time or its :func:`iso`
+        text (whole seconds)."""
         return LogEntry(
             _rows=self,
             _id=record_id,
@@ -193,6 +179,40 @@ class RowContext:
             _target_name=target_name,
             _steps=steps,
             _modified=modified,
+        )
+
+    def record(
+        self,
+        *,
+        record_id: str,
+        change_id: str,
+        at: datetime,
+        duration_ms: int,
+        action: str,
+        status: str,
+        error: JsonObject | None,
+        source_user: JsonObject,
+        target_id: str,
+        target_name: str,
+        steps: list[Step],
+        modified: list[Modified],
+    ) -> JsonObject:
+        """One record as a plain dict in the v1.0 shape (what :meth:`entry` keeps, expanded)."""
+        return dict(
+            self.entry(
+                record_id=record_id,
+                change_id=change_id,
+                at=at,
+                duration_ms=duration_ms,
+                action=action,
+                status=status,
+                error=error,
+                source=source_identity(source_user),
+                target_id=target_id,
+                target_name=target_name,
+                steps=FixedSteps(tuple(steps)),
+                modified=pack_modified(modified),
+            )
         )
 
 
@@ -246,7 +266,7 @@ class LogEntry(Mapping[str, Any]):
         return self._steps.build()
 
     def _service_principal(self) -> JsonObject:
-        sp_id, name, _ = self._rows.service_principal
+        sp_id, name, _ = self._rows.sp
         return {"id": sp_id, "displayName": name}
 
     def _source_system(self) -> JsonObject:
@@ -257,7 +277,7 @@ class LogEntry(Mapping[str, Any]):
         }
 
     def _target_system(self) -> JsonObject:
-        sp_id, name, app_id = self._rows.service_principal
+        sp_id, name, app_id = self._rows.sp
         return {
             "id": self._rows.target_directory_id,
             "displayName": a2a.TARGET_DIRECTORY,
@@ -311,7 +331,7 @@ _MEMBERS: dict[str, Callable[[LogEntry], Any]] = {
     "changeId": lambda e: e._change_id,
     "provisioningAction": lambda e: e._action,
     "durationInMilliseconds": lambda e: e._duration_ms,
-    "initiatedBy": lambda e: dict(e._rows.initiator),
+    "initiatedBy": lambda e: dict(e._rows.initiated_by),
     "servicePrincipal": LogEntry._service_principal,
     "sourceSystem": LogEntry._source_system,
     "targetSystem": LogEntry._target_system,
@@ -341,5 +361,6 @@ def prune(tenant: Tenant, now: datetime, retention_seconds: float) -> None:
         log.first_seq += drop
 
 
-def append(tenant: Tenant, records: list[LogEntry]) -> None:
+def append(tenant: Tenant, records: Sequence[Mapping[str, Any]]) -> None:
+    """Add records to the tenant's store: the engine's compact entries or plain dicts."""
     tenant.provisioning_log.entries.extend(records)

@@ -1168,7 +1168,7 @@ def apply(
     activity = logs.iso(at, fraction=False)
     source = logs.source_identity(decision.user)
     records = [
-        rows.record(
+        rows.entry(
             record_id=ids.guid(),
             change_id=ids.guid(),
             at=activity,
@@ -1187,7 +1187,7 @@ def apply(
         # A new user shows a create record and, in the same second, an update record with the
         # rest of its attributes (cts-defaults §3.1).
         records.append(
-            rows.record(
+            rows.entry(
                 record_id=ids.guid(),
                 change_id=ids.guid(),
                 at=activity,

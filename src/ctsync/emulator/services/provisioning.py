@@ -272,7 +272,8 @@ def provision_on_demand(ctx: RequestContext) -> EmuResponse:
         "displayName": app.display_name if app is not None else "",
         "initiatorType": "application",
     }
-    rows = logs.RowContext.make(
+    rows = logs.RowContext(
+        source=source,
         target_tenant_id=job_ctx.target_tenant_id,
         job_id=record.id,
         cycle_id=ctx.emulator.ids.guid(),
