@@ -105,10 +105,12 @@ class CycleQueue:
         heapq.heappush(self._heap, entry)
 
     def watch_record(self, record: SyncJobRecord) -> None:
-        """:meth:`watch` for a record that knows where it lives (``new_job_record`` sets it)."""
+        """:meth:`watch` for a record that knows where it lives (``new_job_record`` sets it);
+        one that does not (made some other way) has every job queued afresh."""
         tenant = self._emulator.tenants.get(record.tenant_id)
         sync = tenant.synchronization.get(record.sp_id) if tenant is not None else None
         if tenant is None or sync is None or sync.jobs.get(record.id) is not record:
+            self.rebuild()
             return
         self.watch(JobRef(tenant, record.sp_id, sync, record))
 
