@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,6 +20,11 @@ from ctsync.graph import (
     WriteRecord,
     build_credential,
 )
+
+#: Requests in flight at once across every tenant of a session, and the connection pools
+#: (per cloud) they are spread over.
+MAX_IN_FLIGHT = 64
+POOLS = 8
 
 __all__ = ["CredentialFactory", "Session"]
 
@@ -65,10 +71,13 @@ class Session:
         #: one, nothing counts as created: destroy reverts fields and deletes no partner.
         self.ledger = ledger
         self._clients: dict[str, GraphClient] = {}
-        #: One connection pool per CA bundle (in practice: per cloud), shared by every
-        #: tenant's client: a fleet of tenants needs a handful of TLS connections, not two
-        #: hundred. Tokens are per request, so sharing a pool shares nothing else.
-        self._pools: dict[str | None, HttpTransport] = {}
+        #: Connection pools per CA bundle (in practice: per cloud), shared by the tenants'
+        #: clients: a fleet needs a few dozen TLS connections, not two per tenant. Tokens are
+        #: per request, so sharing a pool shares nothing else. A few small pools rather than
+        #: one big one (httpcore's pool does work per connection for every request it
+        #: places), with one cap on the requests in flight across them.
+        self._pools: dict[str | None, list[HttpTransport]] = {}
+        self._slots: asyncio.Semaphore | None = None
         #: Credentials this session built: closed with it (their HTTP pools included).
         self._credentials_made: list[Any] = []
 
@@ -100,11 +109,7 @@ class Session:
             )
             if self._on_token is not None and sync_credential:
                 credential = _TokenTap(credential, self._on_token)
-            bundle = tenant.cloud.ca_bundle
-            pool = self._pools.get(bundle)
-            if pool is None:
-                pool = HttpTransport(transport=self._transport, verify=bundle or True)
-                self._pools[bundle] = pool
+            pool = self._pool(tenant.cloud.ca_bundle, len(self._clients))
             client = GraphClient(
                 tenant_id=tenant.tenant_id,
                 credential=credential,
@@ -121,6 +126,23 @@ class Session:
             self._clients[tenant_name] = client
         return client
 
+    def _pool(self, bundle: str | None, index: int) -> HttpTransport:
+        """The pool of the ``index``-th client (tenants are spread over the pools in turn)."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        pools = self._pools.setdefault(bundle, [])
+        if len(pools) < POOLS:
+            pools.append(
+                HttpTransport(
+                    transport=self._transport,
+                    verify=bundle or True,
+                    max_in_flight=MAX_IN_FLIGHT // POOLS,
+                    slots=self._slots,
+                )
+            )
+            return pools[-1]
+        return pools[index % POOLS]
+
     @property
     def requests(self) -> int:
         """HTTP requests sent so far by every client of the session."""
@@ -130,8 +152,9 @@ class Session:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
-        for pool in self._pools.values():
-            await pool.aclose()
+        for pools in self._pools.values():
+            for pool in pools:
+                await pool.aclose()
         self._pools.clear()
         for credential in self._credentials_made:
             close = getattr(credential, "close", None)

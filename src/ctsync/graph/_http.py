@@ -7,6 +7,7 @@ in unit tests, the emulator's in-process transport elsewhere).
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ __all__ = [
 
 AsyncTransport = httpx.AsyncBaseTransport
 """What ``transport=`` accepts: any httpx async transport."""
+
+#: Requests one pool has in flight at once (its connections, all kept alive).
+MAX_IN_FLIGHT = 64
 
 
 @dataclass(frozen=True)
@@ -63,16 +67,27 @@ class HttpTransport:
         transport: httpx.AsyncBaseTransport | None = None,
         verify: str | bool = True,
         timeout: float = 60.0,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        slots: asyncio.Semaphore | None = None,
     ) -> None:
         # A CA bundle path becomes an SSL context: httpx deprecates `verify=<path>`.
         tls: ssl.SSLContext | bool = _tls_context(verify) if isinstance(verify, str) else verify
-        # Redirects are not followed: a 3xx would carry the bearer token elsewhere.
+        # Redirects are not followed: a 3xx would carry the bearer token elsewhere. Every
+        # connection the pool may open is kept alive (the default keeps 20: a busy fleet run
+        # closed and re-opened connections, a TLS handshake each).
         self._client = httpx.AsyncClient(
             transport=transport,
             verify=tls,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             follow_redirects=False,
+            limits=httpx.Limits(
+                max_connections=max_in_flight, max_keepalive_connections=max_in_flight
+            ),
         )
+        #: Requests in flight through this pool (``slots``: shared with sibling pools, a cap
+        #: across them): the rest wait here, in order, instead of in httpcore's queue, which
+        #: rescans every waiting request against every connection each time one frees up.
+        self._slots = slots or asyncio.Semaphore(max(1, max_in_flight))
 
     async def send(
         self,
@@ -84,7 +99,8 @@ class HttpTransport:
     ) -> RawResponse:
         """Send and read the whole response, or raise :class:`NoResponseError`."""
         try:
-            response = await self._client.request(method, url, headers=headers, content=content)
+            async with self._slots:
+                response = await self._client.request(method, url, headers=headers, content=content)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             cert_failure = isinstance(exc.__context__, ssl.SSLCertVerificationError) or (
                 "CERTIFICATE_VERIFY_FAILED" in str(exc)
