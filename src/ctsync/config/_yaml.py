@@ -6,6 +6,7 @@ works on plain ``dict``/``list``/scalars and asks a :class:`Locator` where a pat
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import re
@@ -110,6 +111,9 @@ def read_yaml(text: str, *, name: str) -> Document:
     nested too deeply or expanding past :data:`MAX_NODES` through aliases is refused before
     ruamel's recursive composer or :func:`_plain` pays for it.
     """
+    fast = _read_fast(text, name)
+    if fast is not None:
+        return fast
     from ruamel.yaml import YAML
     from ruamel.yaml.constructor import DuplicateKeyError
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -152,6 +156,194 @@ def read_yaml(text: str, *, name: str) -> Document:
         raise ConfigError(msg, location=f"{name}:1:1")
     data = _plain(tree, (), locator, _Budget())
     return Document(data=data, locator=locator)
+
+
+class _NotPlainError(Exception):
+    """The document uses something the fast reader leaves to the round-trip one."""
+
+
+_MISSING: Final = object()
+
+#: Tags of plain scalars the fast reader builds itself; anything else goes the long way.
+_PLAIN_TAGS: Final = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+}
+
+
+def _read_fast(text: str, name: str) -> Document | None:
+    """The same document :func:`read_yaml`'s round-trip path builds — data and positions —
+    from libyaml's events (``ruamel.yaml.clib``), some twenty times faster, or ``None``.
+
+    Only the plain shape of a config is read here: mappings of text keys, lists, scalars
+    without tags or anchors. Anything else — anchors and aliases, merge keys, tags, complex
+    or repeated keys, timestamps, several documents, any error — returns ``None`` and the
+    round-trip path reads the file, so its answers and messages are the only ones there are.
+    The same limits hold (:class:`_Shape` sees every event first).
+    """
+    try:
+        from _ruamel_yaml import CParser
+    except ImportError:
+        return None
+    try:
+        return _build_fast(CParser(text), text, name)
+    except (_NotPlainError, _RefusedError):
+        return None
+    except Exception:  # any parse error: the round-trip path reports it
+        return None
+
+
+def _build_fast(parser: Any, text: str, name: str) -> Document:
+    from ruamel.yaml import events
+
+    builder = _FastBuilder(text, name)
+    shape = _Shape()
+    documents = 0
+    while True:
+        event = parser.get_event()
+        shape.feed(event)
+        kind = type(event)
+        if kind is events.ScalarEvent:
+            builder.scalar(event)
+        elif kind is events.MappingStartEvent or kind is events.SequenceStartEvent:
+            builder.open(event, is_map=kind is events.MappingStartEvent)
+        elif kind is events.MappingEndEvent or kind is events.SequenceEndEvent:
+            builder.close()
+        elif kind is events.DocumentStartEvent:
+            documents += 1
+            if documents > 1:
+                raise _NotPlainError
+        elif kind is events.StreamEndEvent:
+            break
+        elif kind is events.AliasEvent:
+            builder.alias(event)
+    if builder.root is _MISSING:
+        raise _NotPlainError
+    return Document(data=builder.root, locator=builder.locator)
+
+
+class _FastBuilder:
+    """Plain data and positions from events, without recursion (see :func:`_read_fast`).
+
+    An alias is expanded as the round-trip reader expands it: a fresh copy of the anchored
+    value, whose own position is the anchored node's, and whose keys and items keep the
+    positions they have under the anchor.
+    """
+
+    def __init__(self, text: str, name: str) -> None:
+        from ruamel.yaml import YAML
+        from ruamel.yaml.nodes import ScalarNode
+
+        yaml = YAML(typ="rt")
+        self.resolver, self.constructor, self.node = yaml.resolver, yaml.constructor, ScalarNode
+        self.locator = Locator(name, text)
+        # Open collections: [container, path, is mapping, pending key, its position, anchor].
+        self.stack: list[list[Any]] = []
+        self.root: Any = _MISSING
+        #: anchor -> (value, its position, the positions below it relative to it)
+        self.anchors: dict[str, tuple[Any, tuple[int, int], list[_Rel]]] = {}
+        #: Anchored collections still open, and the positions recorded below each.
+        self.recording: list[tuple[DataPath, list[_Rel]]] = []
+
+    def value_of(self, event: Any) -> Any:
+        if event.tag:
+            raise _NotPlainError
+        if event.style:  # quoted or block: text
+            return event.value
+        tag = self.resolver.resolve(self.node, event.value, event.implicit)
+        kind = str(tag)  # ruamel answers a Tag object
+        if kind not in _PLAIN_TAGS:
+            raise _NotPlainError
+        if kind == "tag:yaml.org,2002:str":
+            return event.value
+        built = self.constructor.construct_object(self.node(tag, event.value), deep=True)
+        value = _scalar(built)
+        if isinstance(value, int) and abs(value) >= _HUGE:
+            raise _NotPlainError
+        return value
+
+    def scalar(self, event: Any) -> None:
+        value = self.value_of(event)
+        position = (event.start_mark.line, event.start_mark.column)
+        self.place(value, position, collection=False)
+        if event.anchor:
+            self.anchors[str(event.anchor)] = (value, position, [])
+
+    def alias(self, event: Any) -> None:
+        found = self.anchors.get(str(event.anchor))
+        if found is None:
+            raise _NotPlainError
+        value, position, below = found
+        path = self.place(copy.deepcopy(value), position, collection=False, alias=True)
+        for rel, key, where in below:
+            self.record((*path, *rel), key=key, value=where)
+
+    def open(self, event: Any, *, is_map: bool) -> None:
+        if event.tag and not event.implicit:
+            raise _NotPlainError
+        container: Any = {} if is_map else []
+        position = (event.start_mark.line, event.start_mark.column)
+        path = self.place(container, position, collection=True)
+        anchor = str(event.anchor) if event.anchor else None
+        self.stack.append([container, path, is_map, None, None, anchor])
+        if anchor is not None:
+            self.recording.append((path, []))
+            self.anchors.pop(anchor, None)  # a redefinition: the new one from here on
+
+    def close(self) -> None:
+        container, path, _, _, _, anchor = self.stack.pop()
+        if anchor is not None:
+            _, below = self.recording.pop()
+            where = self.locator._values.get(path, (0, 0))
+            self.anchors[anchor] = (container, where, below)
+
+    def record(
+        self, path: DataPath, *, key: tuple[int, int] | None, value: tuple[int, int]
+    ) -> None:
+        self.locator.record(path, key=key, value=value)
+        for top, below in self.recording:
+            if path[: len(top)] == top:
+                below.append((path[len(top) :], key, value))
+
+    def place(
+        self,
+        value: Any,
+        position: tuple[int, int],
+        *,
+        collection: bool,
+        alias: bool = False,
+    ) -> DataPath:
+        if not self.stack:
+            if not (collection or alias) or self.root is not _MISSING:
+                raise _NotPlainError
+            self.root = value
+            return ()
+        frame = self.stack[-1]
+        container, is_map = frame[0], frame[2]
+        path: DataPath = frame[1]
+        if is_map:
+            if frame[3] is None:  # this node is a key
+                if collection or alias or not isinstance(value, str) or value in container:
+                    raise _NotPlainError
+                frame[3], frame[4] = value, position
+                return path
+            key = frame[3]
+            child: DataPath = (*path, key)
+            self.record(child, key=frame[4], value=position)
+            container[key] = value
+            frame[3] = None
+            return child
+        child = (*path, len(container))
+        self.record(child, key=None, value=position)
+        container.append(value)
+        return child
+
+
+#: A position below an anchor: (path relative to it, key position, value position).
+_Rel = tuple[DataPath, "tuple[int, int] | None", tuple[int, int]]
 
 
 def _mark(name: str, mark: Any) -> str:
