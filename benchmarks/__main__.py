@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import b1, b2, b3, b4, b5, b6, process
+from . import b1, b2, b3, b4, b5, b6, cycle, process
 from .report import environment, summary, tables
 
 HERE = Path(__file__).resolve().parent
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 SUMMARY_BEGIN, SUMMARY_END = "<!-- summary:begin -->", "<!-- summary:end -->"
-ALL = ("B1", "B2", "B3", "B4", "B5", "B6", "P1", "P5")
+ALL = ("B1", "B2", "B3", "B4", "B5", "B6", "P1", "P5", "C1")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
             results["B6"] = b6.run(b6_users)
         elif name == "P1":
             results["P1"] = process.run_p1()
-        else:
+        elif name == "P5":
             results["P5"] = process.run_p5(b5_size)
+        else:
+            results["C1"] = run_c1(args.quick)
         results[name]["wall_seconds_benchmark"] = time.perf_counter() - start
     results["wall_seconds_total"] = time.perf_counter() - began
 
@@ -86,6 +88,40 @@ def main(argv: list[str] | None = None) -> int:
         (HERE / "results.json").write_text(payload)
         _update_readme(HERE / "README.md", results, text)
     return 0
+
+
+def run_c1(quick: bool) -> dict[str, Any]:
+    """C1: the emulator's engine as a served process — a large initial cycle, and the
+    per-request overhead as jobs grow (``cycle.py``)."""
+    users = 10_000 if quick else 100_000
+    jobs = [1, 10, 100] if quick else [1, 100, 1_000]
+    result = cycle.measure_cycle(users)
+    overhead = cycle.measure_request_overhead(jobs)
+    reads = [row["read_server_cpu_ms"] for row in overhead.values()]
+    flat = max(reads) <= 2 * min(reads) + 0.5
+    return {
+        "benchmark": "C1",
+        "cycle": result,
+        "overhead": overhead,
+        "targets": {
+            f"initial cycle of {users:,} users <= {cycle.CYCLE_SECONDS_TARGET:.0f} s": {
+                "value": result["cycle_wall_seconds"],
+                "met": result["cycle_wall_seconds"] <= cycle.CYCLE_SECONDS_TARGET,
+            },
+            f"server peak RSS <= {cycle.CYCLE_RSS_MB_TARGET:.0f} MB": {
+                "value": result["server_peak_rss_mb"],
+                "met": result["server_peak_rss_mb"] <= cycle.CYCLE_RSS_MB_TARGET,
+            },
+            "each user planned once": {
+                "value": result["users_planned"],
+                "met": result["users_planned"] <= result["users"],
+            },
+            f"per-request server CPU flat from {jobs[0]:,} to {jobs[-1]:,} jobs (ms)": {
+                "value": max(reads),
+                "met": flat,
+            },
+        },
+    }
 
 
 def _update_readme(path: Path, results: dict[str, Any], text: str) -> None:

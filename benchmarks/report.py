@@ -490,6 +490,32 @@ def b3_table(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def c1_table(r: dict[str, Any]) -> str:
+    c = r["cycle"]
+    lines = [
+        "| initial cycle | value |",
+        "|---|---|",
+        f"| users in scope | {c['users']:,.0f} |",
+        f"| wall s, `start` to the cycle completed | {_f(c['cycle_wall_seconds'], 1)} |",
+        f"| server CPU s over the cycle | {_f(c['cycle_server_cpu_seconds'], 1)} |",
+        f"| server peak RSS MB (seed included) | {c['server_peak_rss_mb']:.0f} |",
+        f"| the next unrelated request after `start`, ms | {_f(c['next_request_ms'], 1)} |",
+        f"| users planned / in the target / escrowed | {c['users_planned']:,.0f} / "
+        f"{c['target_users']:,.0f} / {c['escrowed']:,.0f} |",
+        "",
+        "| jobs | read ms | read server CPU ms | write + read ms | write + read server CPU ms "
+        "| jobs visited by reads |",
+        "|---|---|---|---|---|---|",
+    ]
+    for jobs, row in r["overhead"].items():
+        lines.append(
+            f"| {int(jobs):,} | {_f(row['read_ms'])} | {_f(row['read_server_cpu_ms'])} "
+            f"| {_f(row['write_then_read_ms'])} | {_f(row['write_then_read_server_cpu_ms'])} "
+            f"| {row['jobs_visited_by_reads']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def _target_rows(name: str, result: dict[str, Any]) -> list[dict[str, Any]]:
     if name == "B4":
         return list(result["cases"])
@@ -499,7 +525,7 @@ def _target_rows(name: str, result: dict[str, Any]) -> list[dict[str, Any]]:
 def summary(results: dict[str, Any]) -> str:
     """Every target of every benchmark run, one row each: what the README's summary shows."""
     lines = ["| benchmark | target | result | verdict |", "|---|---|---|---|"]
-    for name in ("B1", "B2", "B3", "B4", "B5", "B6", "P1", "P5"):
+    for name in ("B1", "B2", "B3", "B4", "B5", "B6", "P1", "P5", "C1"):
         if name not in results:
             continue
         for row in _target_rows(name, results[name]):
@@ -533,7 +559,9 @@ def tables(results: dict[str, Any]) -> str:
         out += ["### P1: one link, whole processes", "", p1_table(results["P1"]), ""]
     if "P5" in results:
         out += ["### P5: drift check, whole processes", "", p5_table(results["P5"]), ""]
-    for name in ("B1", "B2", "B3", "B4", "B5", "B6", "P1", "P5"):
+    if "C1" in results:
+        out += ["### C1: the emulator's engine, served", "", c1_table(results["C1"]), ""]
+    for name in ("B1", "B2", "B3", "B4", "B5", "B6", "P1", "P5", "C1"):
         if name not in results:
             continue
         out += [f"#### {name} targets", ""]
