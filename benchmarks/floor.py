@@ -29,6 +29,7 @@ from ctsync.emulator.core.traffic import QuotaLimits
 from ctsync.engine import Plan
 from ctsync.engine.execute import ExecuteOptions
 from ctsync.engine.live import READ_BATCH_CONCURRENCY
+from ctsync.engine.session import MAX_IN_FLIGHT as SESSION_IN_FLIGHT
 
 __all__ = [
     "MINIMAL_CALLS_PER_LINK",
@@ -48,10 +49,12 @@ __all__ = [
     "step_weights",
 ]
 
-#: The concurrency ctsync really allows itself in one tenant (``ExecuteOptions.per_tenant``) and
-#: for its live read (``$batch`` round trips in flight): imported, so a floor can never assume
-#: less parallelism than the code uses. Graph documents no concurrency limit for identity calls.
-TENANT_CONCURRENCY: int = ExecuteOptions().per_tenant
+#: The most requests ctsync can have in flight in one tenant: its session's cap across tenants
+#: (``engine.session.MAX_IN_FLIGHT``) — not ``ExecuteOptions.per_tenant``, which bounds steps,
+#: and a step may send requests side by side — and, for its live read, the ``$batch`` round
+#: trips in flight. Imported, so a floor can never assume less parallelism than the code
+#: has. Graph documents no concurrency limit for identity calls.
+TENANT_CONCURRENCY: int = max(ExecuteOptions().per_tenant, SESSION_IN_FLIGHT)
 READ_CONCURRENCY: int = READ_BATCH_CONCURRENCY
 
 
