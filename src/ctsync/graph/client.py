@@ -16,6 +16,9 @@ intent has no outcome (the process was killed while it was in flight) stays visi
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
+import functools
 import inspect
 import json as _json
 import logging
@@ -51,6 +54,17 @@ TOKEN_REFRESH_MARGIN: Final = 300.0
 _RESERVED_HEADERS: Final = frozenset(
     {"authorization", "client-request-id", "return-client-request-id"}
 )
+
+
+#: Threads for synchronous credentials' token requests (network-bound; one per tenant at most).
+TOKEN_THREADS = 32
+
+
+@functools.cache
+def _token_threads() -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(
+        max_workers=TOKEN_THREADS, thread_name_prefix="ctsync-token"
+    )
 
 
 @dataclass(frozen=True)
@@ -652,7 +666,12 @@ class GraphClient:
             if inspect.iscoroutinefunction(get_token):
                 result = await get_token(self.cloud.scope)
             else:
-                result = await asyncio.to_thread(get_token, self.cloud.scope)
+                # Synchronous credentials (azure-identity's) run on threads of their own: the
+                # default executor has a handful, and a fleet signs in to every tenant at once.
+                loop = asyncio.get_running_loop()
+                context = contextvars.copy_context()  # as asyncio.to_thread does
+                call = functools.partial(context.run, get_token, self.cloud.scope)
+                result = await loop.run_in_executor(_token_threads(), call)
                 if inspect.isawaitable(result):
                     result = await result
         except CtsyncError:
