@@ -29,7 +29,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import ctsync.ops.logs as ops_logs
 from ctsync.emulator.engine import logs as emu_logs
 from ctsync.emulator.services import azure2azure as a2a
 from ctsync.emulator.state import Tenant
@@ -324,27 +323,21 @@ class AuditRun:
 
 
 async def tool_audit(world: World, *, page: int, watermarks: Watermarks | None) -> AuditRun:
-    """``ctsync logs [--incremental] --summary`` over every link: one session, one pacer.
-
-    ctsync reads ``$top`` from the module constant ``ctsync.ops.logs.PAGE`` (500); the P = 1,000
-    rows set it for the call and put it back.
-    """
+    """``ctsync logs [--incremental] --summary [--page-size P]`` over every link: one session,
+    one pacer."""
     pacer = world.pacer()
     world.meter.reset()
     before = emulator_counts(world)
     out = AuditRun()
-    saved = ops_logs.PAGE
-    ops_logs.PAGE = page
     wall = time.perf_counter()
-    try:
-        async with world.session(pacer) as session:
-            t0 = world.clock.monotonic()
-            report = await read_logs(session, list(world.desired.links), watermarks=watermarks)
-            out.summary_rows = len(report.summary())
-            out.seconds = world.clock.monotonic() - t0
-            out.client = client_stats(session, list(world.desired.tenants))
-    finally:
-        ops_logs.PAGE = saved
+    async with world.session(pacer) as session:
+        t0 = world.clock.monotonic()
+        report = await read_logs(
+            session, list(world.desired.links), watermarks=watermarks, page_size=page
+        )
+        out.summary_rows = len(report.summary())
+        out.seconds = world.clock.monotonic() - t0
+        out.client = client_stats(session, list(world.desired.tenants))
     out.wall = time.perf_counter() - wall
     out.entries = len(report.entries)
     out.unique_changes = len({e.change_id for e in report.entries})
