@@ -29,6 +29,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ctsync.engine._files import read_state_file
 from ctsync.errors import CtsyncError
 
 __all__ = ["Journal", "JournalError"]
@@ -50,15 +51,9 @@ class Journal:
         self._data: dict[str, Any] | None = None
 
     def _read(self) -> dict[str, Any]:
-        try:
-            with self.path.open("rb") as handle:
-                raw = handle.read(MAX_BYTES + 1)
-        except FileNotFoundError:
+        raw = read_state_file(self.path, limit=MAX_BYTES, error=self._error)
+        if raw is None:
             return {}
-        except OSError as exc:
-            raise self._error(exc.strerror or type(exc).__name__) from None
-        if len(raw) > MAX_BYTES:
-            raise self._error(f"larger than {MAX_BYTES // (1024 * 1024)} MiB")
         try:
             data = json.loads(raw)
         except (ValueError, RecursionError):
@@ -83,15 +78,11 @@ class Journal:
 
     def _replay(self, apps: dict[str, dict[str, Any]]) -> None:
         """Apply the notes appended since the snapshot, in order."""
-        try:
-            with self.log_path.open("rb") as handle:
-                raw = handle.read(MAX_BYTES + 1)
-        except FileNotFoundError:
+        raw = read_state_file(
+            self.log_path, limit=MAX_BYTES, error=lambda why: self._error(f"its log: {why}")
+        )
+        if raw is None:
             return
-        except OSError as exc:
-            raise self._error(exc.strerror or type(exc).__name__) from None
-        if len(raw) > MAX_BYTES:
-            raise self._error(f"its log is larger than {MAX_BYTES // (1024 * 1024)} MiB")
         lines = raw.split(b"\n")
         for number, line in enumerate(lines, 1):
             if not line.strip():

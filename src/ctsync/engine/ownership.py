@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ctsync.engine._files import read_state_file
 from ctsync.errors import CtsyncError
 
 __all__ = ["DEFAULT_KEY", "Ledger", "LedgerError", "app_key", "object_key"]
@@ -59,15 +60,9 @@ class Ledger:
     # -- reading ------------------------------------------------------------------------
 
     def _read(self) -> dict[str, dict[str, dict[str, Any]]]:
-        try:
-            with self.path.open("rb") as handle:
-                raw = handle.read(MAX_BYTES + 1)
-        except FileNotFoundError:
+        raw = read_state_file(self.path, limit=MAX_BYTES, error=self._error)
+        if raw is None:
             return {}
-        except OSError as exc:
-            raise self._error(exc.strerror or type(exc).__name__) from None
-        if len(raw) > MAX_BYTES:
-            raise self._error(f"larger than {MAX_BYTES // (1024 * 1024)} MiB")
         try:
             data = json.loads(raw)
         except (ValueError, RecursionError):
