@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -18,6 +17,8 @@ import click
 from ctsync.errors import CtsyncError
 
 if TYPE_CHECKING:
+    import asyncio
+
     from ctsync.audit import AuditContext, AuditTrail
     from ctsync.config import DesiredState, TenantSpec
     from ctsync.engine import Plan, Session, Step
@@ -232,7 +233,7 @@ class Command:
         self.context = AuditContext(config_hash=desired.config_hash)
         self.trail: AuditTrail | None = None
         self._lock: RunLock | None = None
-        self._runner: asyncio.Runner | None = None
+        self._runner: asyncio.Runner | None = None  # imported when a command runs one
         self._session: Session | None = None
 
     def __enter__(self) -> Self:
@@ -258,6 +259,8 @@ class Command:
         except BaseException:
             self.__exit__(None, None, None)
             raise
+        import asyncio  # not at import: commands that touch no tenant need no event loop
+
         self._runner = asyncio.Runner()
         return self
 
