@@ -29,7 +29,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -154,43 +153,31 @@ def serve(folder: Path, world: dict[str, Any], *args: str) -> Iterator[Server]:
 
 
 def run(args: Sequence[str], *, cwd: Path, server: Server | None = None) -> ProcessRun:
-    """Run ``python -m ARGS`` to its end, measured (wall, CPU, peak RSS; the server's too)."""
-    command = [sys.executable, "-m", *args]
+    """Run ``python -m ARGS`` to its end, measured (wall, CPU, peak RSS; the server's too).
+
+    Started through :mod:`benchmarks._spawn`, so the peak RSS is the command's own, not the
+    harness's memory a forked child inherits."""
     if server is not None:
         server.reset_peak()
         server_cpu = server.cpu()
-    began = time.perf_counter()
-    process = subprocess.Popen(
-        command, cwd=cwd, env=_child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    streams: dict[str, bytes] = {}
-
-    def drain(name: str, pipe: Any) -> None:
-        streams[name] = pipe.read()
-
-    readers = [
-        threading.Thread(target=drain, args=("out", process.stdout)),
-        threading.Thread(target=drain, args=("err", process.stderr)),
-    ]
-    for reader in readers:
-        reader.start()
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - began
-    process.returncode = os.waitstatus_to_exitcode(status)
-    for reader in readers:
-        reader.join()
-    measured = ProcessRun(
+    with tempfile.TemporaryDirectory(prefix="ctsync-run-") as tmp:
+        figures = Path(tmp) / "figures.json"
+        command = [sys.executable, "-m", "benchmarks._spawn", str(figures), "--"]
+        command += [sys.executable, "-m", *args]
+        done = subprocess.run(command, cwd=cwd, env=_child_env(), capture_output=True, check=False)
+        measured = json.loads(figures.read_text()) if figures.exists() else {}
+    result = ProcessRun(
         args=list(args),
-        returncode=process.returncode,
-        wall=wall,
-        cpu=usage.ru_utime + usage.ru_stime,
-        peak_rss_mb=usage.ru_maxrss / 1024,
-        stderr_tail=streams.get("err", b"").decode(errors="replace")[-1500:],
+        returncode=int(measured.get("returncode", done.returncode)),
+        wall=float(measured.get("wall", 0.0)),
+        cpu=float(measured.get("cpu", 0.0)),
+        peak_rss_mb=float(measured.get("peak_rss_mb", 0.0)),
+        stderr_tail=done.stderr.decode(errors="replace")[-1500:],
     )
     if server is not None:
-        measured.server_cpu = server.cpu() - server_cpu
-        measured.server_peak_rss_mb = server.peak_rss_mb()
-    return measured
+        result.server_cpu = server.cpu() - server_cpu
+        result.server_peak_rss_mb = server.peak_rss_mb()
+    return result
 
 
 def _config(server: Server, folder: Path, spokes: int, name: str = "ctsync") -> Path:
