@@ -1,11 +1,14 @@
 """The naive sequential baseline: Microsoft's Graph walkthrough, one call at a time.
 
-For each link (graph-limits §6.1, in the walkthrough's order): T1 create the partner in the
-target, T2 PUT its identitySynchronization, T3 PATCH inbound automatic redemption; S1 create the
-partner in the source, S2 PATCH outbound automatic redemption, S3 instantiate the CTS app
-template, S4 validateCredentials (credentials inline, on ``jobs/validateCredentials``), S5
-create the job, S6 PUT the secrets, S7 assign the pilot group, S8 GET the schema, S9
-provisionOnDemand, S10 start, S11 poll the job once, S12 read the provisioning logs.
+For each link (graph-limits §6.1, in the walkthrough's order; :mod:`benchmarks.walkthrough`):
+T1 create the partner in the target, T2 PUT its identitySynchronization, T3 PATCH inbound
+automatic redemption and trust; S1 create the partner in the source, S2 PATCH outbound automatic
+redemption, S3 instantiate the CTS app template, S4 validateCredentials (credentials inline, on
+``jobs/validateCredentials``), S5 create the job, S6 PUT the secrets, S7 assign the pilot group,
+S8 GET the schema, S8b PUT it with the config's mappings and scoping (the walkthrough leaves the
+defaults; ctsync's apply writes them, so the same work does too), S9 provisionOnDemand, S10
+start, S11 poll the job once, S12 read the provisioning logs. The bodies are ctsync's own for
+the same config (:func:`link_work`).
 
 No batching, no client pacing (``Pacer(enabled=False)``), every call awaited before the next;
 the client still honours ``Retry-After`` on a 429. S9 provisions the pilot user on demand (the
@@ -28,24 +31,31 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from ctsync.config import DesiredState
+from ctsync.emulator.services import azure2azure
+from ctsync.engine.desired import wants
+from ctsync.engine.plan import nested
+from ctsync.engine.schema import edit_schema, schema_edits
 from ctsync.graph import GraphClient, Pacer
-from ctsync.graph.apps import CTS_TEMPLATE_ID, ApplicationsApi
+from ctsync.graph.apps import ApplicationsApi
 from ctsync.graph.policy import CrossTenantAccessPolicyApi
-from ctsync.graph.sync import AZURE2AZURE, SynchronizationApi
+from ctsync.graph.sync import SynchronizationApi
 
 from .common import drain_emulator_hub_writes
+from .walkthrough import LinkWork, walk_link
 from .world import GROUP_NAME, HUB, World
 
 __all__ = [
     "NaiveAudit",
     "NaiveRead",
     "NaiveResult",
+    "link_work",
     "naive_audit",
     "naive_read",
     "naive_setup",
@@ -55,7 +65,9 @@ __all__ = [
 ]
 
 #: The walkthrough's calls for one link (graph-limits §6.1), in order.
-WALKTHROUGH = ("T1", "T2", "T3", "S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10")
+WALKTHROUGH = (
+    *("T1", "T2", "T3", "S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S8b", "S9", "S10"),
+)
 #: After the job is started (not part of "time to start accepted").
 AFTER_START = ("S11", "S12")
 
@@ -95,6 +107,28 @@ def walkthrough_calls(world: World) -> tuple[list[str], list[str]]:
     skipped = [name for name, (m, p) in probes.items() if router.match(m, p).route is None]
     kept = [c for c in (*WALKTHROUGH, *AFTER_START) if c not in skipped]
     return kept, skipped
+
+
+def link_work(desired: DesiredState, key: str) -> LinkWork:
+    """The request bodies that do ctsync's work for link ``key`` (``SOURCE:TARGET``) of
+    ``desired``: what its partner configurations, secrets and user mapping must hold."""
+    wanted = wants(desired)
+    link = wanted.links[key]
+    source, target = link.source.name, link.target.name
+    template = azure2azure.default_schema(azure2azure.TEMPLATE_ID, "rule", "src", "tgt")
+    edited = edit_schema(template, schema_edits(link.link.sync))
+    user = next(
+        m
+        for rule in edited["synchronizationRules"]
+        for m in rule["objectMappings"]
+        if str(m.get("sourceObjectName")).lower() == "user"
+    )
+    return LinkWork(
+        inbound=nested(wanted.partners[(target, source)].members),
+        outbound=nested(wanted.partners[(source, target)].members),
+        secrets=dict(link.secrets),
+        user_mapping={k: user[k] for k in ("flowTypes", "attributeMappings", "scope")},
+    )
 
 
 @contextmanager
@@ -167,6 +201,7 @@ async def _naive_setup(world: World, spokes: list[str], *, drained: bool) -> Nai
                 spoke_id=world.desired.tenants[spoke].tenant_id,
                 group_id=group_id,
                 app_name=f"{spoke} (naive)",
+                work=link_work(world.desired, f"{HUB}:{spoke}"),
                 on_demand=on_demand if "S9" in kept else None,
             )
             result.to_start = clock.monotonic() - start
@@ -185,48 +220,6 @@ async def _naive_setup(world: World, spokes: list[str], *, drained: bool) -> Nai
     result.client_stats = dict(stats)
     result.token_fetches = stats["token_fetches"]
     return result
-
-
-async def walk_link(
-    hub: GraphClient,
-    spoke: GraphClient,
-    *,
-    hub_id: str,
-    spoke_id: str,
-    group_id: str,
-    app_name: str,
-    on_demand: Callable[[str, str, dict[str, Any]], Awaitable[None]] | None = None,
-) -> tuple[str, str]:
-    """One link of the walkthrough, T1 to S10, one call at a time: (service principal id,
-    job id). ``on_demand`` is S9, between the schema read and the start."""
-    target = CrossTenantAccessPolicyApi(spoke)
-    hub_policy = CrossTenantAccessPolicyApi(hub)
-    apps = ApplicationsApi(hub)
-    sync = SynchronizationApi(hub)
-    await target.create_partner(hub_id)  # T1
-    await target.put_identity_sync(hub_id, display_name=HUB)  # T2
-    await target.update_partner(  # T3
-        hub_id, {"automaticUserConsentSettings": {"inboundAllowed": True}}
-    )
-    await hub_policy.create_partner(spoke_id)  # S1
-    await hub_policy.update_partner(  # S2
-        spoke_id, {"automaticUserConsentSettings": {"outboundAllowed": True}}
-    )
-    created = await apps.instantiate(app_name, template_id=CTS_TEMPLATE_ID)  # S3
-    sp = created["servicePrincipal"]
-    sp_id = str(sp["id"])
-    role_id = str(sp["appRoles"][0]["id"])
-    credentials = {"AuthenticationType": "SyncPolicy", "CompanyId": spoke_id}
-    await sync.validate_credentials(sp_id, credentials=credentials)  # S4
-    job = await sync.create_job(sp_id, template_id=AZURE2AZURE)  # S5
-    job_id = str(job["id"])
-    await sync.put_secrets(sp_id, credentials)  # S6
-    await apps.assign(sp_id, principal_id=group_id, app_role_id=role_id)  # S7
-    schema = await sync.get_schema(sp_id, job_id)  # S8 (its ruleId feeds S9)
-    if on_demand is not None:
-        await on_demand(sp_id, job_id, schema)  # S9
-    await sync.start(sp_id, job_id)  # S10
-    return sp_id, job_id
 
 
 async def _timed(clock: Any, call: Awaitable[None]) -> float:

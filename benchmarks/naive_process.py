@@ -1,10 +1,15 @@
-"""``python -m benchmarks.naive_process INFO SPOKE [SPOKE ...]``: the naive walkthrough as a
-process, against a served emulator (INFO: its ``--info-file``).
+"""``python -m benchmarks.naive_process INFO WORK``: the naive walkthrough as a process, against a
+served emulator (INFO: its ``--info-file``).
 
 What an admin's script does: sign in to each tenant with its client secret (azure-identity, over
 the emulator's TLS), look up the pilot group once, then per link T1 … S10 one call at a time
-(:func:`benchmarks.naive.walk_link`; no provision on demand: the same work as ctsync's apply),
-no pacing, ``Retry-After`` honoured by the client. Exits 0 when every link's job was started.
+(:func:`benchmarks.walkthrough.walk_link`; no provision on demand: the same work as ctsync's
+apply), no pacing, ``Retry-After`` honoured by the client. Exits 0 when every link's job was
+started.
+
+WORK (JSON, written by the harness from the config ctsync applies): ``{"hub": NAME, "group":
+NAME, "links": {SPOKE: LinkWork}}`` — the request bodies an admin would paste into the script.
+Only the Graph client is imported: not ctsync's config, engine or emulator.
 """
 
 from __future__ import annotations
@@ -17,11 +22,10 @@ from typing import Any
 
 from ctsync.graph import AuthSpec, GraphClient, Pacer, build_credential, resolve_cloud
 
-from .naive import walk_link
-from .world import GROUP_NAME, HUB
+from .walkthrough import walk_link
 
 
-async def _main(info: dict[str, Any], spokes: list[str]) -> None:
+async def _main(info: dict[str, Any], work: dict[str, Any]) -> None:
     cloud = resolve_cloud(
         {
             "graph_url": info["graph_url"],
@@ -30,8 +34,9 @@ async def _main(info: dict[str, Any], spokes: list[str]) -> None:
         }
     )
     entries = {t["name"]: t for t in info["tenants"]}
+    hub_name, spokes = str(work["hub"]), list(work["links"])
     clients: dict[str, GraphClient] = {}
-    for name in (HUB, *spokes):
+    for name in (hub_name, *spokes):
         entry = entries[name]
         spec = AuthSpec(
             method="client_secret",
@@ -46,17 +51,18 @@ async def _main(info: dict[str, Any], spokes: list[str]) -> None:
             pacer=Pacer(enabled=False),
         )
     try:
-        hub = clients[HUB]
-        groups = await hub.list_all("/groups", filter=f"displayName eq '{GROUP_NAME}'")
+        hub = clients[hub_name]
+        groups = await hub.list_all("/groups", filter=f"displayName eq '{work['group']}'")
         group_id = str(groups[0]["id"])
         for spoke in spokes:
             await walk_link(
                 hub,
                 clients[spoke],
-                hub_id=entries[HUB]["tenant_id"],
+                hub_id=entries[hub_name]["tenant_id"],
                 spoke_id=entries[spoke]["tenant_id"],
                 group_id=group_id,
                 app_name=f"{spoke} (naive)",
+                work=work["links"][spoke],
             )
     finally:
         for client in clients.values():
@@ -64,11 +70,12 @@ async def _main(info: dict[str, Any], spokes: list[str]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 2:
+    if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
     info = json.loads(Path(argv[0]).read_text())
-    asyncio.run(_main(info, argv[1:]))
+    work = json.loads(Path(argv[1]).read_text())
+    asyncio.run(_main(info, work))
     return 0
 
 

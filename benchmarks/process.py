@@ -11,8 +11,13 @@ and its peak RSS (``/proc``; its peak is reset before each run).
 - **P1** (B1 as processes): one link, ``ctsync apply --auto-approve`` (its own live read, plan,
   preflight gate and writes) against the naive walkthrough as a process
   (``python -m benchmarks.naive_process``: the same client library, one call at a time, no
-  pacing, the same work — T1 … S10 without provision on demand), at 200 ms latency. Also
-  ``ctsync validate`` (imports, config, no network): the start-up a user pays on every command.
+  pacing, the same work — T1 … S10 without provision on demand, with the config's partner
+  settings, secrets, mappings and scoping: :mod:`benchmarks.walkthrough`), at 200 ms latency.
+  Also ``ctsync validate`` (imports, config, no network): the start-up a user pays on every
+  command.
+
+Every process runs from compiled bytecode, as an installed ctsync does (compiled once before the
+first timed run; a machine-wide ``PYTHONDONTWRITEBYTECODE`` is dropped for the children).
 - **P5** (B5 as processes): ``ctsync plan --detailed-exitcode`` over N configured links with
   nothing to change, at 100 ms latency with the documented quotas on; the links are set up first
   by ``ctsync apply`` with latency and quotas off (that run is reported too, not judged).
@@ -38,7 +43,10 @@ from typing import Any
 
 import httpx
 
-from .world import HUB, scenario, spoke_name
+from ctsync.config import load
+
+from .naive import link_work
+from .world import GROUP_NAME, HUB, scenario, spoke_name
 
 __all__ = ["ProcessRun", "run_p1", "run_p5"]
 
@@ -72,6 +80,10 @@ class ProcessRun:
 
 def _child_env() -> dict[str, str]:
     env = dict(os.environ)
+    # An installed ctsync runs from compiled bytecode (pip compiles it on install; an editable
+    # install writes it on first import). A machine that forbids writing it would recompile
+    # every module on every start: not what a user waits for.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     root = str(Path(__file__).resolve().parents[1])
     src = str(Path(root) / "src")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, root, env.get("PYTHONPATH")) if p)
@@ -119,6 +131,14 @@ class Server:
     def reset_peak(self) -> None:
         # Linux: writing 5 to clear_refs resets the peak resident set size (VmHWM).
         Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+
+
+def compile_bytecode() -> None:
+    """Compile ctsync's modules and the benchmarks' once, before any process is timed."""
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "compileall", "-q", str(root / "src")]
+    command.append(str(root / "benchmarks"))
+    subprocess.run(command, env=_child_env(), check=True, capture_output=True)
 
 
 @contextmanager
@@ -213,8 +233,18 @@ def _fresh(server: Server, world: dict[str, Any], **faults: float) -> None:
     server.control("faults", faults)
 
 
+def _naive_work(config: Path, spokes: Sequence[str], out: Path) -> str:
+    """The naive process's request bodies (:class:`~benchmarks.walkthrough.LinkWork`) for the
+    config ctsync applies, in a file: the script does the same work, without loading ctsync."""
+    desired = load(config)
+    links = {spoke: link_work(desired, f"{HUB}:{spoke}") for spoke in spokes}
+    out.write_text(json.dumps({"hub": HUB, "group": GROUP_NAME, "links": links}))
+    return str(out)
+
+
 def run_p1() -> dict[str, Any]:
     """P1: one link, whole processes, at 200 ms latency."""
+    compile_bytecode()
     world = scenario(1)
     with tempfile.TemporaryDirectory(prefix="ctsync-p1-") as tmp:
         folder = Path(tmp)
@@ -233,10 +263,11 @@ def run_p1() -> dict[str, Any]:
             requests_tool = server.answered_since(before)
             _fresh(server, world, latency_ms=P1_LATENCY_MS)
             info = str(folder / "info.json")
+            work = _naive_work(config, [spoke_name(1)], folder / "work.json")
             before = server.answered()
             naive = _ok(
                 run(
-                    ["benchmarks.naive_process", info, spoke_name(1)],
+                    ["benchmarks.naive_process", info, work],
                     cwd=folder,
                     server=server,
                 )
@@ -276,6 +307,7 @@ def run_p1() -> dict[str, Any]:
 
 def run_p5(n: int) -> dict[str, Any]:
     """P5: ``plan`` over ``n`` configured links with nothing to change, whole process."""
+    compile_bytecode()
     world = scenario(n)
     with tempfile.TemporaryDirectory(prefix="ctsync-p5-") as tmp:
         folder = Path(tmp)

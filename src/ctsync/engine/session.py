@@ -20,6 +20,8 @@ from ctsync.graph import (
     WriteRecord,
     build_credential,
 )
+from ctsync.graph.client import TOKEN_THREADS
+from ctsync.graph.credentials import TokenTransports
 
 #: Requests in flight at once across every tenant of a session, and the connection pools
 #: (per cloud) they are spread over.
@@ -80,6 +82,8 @@ class Session:
         self._slots: asyncio.Semaphore | None = None
         #: Credentials this session built: closed with it (their HTTP pools included).
         self._credentials_made: list[Any] = []
+        #: The authorities' connections, shared by the credentials built from the config.
+        self.token_transports = TokenTransports(pool_size=TOKEN_THREADS)
 
     def _from_config(self, tenant: TenantSpec) -> Any:
         from ctsync.permissions import delegated_scopes, sides_of
@@ -93,6 +97,7 @@ class Session:
             cloud=tenant.cloud,
             name=tenant.name,
             record_dir=self.desired.base_dir / ".ctsync" / "auth",
+            transport=self.token_transports.get(tenant.cloud.ca_bundle),
         )
 
     def client(self, tenant_name: str) -> GraphClient:
@@ -163,6 +168,7 @@ class Session:
                 if inspect.isawaitable(result):
                     await result
         self._credentials_made.clear()
+        self.token_transports.close()
 
     async def __aenter__(self) -> Session:
         return self

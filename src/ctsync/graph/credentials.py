@@ -39,6 +39,7 @@ __all__ = [
     "AuthSpec",
     "SafeCredential",
     "TokenCredentialLike",
+    "TokenTransports",
     "build_credential",
     "check_certificate",
 ]
@@ -166,6 +167,59 @@ class AuthSpec:
         return tuple(s for s in (self.client_secret, self.certificate_password) if s)
 
 
+class TokenTransports:
+    """One HTTP session (a pool of connections to the authority) per CA bundle, for every
+    credential of a run.
+
+    Left alone, azure-identity gives each credential its own ``requests`` session: a run over a
+    fleet opened one TLS connection to the authority per tenant (a handshake, a thread's worth
+    of CPU, each), although every tenant's token comes from the same host. Credentials built
+    with :meth:`get` share one ``RequestsTransport`` over one session, sized for the token
+    threads (:data:`ctsync.graph.client.TOKEN_THREADS`); closing a credential leaves it open
+    (``session_owner=False``), :meth:`close` ends it.
+    """
+
+    def __init__(self, pool_size: int) -> None:
+        self.pool_size = pool_size
+        self._made: dict[str | None, Any] = {}
+
+    def get(self, ca_bundle: str | None) -> Any:
+        transport = self._made.get(ca_bundle)
+        if transport is None:
+            import requests
+            from azure.core.pipeline.transport import RequestsTransport
+            from urllib3.util.retry import Retry
+
+            session = requests.Session()
+            # As azure-core sets up a session it owns: its retry policy retries, not urllib3.
+            retries = Retry(total=False, redirect=False, raise_on_status=False)
+            adapter = requests.adapters.HTTPAdapter(
+                pool_maxsize=self.pool_size, max_retries=retries
+            )
+            for scheme in ("http://", "https://"):
+                session.mount(scheme, adapter)
+            transport = RequestsTransport(
+                session=session, session_owner=False, connection_verify=ca_bundle or True
+            )
+            self._made[ca_bundle] = transport
+        return transport
+
+    def connections(self) -> int:
+        """Connections opened to authorities so far (every credential's)."""
+        opened = 0
+        for transport in self._made.values():
+            adapters = {id(a): a for a in transport.session.adapters.values()}
+            for adapter in adapters.values():
+                for key in list(adapter.poolmanager.pools.keys()):
+                    opened += adapter.poolmanager.pools[key].num_connections
+        return opened
+
+    def close(self) -> None:
+        for transport in self._made.values():
+            transport.session.close()
+        self._made.clear()
+
+
 def build_credential(
     spec: AuthSpec,
     *,
@@ -174,13 +228,15 @@ def build_credential(
     name: str | None = None,
     record_dir: Path | None = None,
     prompt: Callable[[str], None] | None = None,
+    transport: Any = None,
 ) -> SafeCredential:
     """Construct the azure.identity credential ``spec`` describes, for ``tenant_id`` in ``cloud``.
 
     ``name`` is the tenant's name in the config (what errors call it); ``record_dir`` is where
     a signed-in admin's account record is kept between runs (delegated methods; the record
     names the account, it holds no token); ``prompt`` shows a device code sign-in's
-    instructions (default: standard error).
+    instructions (default: standard error); ``transport`` is the authority's HTTP transport to
+    share (:meth:`TokenTransports.get`; default: the credential's own).
 
     No network call happens here. Every credential that talks to an authority gets
     ``authority=cloud.authority``; for explicit (custom) clouds also
@@ -207,6 +263,7 @@ def build_credential(
         label=label,
         record_path=record_path,
         prompt=prompt or _stderr_prompt(label),
+        transport=transport,
     )
     inner = context.construct()
     return SafeCredential(
@@ -243,6 +300,7 @@ class _Context:
     record_path: Path | None
     prompt: Callable[[str], None]
     persistent: bool = True
+    transport: Any = None
 
     @property
     def delegated(self) -> bool:
@@ -254,6 +312,8 @@ class _Context:
             out["disable_instance_discovery"] = True
         if self.cloud.ca_bundle:
             out["connection_verify"] = self.cloud.ca_bundle
+        if self.transport is not None:
+            out["transport"] = self.transport
         return out
 
     def construct(self) -> Any:

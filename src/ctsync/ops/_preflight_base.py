@@ -155,12 +155,31 @@ class Reads:
     def client(self, tenant: str) -> GraphClient:
         return self.session.client(tenant)
 
-    async def get(self, tenant: str, path: str, **params: str) -> dict[str, Any]:
+    def _fetch(
+        self, tenant: str, path: str, params: dict[str, str]
+    ) -> Callable[[], Awaitable[Any]]:
         async def fetch() -> dict[str, Any]:
             answer = await self.client(tenant).get(path, params=params or None)
             return answer.json_object()
 
-        return await self.once((tenant, "GET", path, json.dumps(params, sort_keys=True)), fetch)
+        return fetch
+
+    async def get(self, tenant: str, path: str, **params: str) -> dict[str, Any]:
+        key = (tenant, "GET", path, json.dumps(params, sort_keys=True))
+        result: dict[str, Any] = await self.once(key, self._fetch(tenant, path, params))
+        return result
+
+    def prefetch(self, tenant: str, path: str, **params: str) -> None:
+        """Send a GET now; :meth:`get` later takes its answer (or its error). Reads that do
+        not depend on the live state go out in the live read's round, not a round after it."""
+        key = (tenant, "GET", path, json.dumps(params, sort_keys=True))
+        if key not in self._tasks:
+            self._tasks[key] = asyncio.ensure_future(self._fetch(tenant, path, params)())
+
+    async def drain(self) -> None:
+        """Wait for every read begun; a prefetched read no check took ends here, its error
+        (if any) dropped: the check that would have reported it did not run."""
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
     async def list(self, tenant: str, path: str, **kwargs: Any) -> list[dict[str, Any]]:
         async def fetch() -> list[dict[str, Any]]:

@@ -56,6 +56,14 @@ def _ask_admin(side: _Side, what: str) -> str:
     )
 
 
+def pair_reads(reads: Reads, source: TenantSpec, target: TenantSpec) -> None:
+    """Send the reads :func:`pair_checks` makes (both default policies, the target's
+    ``authorizationPolicy``) at once, beside the live read they do not depend on."""
+    reads.prefetch(target.name, f"{POLICY}/default")
+    reads.prefetch(source.name, f"{POLICY}/default")
+    reads.prefetch(target.name, "/policies/authorizationPolicy")
+
+
 async def pair_checks(reads: Reads, link: LinkCheck) -> list[Finding]:
     source, target = link.source, link.target
     target_default, source_default = await asyncio.gather(

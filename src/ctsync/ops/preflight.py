@@ -5,7 +5,8 @@ writes, in a tenant the config only reads (``managed: false``) its live values. 
 a severity (``error`` blocks ``apply``; ``warning``; ``info``), a stable code (see
 :data:`FINDING_CODES`), the link and tenant it concerns, the reason and the fix.
 
-What is read, per link (reads a tenant shares between links are made once):
+What is read, per link (reads a tenant shares between links are made once; the tenant pair's
+reads go out beside the live read, in its round):
 
 - the tenant pair (``_preflight_pair``): the plan (``wants`` → ``read_live`` →
   ``plan_changes``), both tenants' default cross-tenant access settings, the target's
@@ -54,7 +55,7 @@ from ._preflight_base import (
     Reads,
     Severity,
 )
-from ._preflight_pair import pair_checks
+from ._preflight_pair import pair_checks, pair_reads
 from ._preflight_permissions import Grant, TokenRoles, permission_checks
 from ._preflight_users import user_checks
 
@@ -141,6 +142,10 @@ async def preflight(
     wanted = wants(desired, links=chosen)
     before = session.requests
     report = PreflightReport(links=[link.key for link in chosen], blocking_only=blocking_only)
+    reads = Reads(session)
+    for link in chosen:
+        # One round for everything the tenant pair needs: these reads do not wait for the plan.
+        pair_reads(reads, desired.tenants[link.source], desired.tenants[link.target])
     try:
         live: LiveState | None = await read_settled(session, desired, wanted)
     except (GraphError, ConfigError, AuthenticationError) as exc:
@@ -162,7 +167,6 @@ async def preflight(
         for problem in plan.blockers
         if f"coexist.{problem.code}" in FINDING_CODES
     )
-    reads = Reads(session)
     per_link = await asyncio.gather(
         *(
             _check_link(
@@ -183,6 +187,7 @@ async def preflight(
             for link in chosen
         )
     )
+    await reads.drain()
     for found in per_link:
         report.findings.extend(found)
     order = {key: i for i, key in enumerate(report.links)}
