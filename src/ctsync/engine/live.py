@@ -32,12 +32,15 @@ from ctsync.engine.session import Session
 from ctsync.errors import ConfigError, NotFoundError
 from ctsync.graph import BatchRequest, GraphClient, raise_for_item
 from ctsync.graph.apps import CTS_TEMPLATE_ID, odata_string
+from ctsync.graph.batch import MAX_BATCH
 
 __all__ = ["READ_BATCH_CONCURRENCY", "LiveLink", "LiveState", "LiveTenant", "read_live"]
 
 #: ``$batch`` round trips in flight per tenant while reading live state (the benchmarks'
 #: floors import it).
 READ_BATCH_CONCURRENCY: Final = 8
+#: Schemas read per round: as many as the batches of one round carry.
+_SCHEMA_ROUND: Final = READ_BATCH_CONCURRENCY * MAX_BATCH
 
 POLICY = "/policies/crossTenantAccessPolicy"
 SP_SELECT = "id,appId,displayName,tags,appRoles,applicationTemplateId"
@@ -162,6 +165,15 @@ async def _batch_get(client: GraphClient, urls: dict[str, str]) -> dict[str, dic
     """GET many URLs through ``$batch``: body per key, ``None`` for a 404."""
     if not urls:
         return {}
+    if len(urls) == 1:
+        # One URL: a plain GET (a batch envelope costs both sides more for nothing).
+        [(key, url)] = urls.items()
+        try:
+            answer = await client.get(url)
+        except NotFoundError:
+            return {key: None}
+        body = answer.json_object()
+        return {key: _clean(body)}
     keys = list(urls)
     requests = [BatchRequest(id=str(i), method="GET", url=urls[k]) for i, k in enumerate(keys)]
     results = await client.batch(requests, concurrency=READ_BATCH_CONCURRENCY)
@@ -198,15 +210,19 @@ async def _read_tenant(session: Session, wants: Wants, live: LiveState, name: st
     async def partners() -> None:
         if not my_partners:
             return
-        items = await client.list_all(f"{POLICY}/partners")
-        tenant.partners = {str(p["tenantId"]).lower(): _clean(p) for p in items}
+        # The sync policies are read beside the list, not after it: one round, not two. A
+        # policy whose partner configuration is not listed is not kept (a 404 either way).
         sync_urls = {
             w.partner_id: f"{POLICY}/partners/{w.partner_id}/identitySynchronization"
             for w in my_partners
-            if w.sync_link and w.partner_id in tenant.partners
+            if w.sync_link
         }
-        for partner_id, body in (await _batch_get(client, sync_urls)).items():
-            if body is not None:
+        items, policies = await asyncio.gather(
+            client.list_all(f"{POLICY}/partners"), _batch_get(client, sync_urls)
+        )
+        tenant.partners = {str(p["tenantId"]).lower(): _clean(p) for p in items}
+        for partner_id, body in policies.items():
+            if body is not None and partner_id in tenant.partners:
                 tenant.identity_sync[partner_id] = body
 
     async def apps() -> None:
@@ -453,8 +469,36 @@ async def _read_link_objects(client: GraphClient, links: list[LiveLink]) -> None
         if link.job:
             job_id = quote(str(link.job["id"]), safe="")
             schema_urls[link.key] = f"/servicePrincipals/{sp}/synchronization/jobs/{job_id}/schema"
-    for key, schema in (await _batch_get(client, schema_urls)).items():
-        next(link for link in with_sp if link.key == key).schema = schema
+    by_key = {link.key: link for link in with_sp}
+    # A fleet's schemas are one template's with the same edits: each keeps only what is its own
+    # (ids, a hand edit) and shares the rest with the first one read (a fleet plan held every
+    # link's whole schema: ~90 KB each). Read a round of batches at a time, shared as it comes,
+    # so no more than a round's schemas are ever whole at once.
+    reference: Any = template
+    keys = list(schema_urls)
+    for start in range(0, len(keys), _SCHEMA_ROUND):
+        chunk = {k: schema_urls[k] for k in keys[start : start + _SCHEMA_ROUND]}
+        for key, schema in (await _batch_get(client, chunk)).items():
+            shared = share_equal(schema, reference)
+            by_key[key].schema = shared
+            if reference is template:
+                reference = shared
+
+
+def share_equal(value: Any, reference: Any) -> Any:
+    """``value`` with each part equal to the same place of ``reference`` replaced by that part
+    of ``reference`` (one object, shared): equal JSON kept once. ``value`` is changed in place,
+    so it must be freshly read; the parts it then shares are read-only, as all live state is."""
+    if value == reference:
+        return reference
+    if isinstance(value, dict) and isinstance(reference, dict):
+        for key, item in value.items():
+            if key in reference:
+                value[key] = share_equal(item, reference[key])
+    elif isinstance(value, list) and isinstance(reference, list) and len(value) == len(reference):
+        for index, (item, theirs) in enumerate(zip(value, reference, strict=True)):
+            value[index] = share_equal(item, theirs)
+    return value
 
 
 async def _resolve_principals(

@@ -20,6 +20,7 @@ from ctsync.graph import (
     WriteRecord,
     build_credential,
 )
+from ctsync.graph._http import shared_tls
 from ctsync.graph.client import TOKEN_THREADS
 from ctsync.graph.credentials import TokenTransports
 
@@ -80,6 +81,8 @@ class Session:
         #: places), with one cap on the requests in flight across them.
         self._pools: dict[str | None, list[HttpTransport]] = {}
         self._slots: asyncio.Semaphore | None = None
+        #: The pools' TLS context per CA bundle: one, not one per pool.
+        self._tls: dict[str | None, Any] = {}
         #: Credentials this session built: closed with it (their HTTP pools included).
         self._credentials_made: list[Any] = []
         #: The authorities' connections, shared by the credentials built from the config.
@@ -137,10 +140,14 @@ class Session:
             self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         pools = self._pools.setdefault(bundle, [])
         if len(pools) < POOLS:
+            if bundle not in self._tls:
+                # An injected transport (the in-process emulator) has no TLS to set up.
+                system = True if self._transport else shared_tls(True)
+                self._tls[bundle] = shared_tls(bundle) if bundle else system
             pools.append(
                 HttpTransport(
                     transport=self._transport,
-                    verify=bundle or True,
+                    verify=self._tls[bundle],
                     max_in_flight=MAX_IN_FLIGHT // POOLS,
                     slots=self._slots,
                 )

@@ -119,6 +119,10 @@ def resolve_cloud(value: str | Mapping[str, Any] | Cloud) -> Cloud:
     )
 
 
+#: CA bundles found good (path, inode, size, modification time): checked once per process.
+_GOOD_BUNDLES: set[tuple[str, int, int, int]] = set()
+
+
 def check_ca_bundle(path: str) -> None:
     """Raise :class:`ConfigError` unless ``path`` is a readable PEM file of CA certificates.
 
@@ -137,8 +141,12 @@ def check_ca_bundle(path: str) -> None:
         kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO, socket or device"
         msg = f"cloud ca_bundle {path!r} is not a readable file (it is {kind})"
         raise ConfigError(msg)
+    seen = (path, info.st_ino, info.st_size, info.st_mtime_ns)
+    if seen in _GOOD_BUNDLES:
+        return  # the same file, unchanged: a fleet's tenants share one bundle
     try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+        _GOOD_BUNDLES.add(seen)
     except ssl.SSLError as exc:
         detail = f" (OpenSSL: {exc.reason})" if exc.reason else ""
         msg = (
