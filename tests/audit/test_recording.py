@@ -231,3 +231,46 @@ def test_actor_from_access_token() -> None:
         with pytest.raises(ValueError) as caught:
             Actor.from_access_token(bad)
         assert secret_token not in str(caught.value)
+
+
+def test_writes_in_flight_together_are_stored_in_groups_off_the_event_loop(
+    db_path: Path, context: AuditContext
+) -> None:
+    """Each intent is stored before its write is sent, each outcome before the caller hears of
+    it — and writes in flight at once share a transaction (one sync to disk), made in a thread
+    while the event loop goes on."""
+    import threading
+
+    from ctsync.audit import intent_recorder
+
+    graph = FakeGraph(VirtualClock(), latency=0.05)
+    graph.on("POST", PARTNERS, Reply(201, {"tenantId": "x"}))
+    commits: list[tuple[int, int]] = []
+
+    class Counting(AuditTrail):
+        def _commit(self, group: list[dict[str, object]]) -> None:
+            commits.append((len(group), threading.get_ident()))
+            super()._commit(group)
+
+    async def main() -> None:
+        client.add_intent_observer(intent_recorder(trail, context))
+        client.add_observer(recorder(trail, context))
+        await asyncio.gather(
+            *(client.post(PARTNERS, json={"tenantId": f"t{i}"}) for i in range(16))
+        )
+        await client.aclose()
+
+    with Counting(db_path, now=graph.clock.wall) as trail:
+        client = make_client(graph)
+        asyncio.run(main())
+        records = trail.records()
+        assert trail.verify().ok
+    assert len(records) == 32
+    assert sum(size for size, _ in commits) == 32
+    assert len(commits) <= 4, commits  # 16 intents together, then 16 outcomes together
+    assert threading.get_ident() not in {thread for _, thread in commits}
+    sent = {s.headers["client-request-id"]: i for i, s in enumerate(graph.requests)}
+    intents = {r.intent_id: r.seq for r in records if r.phase == "intent"}
+    for outcome in (r for r in records if r.phase == "outcome"):
+        assert intents[outcome.intent_id] < outcome.seq
+        assert outcome.client_request_id in sent

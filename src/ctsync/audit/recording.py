@@ -9,10 +9,12 @@ runs inside the task that made the write, ``$batch`` items included.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import inspect
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -148,11 +150,20 @@ class AuditContext:
 
 def _append(
     trail: AuditTrail, context: AuditContext, write: WriteIntent | WriteRecord, **fields: Any
-) -> None:
-    """Append ``write`` under the current (link, step) and the run's plan and actor."""
+) -> Awaitable[None] | None:
+    """Append ``write`` under the current (link, step) and the run's plan and actor.
+
+    On an event loop the record joins the next group commit (:meth:`AuditTrail.append_soon`)
+    and the awaitable is done once it is stored: the client awaits it before it goes on (an
+    intent before its write is sent). Elsewhere it is stored at once."""
     where = _current.get()
     actor = context.actor_for(write.tenant)
-    trail.append(
+    try:
+        asyncio.get_running_loop()
+        append: Callable[..., Any] = trail.append_soon
+    except RuntimeError:
+        append = trail.append
+    stored = append(
         actor_tenant=write.tenant,
         actor_client_id=actor.client_id,
         actor_object_id=actor.object_id,
@@ -166,17 +177,20 @@ def _append(
         intent_id=write.intent_id,
         **fields,
     )
+    return stored if inspect.isawaitable(stored) else None
 
 
-def recorder(trail: AuditTrail, context: AuditContext) -> Callable[[WriteRecord], None]:
+def recorder(
+    trail: AuditTrail, context: AuditContext
+) -> Callable[[WriteRecord], Awaitable[None] | None]:
     """An observer for :meth:`GraphClient.add_observer` that appends each write to ``trail``.
 
     It raises :class:`~ctsync.audit.AuditError` when the record cannot be stored; the client
     lets that reach the caller, so an unrecorded write never passes silently.
     """
 
-    def record(write: WriteRecord) -> None:
-        _append(
+    def record(write: WriteRecord) -> Awaitable[None] | None:
+        return _append(
             trail,
             context,
             write,
@@ -190,7 +204,9 @@ def recorder(trail: AuditTrail, context: AuditContext) -> Callable[[WriteRecord]
     return record
 
 
-def intent_recorder(trail: AuditTrail, context: AuditContext) -> Callable[[WriteIntent], None]:
+def intent_recorder(
+    trail: AuditTrail, context: AuditContext
+) -> Callable[[WriteIntent], Awaitable[None] | None]:
     """An observer for :meth:`GraphClient.add_intent_observer`: each write is recorded as an
     intent before it is sent, so a process killed while it is in flight leaves it visible.
 
@@ -198,7 +214,7 @@ def intent_recorder(trail: AuditTrail, context: AuditContext) -> Callable[[Write
     be stored — and then the write is not sent.
     """
 
-    def record(intent: WriteIntent) -> None:
-        _append(trail, context, intent, phase=INTENT)
+    def record(intent: WriteIntent) -> Awaitable[None] | None:
+        return _append(trail, context, intent, phase=INTENT)
 
     return record

@@ -20,6 +20,7 @@ database's owner cannot rewrite (CI logs, a ticket) and pass it back to ``verify
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sqlite3
@@ -297,14 +298,19 @@ def _utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _body_text(body: Any, *, path: str) -> str | None:
+#: Intents whose body is kept for their outcome: more than a run has in flight at once.
+_BODY_MEMO = 1024
+
+
+def _body_text(body: Any, *, path: str) -> tuple[str | None, Any]:
+    """The body as stored (JSON text, redacted) and as the record shows it."""
     if body is None:
-        return None
+        return None, None
     # The client redacts before its observers see the body; this is the second line, for
     # callers that append directly or a future observer path that forgets to.
     safe = redact(body, path=path)
     try:
-        return json.dumps(safe, separators=(",", ":"), ensure_ascii=True)
+        return json.dumps(safe, separators=(",", ":"), ensure_ascii=True), safe
     except (TypeError, ValueError) as exc:
         msg = f"the body of {path} is not JSON: {exc}"
         raise AuditError(msg) from None
@@ -344,6 +350,11 @@ class AuditTrail:
         self._lock = threading.Lock()
         self._handle: sqlite3.Connection | None = None
         self._closed = False
+        #: Records :meth:`append_soon` holds until the next group commit, and its task.
+        self._waiting: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._drainer: asyncio.Future[None] | None = None
+        #: The body of each intent recorded lately, for its outcome (see :meth:`_body`).
+        self._intent_bodies: dict[str, tuple[Any, str | None, Any]] = {}
         if not lazy:
             self._open()
 
@@ -395,6 +406,10 @@ class AuditTrail:
         self.close()
 
     def close(self) -> None:
+        """Store the records :meth:`append_soon` still holds, then close."""
+        waiting, self._waiting = self._waiting, []
+        if waiting and not self._closed:
+            self._commit([fields for fields, _ in waiting])
         with self._lock:
             self._closed = True
             if self._handle is not None:
@@ -503,27 +518,69 @@ class AuditTrail:
         ``phase`` is ``intent`` before a write is sent and ``outcome`` once it is answered,
         both with the write's ``intent_id``; None for notes.
         """
+        fields, shown = self._prepare(locals())
+        self._commit([fields])
+        return AuditRecord(**{**fields, "body": shown})
+
+    def append_soon(self, **record: Any) -> asyncio.Future[None]:
+        """:meth:`append`, committed with the records other tasks append meanwhile — one
+        transaction (one sync to disk) per group, in a thread: not on the event loop. The
+        future is done once the record is stored (or fails with :class:`AuditError`); a
+        record still waiting when the trail closes is stored by :meth:`close`."""
+        fields, _ = self._prepare(record)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((fields, done))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.ensure_future(self._drain())
+        return done
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                await asyncio.to_thread(self._commit, [fields for fields, _ in group])
+            except AuditError as exc:
+                for _, done in group:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for _, done in group:
+                if not done.done():
+                    done.set_result(None)
+
+    def _prepare(self, record: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
+        """The stored fields of a record (no seq, hash or time yet) and its body as shown."""
+        phase, intent_id, body = record.get("phase"), record.get("intent_id"), record.get("body")
         if phase not in (None, INTENT, OUTCOME):
             msg = f"audit phase must be {INTENT!r}, {OUTCOME!r} or None, not {phase!r}"
             raise ValueError(msg)
+        path = str(record["path"])
+        text, shown = self._body(body, path, intent_id if phase == OUTCOME else None)
+        if phase == INTENT:
+            self._note_intent_body(intent_id, body, text, shown)
+        status = record.get("status")
         fields: dict[str, Any] = {
-            "actor_tenant": actor_tenant,
-            "actor_client_id": actor_client_id,
-            "actor_object_id": actor_object_id,
-            "link": link,
-            "step": step,
-            "method": method.upper(),
+            "actor_tenant": record["actor_tenant"],
+            "actor_client_id": record.get("actor_client_id"),
+            "actor_object_id": record.get("actor_object_id"),
+            "link": record.get("link"),
+            "step": record.get("step"),
+            "method": str(record["method"]).upper(),
             "path": path,
-            "body": _body_text(body, path=path),
+            "body": text,
             "status": None if status is None else int(status),
-            "request_id": request_id,
-            "client_request_id": client_request_id or None,
-            "error_code": error_code,
-            "plan_id": plan_id,
-            "config_hash": config_hash,
+            "request_id": record.get("request_id"),
+            "client_request_id": record.get("client_request_id") or None,
+            "error_code": record.get("error_code"),
+            "plan_id": record.get("plan_id"),
+            "config_hash": record.get("config_hash"),
             "phase": phase,
             "intent_id": intent_id,
         }
+        return fields, shown
+
+    def _commit(self, group: list[dict[str, Any]]) -> None:
+        """Store ``group`` in order, in one transaction (seq, chain hash and time set here)."""
         with self._lock:
             try:
                 with self._transaction(immediate=True):
@@ -536,22 +593,46 @@ class AuditTrail:
                         ).fetchone() or (0, GENESIS_HASH)
                     # The head, not the last row, decides what comes next: after a truncated
                     # tail the gap stays visible instead of being papered over.
-                    fields["seq"] = int(head[0]) + 1
-                    fields["prev_hash"] = str(head[1])
-                    # Taken inside the lock so time order follows seq order across processes.
-                    fields["time"] = _utc_text(self._now())
-                    fields["hash"] = record_hash(fields)
-                    self._db.execute(_INSERT, fields)
-                    self._db.execute(
-                        "UPDATE head SET seq = :seq, hash = :hash WHERE id = 1", fields
-                    )
+                    seq, prev = int(head[0]), str(head[1])
+                    for fields in group:
+                        seq += 1
+                        fields["seq"] = seq
+                        fields["prev_hash"] = prev
+                        # Taken inside the lock so time order follows seq order across
+                        # processes.
+                        fields["time"] = _utc_text(self._now())
+                        fields["hash"] = prev = record_hash(fields)
+                        self._db.execute(_INSERT, fields)
+                        # Each record must extend the head (a trigger checks): moved each time.
+                        self._db.execute(
+                            "UPDATE head SET seq = :seq, hash = :hash WHERE id = 1", fields
+                        )
             except sqlite3.Error as exc:
-                msg = f"could not record {method.upper()} {path} in {self.path}: {exc}"
+                first = group[0]
+                more = f" (and {len(group) - 1} more)" if len(group) > 1 else ""
+                what = f"{first['method']} {first['path']}{more}"
+                msg = f"could not record {what} in {self.path}: {exc}"
                 raise AuditError(msg) from None
-        body_text = fields["body"]
-        return AuditRecord(
-            **{**fields, "body": None if body_text is None else json.loads(body_text)}
-        )
+
+    def _body(self, body: Any, path: str, outcome_of: str | None) -> tuple[str | None, Any]:
+        """:func:`_body_text`, once per write: the outcome of an intent recorded with the very
+        same body object (the client hands both records one) reuses the intent's text — a
+        schema PUT's body is tens of KB, redacted and written out twice otherwise."""
+        if body is None:
+            return None, None
+        if outcome_of is not None:
+            seen = self._intent_bodies.pop(outcome_of, None)
+            if seen is not None and seen[0] is body:
+                return seen[1], seen[2]
+        text, shown = _body_text(body, path=path)
+        return text, shown
+
+    def _note_intent_body(self, intent_id: str | None, body: Any, text: Any, shown: Any) -> None:
+        if intent_id is None or body is None:
+            return
+        self._intent_bodies[intent_id] = (body, text, shown)
+        while len(self._intent_bodies) > _BODY_MEMO:
+            del self._intent_bodies[next(iter(self._intent_bodies))]
 
     # -- reading --------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -121,34 +121,64 @@ class LiveState:
     links: dict[str, LiveLink]
 
     def fingerprint(self) -> str:
-        """A hash of every object read, minus fields that move on their own (job status)."""
-        view: dict[str, Any] = {
-            "tenants": {
-                name: {
-                    "partners": t.partners,
-                    "identity_sync": t.identity_sync,
-                    "sps": {k: [_sp_view(sp) for sp in v] for k, v in t.service_principals.items()},
-                    "foreign": [{"id": f.get("id"), "target": f.get("target")} for f in t.foreign],
-                    **({"default": t.default} if t.default is not None else {}),
-                }
-                for name, t in sorted(self.tenants.items())
-            },
-            "links": {
-                key: {
-                    "sp": _sp_view(link.service_principal),
-                    "job": (link.job or {}).get("id"),
-                    "schedule": ((link.job or {}).get("schedule") or {}).get("state"),
-                    "schema": link.schema,
-                    "assignments": sorted(a.get("principalId", "") for a in link.assignments),
-                    "principals": {f"{k[0]}:{k[1]}": v for k, v in sorted(link.principals.items())},
-                    "duplicates": [_sp_view(d) for d in link.duplicates],
-                    "ambiguous": [_sp_view(d) for d in link.ambiguous],
-                }
-                for key, link in sorted(self.links.items())
-            },
-        }
-        text = json.dumps(view, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
+        """A hash of every object read, minus fields that move on their own (job status).
+
+        Hashed a tenant and a link at a time: a fleet's whole state as one JSON text was the
+        largest object a plan ever held (tens of MB at 1,000 links)."""
+        digest = hashlib.sha256()
+        for name, t in sorted(self.tenants.items()):
+            tenant = {
+                "partners": t.partners,
+                "identity_sync": t.identity_sync,
+                "sps": {k: [_sp_view(sp) for sp in v] for k, v in t.service_principals.items()},
+                "foreign": [{"id": f.get("id"), "target": f.get("target")} for f in t.foreign],
+                **({"default": t.default} if t.default is not None else {}),
+            }
+            _hash_part(digest, ["tenant", name, tenant])
+        # Schemas share most of their parts (share_equal): each shared part is hashed once.
+        shared: dict[int, bytes] = {}
+        for key, link in sorted(self.links.items()):
+            schema = None if link.schema is None else _tree_digest(link.schema, shared).hex()
+            part = {
+                "sp": _sp_view(link.service_principal),
+                "job": (link.job or {}).get("id"),
+                "schedule": ((link.job or {}).get("schedule") or {}).get("state"),
+                "schema": schema,
+                "assignments": sorted(a.get("principalId", "") for a in link.assignments),
+                "principals": {f"{k[0]}:{k[1]}": v for k, v in sorted(link.principals.items())},
+                "duplicates": [_sp_view(d) for d in link.duplicates],
+                "ambiguous": [_sp_view(d) for d in link.ambiguous],
+            }
+            _hash_part(digest, ["link", key, part])
+        return digest.hexdigest()
+
+
+def _tree_digest(value: Any, memo: dict[int, bytes]) -> bytes:
+    """A digest of JSON ``value`` that does not depend on key order; each dict or list is
+    digested once per ``memo`` (by identity: the caller keeps the objects alive meanwhile)."""
+    if not isinstance(value, dict | list):
+        return hashlib.sha256(json.dumps(value, default=str).encode()).digest()
+    known = memo.get(id(value))
+    if known is not None:
+        return known
+    digest = hashlib.sha256()
+    if isinstance(value, dict):
+        digest.update(b"{")
+        for key in sorted(value):
+            digest.update(json.dumps(key).encode())
+            digest.update(_tree_digest(value[key], memo))
+    else:
+        digest.update(b"[")
+        for item in value:
+            digest.update(_tree_digest(item, memo))
+    memo[id(value)] = out = digest.digest()
+    return out
+
+
+def _hash_part(digest: Any, part: Any) -> None:
+    # One JSON line per part: parts cannot run into each other.
+    digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+    digest.update(b"\n")
 
 
 def _sp_view(sp: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -188,6 +218,20 @@ async def _batch_get(client: GraphClient, urls: dict[str, str]) -> dict[str, dic
     return out
 
 
+async def _all(*aws: Awaitable[Any]) -> list[Any]:
+    """Run ``aws`` concurrently; the first failure cancels the rest, waits for them, and is
+    raised. (``asyncio.gather`` leaves the others running: after a failed read they went on
+    sending requests, and raised again unseen at shutdown.)"""
+    tasks = [asyncio.ensure_future(aw) for aw in aws]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 async def read_live(session: Session, wants: Wants) -> LiveState:
     """Read everything ``wants`` touches, in every tenant concerned, concurrently."""
     tenants = {w.tenant for w in wants.partners.values()}
@@ -197,7 +241,7 @@ async def read_live(session: Session, wants: Wants) -> LiveState:
         tenants={name: LiveTenant(name) for name in tenants},
         links={key: LiveLink(key) for key in wants.links},
     )
-    await asyncio.gather(*(_read_tenant(session, wants, live, name) for name in sorted(tenants)))
+    await _all(*(_read_tenant(session, wants, live, name) for name in sorted(tenants)))
     return live
 
 
@@ -217,7 +261,7 @@ async def _read_tenant(session: Session, wants: Wants, live: LiveState, name: st
             for w in my_partners
             if w.sync_link
         }
-        items, policies = await asyncio.gather(
+        items, policies = await _all(
             client.list_all(f"{POLICY}/partners"), _batch_get(client, sync_urls)
         )
         tenant.partners = {str(p["tenantId"]).lower(): _clean(p) for p in items}
@@ -288,13 +332,13 @@ async def _read_tenant(session: Session, wants: Wants, live: LiveState, name: st
             if str(sp["id"]).lower() not in claimed
             and not any(t in mine for t in sp.get("tags") or [])
         ]
-        await asyncio.gather(
+        await _all(
             _read_link_objects(client, [live.links[w.key] for w in my_links]),
             identify(client, session.desired.tenants[name], tenant.foreign),
         )
 
     # Principals depend on nothing else read here: resolve them alongside.
-    await asyncio.gather(
+    await _all(
         partners(),
         apps(),
         _read_default(client, tenant, wants),

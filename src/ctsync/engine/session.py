@@ -16,12 +16,10 @@ from ctsync.graph import (
     HttpTransport,
     Pacer,
     RetryPolicy,
-    WriteIntent,
-    WriteRecord,
     build_credential,
 )
 from ctsync.graph._http import shared_tls
-from ctsync.graph.client import TOKEN_THREADS
+from ctsync.graph.client import TOKEN_THREADS, IntentObserver, WriteObserver
 from ctsync.graph.credentials import TokenTransports
 
 #: Requests in flight at once across every tenant of a session, and the connection pools
@@ -49,8 +47,8 @@ class Session:
         clock: Clock | None = None,
         pacer: Pacer | None = None,
         retry: RetryPolicy | None = None,
-        observers: Sequence[Callable[[WriteRecord], None]] = (),
-        intent_observers: Sequence[Callable[[WriteIntent], None]] = (),
+        observers: Sequence[WriteObserver] = (),
+        intent_observers: Sequence[IntentObserver] = (),
         on_token: Callable[[str], None] | None = None,
         journal: Journal | None = None,
         replication_wait: float = 120.0,

@@ -23,7 +23,7 @@ import inspect
 import json as _json
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final, Self
@@ -58,6 +58,8 @@ _RESERVED_HEADERS: Final = frozenset(
 
 #: Threads for synchronous credentials' token requests (network-bound; one per tenant at most).
 TOKEN_THREADS = 32
+#: No value (a body may be None).
+_UNSET: Final = object()
 
 
 @functools.cache
@@ -112,8 +114,11 @@ class WriteRecord:
     intent_id: str | None = None
 
 
-WriteObserver = Callable[[WriteRecord], None]
-IntentObserver = Callable[[WriteIntent], None]
+#: An observer may return an awaitable (the audit trail's group commit): the client awaits it
+#: before it goes on — an intent before its write is sent, an outcome before the caller
+#: hears of it.
+WriteObserver = Callable[[WriteRecord], Awaitable[None] | None]
+IntentObserver = Callable[[WriteIntent], Awaitable[None] | None]
 
 
 @dataclass
@@ -209,6 +214,8 @@ class GraphClient:
         self._token_lock = asyncio.Lock()
         self._observers: list[WriteObserver] = []
         self._intent_observers: list[IntentObserver] = []
+        #: Redacted bodies of announced writes, by intent id, until their outcome is told.
+        self._redacted: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"GraphClient(tenant_id={self.tenant_id!r}, cloud={self.cloud.name!r})"
@@ -311,7 +318,9 @@ class GraphClient:
         content = None if json is None else _json.dumps(json, separators=(",", ":")).encode()
         log_path = urlsplit(rel).path
         self.stats.requests += 1
-        intent = self._announce(method, log_path, json)
+        pending: list[Awaitable[None]] = []
+        intent = self._announce(method, log_path, json, pending)
+        await _settle(pending)
         went = False
 
         def sending() -> None:
@@ -332,17 +341,22 @@ class GraphClient:
             )
         except TransportError as exc:
             code = "TransportError" if exc.sent else "NotSent"
-            self._notify(method, log_path, body=json, status=None, code=code, intent_id=intent)
+            await _settle(
+                self._notify(method, log_path, body=json, status=None, code=code, intent_id=intent)
+            )
             raise
         except (asyncio.CancelledError, KeyboardInterrupt, CtsyncError):
             # Stopped while the write may be in flight: say so rather than leave only the
             # intent (and when it never left — no token, a hook refused — say that).
             code = "Interrupted" if went else "NotSent"
-            self._notify(method, log_path, body=json, status=None, code=code, intent_id=intent)
+            await _settle(
+                self._notify(method, log_path, body=json, status=None, code=code, intent_id=intent)
+            )
             raise
         raw = exchange.raw
         request_id = raw.headers.get("request-id")
         crid = raw.headers.get("client-request-id") or exchange.client_request_id
+        error: GraphError | None = None
         if raw.status >= 400:
             error = graph_error(
                 status=raw.status,
@@ -356,26 +370,20 @@ class GraphClient:
                 attempts=exchange.attempts,
                 retry_after=exchange.retry_after,
             )
+        await _settle(
             self._notify(
                 method,
                 log_path,
                 body=json,
                 status=raw.status,
-                request_id=error.request_id,
+                request_id=error.request_id if error else request_id,
                 client_request_id=crid,
-                code=error.code,
+                code=error.code if error else None,
                 intent_id=intent,
             )
-            raise error
-        self._notify(
-            method,
-            log_path,
-            body=json,
-            status=raw.status,
-            request_id=request_id,
-            client_request_id=crid,
-            intent_id=intent,
         )
+        if error is not None:
+            raise error
         return GraphResponse(
             status=raw.status,
             headers=raw.headers,
@@ -608,38 +616,46 @@ class GraphClient:
         client_request_id: str | None = None,
         code: str | None = None,
         intent_id: str | None = None,
-    ) -> None:
+    ) -> list[Awaitable[None]]:
+        """Tell the observers a write's outcome; what they ask to be awaited."""
         if method not in WRITE_METHODS or not self._observers:
-            return
+            self._redacted.pop(intent_id or "", None)
+            return []
+        # The intent's redacted body when there was one (a schema is thousands of nodes).
+        redacted = self._redacted.pop(intent_id or "", _UNSET)
         record = WriteRecord(
             tenant=self.tenant_id,
             method=method,
             path=path,
-            body=redact(body, path=path),
+            body=redact(body, path=path) if redacted is _UNSET else redacted,
             status=status,
             request_id=request_id,
             client_request_id=client_request_id or "",
             error_code=code,
             intent_id=intent_id,
         )
-        for observer in self._observers:
-            observer(record)
+        return [r for observer in self._observers if (r := observer(record)) is not None]
 
-    def _announce(self, method: str, path: str, body: Any) -> str | None:
-        """Tell the intent observers a write is about to be sent; its ``intent_id``."""
+    def _announce(
+        self, method: str, path: str, body: Any, pending: list[Awaitable[None]]
+    ) -> str | None:
+        """Tell the intent observers a write is about to be sent; its ``intent_id``. What
+        they ask to be awaited (before the write is sent) is added to ``pending``."""
         if method not in WRITE_METHODS:
             return None
         intent_id = str(uuid4())
         if self._intent_observers:
+            redacted = redact(body, path=path)
+            if self._observers:
+                self._redacted[intent_id] = redacted  # the outcome shows the same body
             intent = WriteIntent(
                 tenant=self.tenant_id,
                 method=method,
                 path=path,
-                body=redact(body, path=path),
+                body=redacted,
                 intent_id=intent_id,
             )
-            for observer in self._intent_observers:
-                observer(intent)
+            pending += [r for observer in self._intent_observers if (r := observer(intent))]
         return intent_id
 
     # -- tokens ---------------------------------------------------------------------------
@@ -799,6 +815,7 @@ class GraphClient:
                 # the items that waited longest first so the same tail is not throttled every
                 # round.
                 sending.sort(key=lambda r: -attempts[r.id])
+                pending: list[Awaitable[None]] = []
                 for request in sending:
                     del ready_at[request.id]
                     attempts[request.id] += 1
@@ -807,13 +824,16 @@ class GraphClient:
                     elif request.method.upper() in WRITE_METHODS:
                         path = urlsplit(request.url).path
                         intents[request.id] = self._announce(
-                            request.method.upper(), path, request.body
+                            request.method.upper(), path, request.body, pending
                         )
+                await _settle(pending)
                 retrying, fresh = await self._batch_round(sending, attempts, start)
                 ready_at.update(retrying)
+                told: list[Awaitable[None]] = []
                 for result in fresh:
                     final[result.id] = result
-                    self._notify_item(result, intents.get(result.id))
+                    told += self._notify_item(result, intents.get(result.id))
+                await _settle(told)
         except (asyncio.CancelledError, KeyboardInterrupt, CtsyncError) as exc:
             # Every announced item gets an outcome, even when the batch itself failed.
             status, code = None, "Interrupted"
@@ -821,9 +841,10 @@ class GraphClient:
                 code = "TransportError" if exc.sent else "NotSent"
             elif isinstance(exc, GraphError):
                 status, code = exc.status, exc.code
+            told = []
             for request in chunk:
                 if request.id in intents and request.id not in final:
-                    self._notify(
+                    told += self._notify(
                         request.method.upper(),
                         urlsplit(request.url).path,
                         body=request.body,
@@ -831,6 +852,7 @@ class GraphClient:
                         code=code,
                         intent_id=intents[request.id],
                     )
+            await _settle(told)
             raise
         return final
 
@@ -978,9 +1000,9 @@ class GraphClient:
             )
         return answers, exchange.client_request_id, raw.headers.get("request-id")
 
-    def _notify_item(self, result: BatchResult, intent_id: str | None) -> None:
+    def _notify_item(self, result: BatchResult, intent_id: str | None) -> list[Awaitable[None]]:
         request = result.request
-        self._notify(
+        return self._notify(
             request.method.upper(),
             urlsplit(request.url).path,
             body=request.body,
@@ -990,6 +1012,17 @@ class GraphClient:
             code=result.error_code,
             intent_id=intent_id,
         )
+
+
+async def _settle(pending: list[Awaitable[None]]) -> None:
+    """Await what the observers asked (the audit trail's records being stored), all of it,
+    even when one fails; then raise the first failure."""
+    if not pending:
+        return
+    results = await asyncio.gather(*pending, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def _missing_answer(request_id: str) -> dict[str, Any]:

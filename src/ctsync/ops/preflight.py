@@ -143,6 +143,43 @@ async def preflight(
     before = session.requests
     report = PreflightReport(links=[link.key for link in chosen], blocking_only=blocking_only)
     reads = Reads(session)
+    try:
+        per_link = await _read_and_check(
+            session,
+            reads,
+            report,
+            links=(chosen, tuple(links or ())),
+            wanted=wanted,
+            roles=roles,
+            blocking_only=blocking_only,
+        )
+    finally:
+        # Every read begun ends here, a prefetched one no check took included.
+        await reads.drain()
+    for found in per_link:
+        report.findings.extend(found)
+    order = {key: i for i, key in enumerate(report.links)}
+    report.findings.sort(
+        key=lambda f: (order.get(f.link, 0), RANK[f.severity], f.code, f.subject or "")
+    )
+    report.requests = session.requests - before
+    return report
+
+
+async def _read_and_check(
+    session: Session,
+    reads: Reads,
+    report: PreflightReport,
+    *,
+    links: tuple[Sequence[LinkSpec], tuple[str, ...]],
+    wanted: Wants,
+    roles: TokenRoles | None,
+    blocking_only: bool,
+) -> list[list[Finding]]:
+    """The live read (the tenant pair's reads sent beside it) and each link's checks
+    (``links``: the chosen links, and the keys asked for)."""
+    desired = session.desired
+    chosen, asked = links
     for link in chosen:
         # One round for everything the tenant pair needs: these reads do not wait for the plan.
         pair_reads(reads, desired.tenants[link.source], desired.tenants[link.target])
@@ -152,7 +189,7 @@ async def preflight(
         live = None
         report.findings.extend(_unreadable(desired, chosen, exc))
     judged = live or _nothing_live(wanted)
-    plan = plan_changes(desired, judged, wanted, links=tuple(links or ()), ledger=session.ledger)
+    plan = plan_changes(desired, judged, wanted, links=asked, ledger=session.ledger)
     report.plan = plan if live is not None else None
     report.findings.extend(
         Finding(
@@ -187,15 +224,7 @@ async def preflight(
             for link in chosen
         )
     )
-    await reads.drain()
-    for found in per_link:
-        report.findings.extend(found)
-    order = {key: i for i, key in enumerate(report.links)}
-    report.findings.sort(
-        key=lambda f: (order.get(f.link, 0), RANK[f.severity], f.code, f.subject or "")
-    )
-    report.requests = session.requests - before
-    return report
+    return list(per_link)
 
 
 def _nothing_live(wanted: Wants) -> LiveState:

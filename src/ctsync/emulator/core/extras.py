@@ -108,6 +108,10 @@ def _shown_types(fragment: str) -> Callable[[dict[str, Any], RequestContext], No
     return None
 
 
+#: ``{"@odata.context":"…"`` at the start of an answer (no escapes in a context URL).
+_CONTEXT_FIRST = re.compile(rb'^\{"@odata\.context":"([^"\\]*)"')
+
+
 def add_extra_properties(ctx: RequestContext, response: EmuResponse) -> EmuResponse:
     """``response`` with the undocumented properties of the objects it shows (a JSON answer
     with an ``@odata.context`` naming one of :data:`EXTRA_PROPERTIES`' types); unchanged
@@ -115,6 +119,11 @@ def add_extra_properties(ctx: RequestContext, response: EmuResponse) -> EmuRespo
     if response.status not in {200, 201} or dict.get(ctx.query, "$select") is not None:
         return response
     if "json" not in response.headers.get("content-type", ""):
+        return response
+    # Every answer the emulator makes names its ``@odata.context`` first: an answer without
+    # one (a $batch envelope) or of a type without extras (a schema) is passed on unparsed.
+    head = _CONTEXT_FIRST.match(response.body)
+    if head is None or _shown_types(head.group(1).decode().partition("#")[2]) is None:
         return response
     try:
         body = json.loads(response.body)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["EmuRequest", "EmuResponse", "json_response", "no_content"]
+__all__ = ["JSON_TYPE", "EmuRequest", "EmuResponse", "json_response", "no_content"]
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,15 @@ class EmuResponse:
         return json.loads(self.body) if self.body else None
 
 
+#: The content type of Graph's JSON answers.
+JSON_TYPE = "application/json; odata.metadata=minimal; odata.streaming=true"
+
+
 def json_response(
     status: int, payload: Any, headers: Mapping[str, str] | None = None
 ) -> EmuResponse:
     body = json.dumps(payload, separators=(",", ":")).encode()
-    out = {"content-type": "application/json; odata.metadata=minimal; odata.streaming=true"}
+    out = {"content-type": JSON_TYPE}
     out.update(headers or {})
     return EmuResponse(status=status, headers=out, body=body)
 
