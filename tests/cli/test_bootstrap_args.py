@@ -1,5 +1,5 @@
 """`ctsync bootstrap` refuses what it cannot do before anyone signs in: one clear message, exit
-1 (2 for click's own usage errors), no tenant contacted, nothing written beside the config."""
+1 (click's own usage errors too), no tenant contacted, nothing written beside the config."""
 
 from __future__ import annotations
 

@@ -16,13 +16,13 @@ def _serve(*args: str) -> tuple[int, str]:
 
 def test_bad_faults_spec_is_a_usage_error() -> None:
     code, output = _serve("--faults", "no-such-fault=3")
-    assert code == 2
+    assert code == 1  # usage errors exit 1, as every error (the CLI contract)
     assert "--faults" in output
 
 
 def test_unknown_scenario_is_a_usage_error(tmp_path: Path) -> None:
     code, output = _serve("--scenario", str(tmp_path / "missing.json"))
-    assert code == 2
+    assert code == 1  # usage errors exit 1, as every error (the CLI contract)
     assert "--scenario" in output
     assert "missing.json" in output
 
@@ -31,5 +31,5 @@ def test_malformed_scenario_file_is_a_usage_error(tmp_path: Path) -> None:
     scenario = tmp_path / "broken.json"
     scenario.write_text('{"tenants": [')
     code, output = _serve("--scenario", str(scenario))
-    assert code == 2
+    assert code == 1  # usage errors exit 1, as every error (the CLI contract)
     assert "invalid JSON" in output

@@ -231,7 +231,7 @@ def test_the_emulator_sign_in_command_says_what_went_wrong(lab: Lab, tmp_path: P
     junk = tmp_path / "junk.json"
     junk.write_text("[]")
     bad = lab.ctsync("emulator", "sign-in", str(junk), "--user", "lee@contoso.com")
-    assert bad.returncode == 2
+    assert bad.returncode == 1
     assert "is not an emulator info file" in bad.stderr
     assert lab.control("GET", "signin/pending")["next"] == []
 

@@ -7,9 +7,11 @@ fast and imports neither azure.identity, uvicorn nor rich.
 from __future__ import annotations
 
 import importlib
+import itertools
 import logging
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 import click
 
@@ -74,6 +76,58 @@ class _LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """click's ``main`` with ctsync's exit contract, however it is called (the console
+        script, ``python -m ctsync``, click's test runner): every error exits 1 — a usage error
+        too (click's 2 is what ``--detailed-exitcode`` means by "changes") — with JSON on
+        stdout under ``--output json``; Ctrl-C exits 130."""
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            # Not standalone: click hands back --help's and --version's exit code instead.
+            done = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Abort as exc:
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, KeyboardInterrupt):
+                _stop("interrupted", "interrupted", EXIT_INTERRUPTED, argv)
+            _stop("aborted", "aborted: no answer (end of input)", 1, argv)
+        except click.ClickException as exc:
+            if _wants_json(argv):
+                _json_error("usage", exc.format_message(), None)
+            exc.show()
+            sys.exit(1)
+        except KeyboardInterrupt:
+            _stop("interrupted", "interrupted", EXIT_INTERRUPTED, argv)
+        if standalone_mode:
+            sys.exit(done if isinstance(done, int) else 0)
+        return done
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    """``--output json`` (or ``--output=json``) among the arguments."""
+    return "--output=json" in argv or any(
+        a == "--output" and b == "json" for a, b in itertools.pairwise(argv)
+    )
+
+
+def _json_error(code: str, message: str, location: str | None) -> None:
+    from ctsync.cli._common import json_error
+
+    json_error(code, message, location)
+
+
+def _stop(code: str, message: str, exit_code: int, argv: Sequence[str]) -> NoReturn:
+    if _wants_json(argv):
+        _json_error(code, message, None)
+    click.echo(message, err=True)
+    sys.exit(exit_code)
+
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ctsync")
@@ -120,20 +174,6 @@ def _logging() -> None:
 def main(argv: list[str] | None = None) -> Any:
     """The console entry point. Ctrl-C exits 130 wherever it lands — at a prompt, while the
     config loads, during a run — never 1 with "Aborted!" (which a script would read as an
-    ordinary failure)."""
+    ordinary failure); every error exits 1 (see :meth:`_LazyGroup.main`)."""
     _logging()
-    try:
-        return cli.main(args=argv, prog_name="ctsync", standalone_mode=False)
-    except click.exceptions.Abort as exc:
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, KeyboardInterrupt):
-            click.echo("interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-        click.echo("aborted: no answer (end of input)", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+    return cli.main(args=argv, prog_name="ctsync", standalone_mode=False)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NoReturn, Self, TypeVar
 
 import click
 
@@ -61,6 +62,8 @@ def config_option(func: F) -> F:
         type=file_path(dir_okay=False),
         default=DEFAULT_CONFIG,
         show_default=True,
+        envvar="CTSYNC_CONFIG",
+        show_envvar=True,
         help="The ctsync config file.",
     )(func)
 
@@ -84,6 +87,8 @@ def audit_option(func: F) -> F:
         "--audit-db",
         type=file_path(dir_okay=False),
         default=None,
+        envvar="CTSYNC_AUDIT_DB",
+        show_envvar=True,
         help="The audit trail database [default: .ctsync/audit.sqlite beside the config].",
     )(func)
 
@@ -98,20 +103,75 @@ def link_option(func: F) -> F:
     )(func)
 
 
-def fail(message: str, *, code: int = 1) -> NoReturn:
+def fail(message: str, *, code: int = 1, kind: str = "error") -> NoReturn:
+    """Stop the command: ``error: MESSAGE`` on stderr, and — under ``--output json`` — the
+    error as JSON on stdout (``{"error": {"code", "message", "location"}}``), so a pipeline
+    never parses prose. ``kind`` is the JSON ``code``; a message that starts with a file
+    position (a config error) gives its ``location``."""
+    context = click.get_current_context(silent=True)
+    sent = context is not None and context.find_root().meta.get(_JSON_SENT, False)
+    if context is not None and _json_output(context) and not sent:
+        location = _LOCATION.match(message)
+        json_error(kind, message, location.group(1) if location else None)
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def error_kind(exc: BaseException) -> str:
+    """The JSON error ``code`` of a ctsync error: ``config``, ``auth``, ``transport``, ``graph``
+    (Graph answered with an error), ``audit``, or ``error``."""
+    from ctsync.errors import AuthenticationError, ConfigError, GraphError, TransportError
+
+    for kind, cls in (
+        ("config", ConfigError),
+        ("auth", AuthenticationError),
+        ("transport", TransportError),
+        ("graph", GraphError),
+    ):
+        if isinstance(exc, cls):
+            return kind
+    return "audit" if type(exc).__name__ == "AuditError" else "error"
+
+
+#: ``path:line[:col]: `` at the start of a config error.
+_LOCATION: Final = re.compile(r"^([^\s:][^:\n]*:\d+(?::\d+)?): ")
+
+
+def _json_output(context: click.Context) -> bool:
+    while context is not None:
+        if context.params.get("output") == "json":
+            return True
+        context = context.parent  # type: ignore[assignment]
+    return False
+
+
+def console(*, stderr: bool = False) -> Any:
+    """A rich console for people: data is never read as emoji codes (a tag ``ctsync:link:…``
+    stays text) nor highlighted; with ``NO_COLOR`` set, no escape code at all (rich alone
+    would still send bold and the like)."""
+    from rich.console import Console
+
+    plain = bool(os.environ.get("NO_COLOR"))
+    return Console(
+        stderr=stderr, highlight=False, emoji=False, color_system=None if plain else "auto"
+    )
+
+
+def json_error(code: str, message: str, location: str | None) -> None:
+    """An error as JSON on stdout, one object: ``{"error": {"code", "message", "location"}}``."""
+    error = {"code": code, "message": message, "location": location}
+    click.echo(json.dumps({"error": error}, indent=2))
 
 
 def load_config(path: Path) -> DesiredState:
     from ctsync.config import load
 
     if not path.exists():
-        fail(f"{path}: no such config file (create one with `ctsync init`)")
+        fail(f"{path}: no such config file (create one with `ctsync init`)", kind="config")
     try:
         return load(path)
     except CtsyncError as exc:
-        fail(str(exc))
+        fail(str(exc), kind=error_kind(exc))
 
 
 INTERRUPTED = "interrupted: run the command again to continue where it stopped"
@@ -129,7 +189,7 @@ def open_trail(path: Path, *, lazy: bool = False) -> AuditTrail:
     try:
         return AuditTrail(path, lazy=lazy)
     except CtsyncError as exc:
-        fail(str(exc))
+        fail(str(exc), kind=error_kind(exc))
 
 
 def state_dir(desired: DesiredState) -> Path:
@@ -255,7 +315,7 @@ class Command:
                 self._session.ledger.check()
         except CtsyncError as exc:
             self.__exit__(None, None, None)
-            fail(str(exc))
+            fail(str(exc), kind=error_kind(exc))
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -271,7 +331,7 @@ class Command:
         try:
             stale = lock.acquire()
         except LockHeldError as exc:
-            fail(str(exc))
+            fail(str(exc), kind=error_kind(exc))
         self._lock = lock
         if stale is not None:
             click.echo(
@@ -293,7 +353,7 @@ class Command:
         try:
             return self._runner.run(work(self.session))
         except CtsyncError as exc:
-            fail(str(exc))
+            fail(str(exc), kind=error_kind(exc))
         except KeyboardInterrupt:
             fail(INTERRUPTED, code=130)
 
@@ -328,7 +388,15 @@ def step_scope(step: Step) -> AbstractContextManager[Any]:
 
 
 def echo_json(payload: Any) -> None:
+    """The command's JSON document on stdout (one per run: a later :func:`fail` adds no
+    second one — the document, with exit 1, is what a pipeline reads)."""
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.find_root().meta[_JSON_SENT] = True
     click.echo(json.dumps(payload, indent=2, default=str))
+
+
+_JSON_SENT: Final = "ctsync.json_sent"
 
 
 def confirm_or_exit(plan: Plan, *, auto_approve: bool, verb: str) -> None:

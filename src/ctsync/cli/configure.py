@@ -11,6 +11,7 @@ from ctsync.cli._common import (
     DEFAULT_CONFIG,
     config_option,
     echo_json,
+    error_kind,
     fail,
     file_path,
     load_config,
@@ -81,7 +82,7 @@ def init(
         try:
             text = init_from_emulator(info, links=pairs, path=out, auth=auth or "client_secret")
         except CtsyncError as exc:
-            fail(str(exc))
+            fail(str(exc), kind=error_kind(exc))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     click.echo(f"Wrote {out}. Next: `ctsync plan -c {out}`.")

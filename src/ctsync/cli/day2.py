@@ -17,6 +17,7 @@ from ctsync.cli._common import (
     audit_option,
     config_option,
     echo_json,
+    error_kind,
     fail,
     file_path,
     link_option,
@@ -63,7 +64,7 @@ def _links(desired: DesiredState, keys: tuple[str, ...]) -> Any:
     try:
         return select_links(desired, keys)
     except CtsyncError as exc:
-        fail(str(exc))
+        fail(str(exc), kind=error_kind(exc))
 
 
 @click.command("provision")
@@ -135,7 +136,7 @@ def _read_users(path: Path) -> list[str]:
     except FileNotFoundError:
         fail(f"{path}: --users file does not exist")
     except CtsyncError as exc:
-        fail(str(exc))
+        fail(str(exc), kind=error_kind(exc))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -173,7 +174,7 @@ def _job_command(action: str) -> Any:
             try:
                 reset_scope(words)
             except CtsyncError as exc:
-                fail(str(exc))
+                fail(str(exc), kind=error_kind(exc))
         changes = _with_session(
             desired,
             audit_db,

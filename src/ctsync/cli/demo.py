@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ctsync.cli._common import console as rich_console
 from ctsync.cli._common import file_path
 
 if TYPE_CHECKING:
@@ -199,7 +200,7 @@ def _json(result: _Demo) -> None:
 
 
 def _text(result: _Demo) -> None:
-    from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from ctsync.render.plan import plan_text, report_text
@@ -210,10 +211,13 @@ def _text(result: _Demo) -> None:
     assert result.plan is not None
     assert result.report is not None
     assert result.replan is not None
-    console = Console(highlight=False)
+    # Data is never markup or emoji codes: a tag `ctsync:link:…` stays text, a display name
+    # with `[bold]` is printed as written.
+    console = rich_console()
     console.rule("[bold]ctsync demo[/] — an in-process emulator with Contoso, Fabrikam, Tailspin")
     console.print(
-        f"1. Wrote [bold]{result.config}[/] (links contoso → fabrikam, contoso → tailspin)"
+        f"1. Wrote [bold]{escape(str(result.config))}[/] (links contoso → fabrikam, "
+        "contoso → tailspin)"
     )
     console.print(
         "\n2. [bold]ctsync preflight[/]: will sync work? (Tailspin's admin has switched guest "
@@ -223,7 +227,7 @@ def _text(result: _Demo) -> None:
     console.print("(`ctsync preflight` also shows the fix of each finding.)")
     console.print(
         f"\n3. Tailspin's admin allows invitations again; [bold]preflight[/] as apply runs it: "
-        f"{preflight_summary(result.preflight_after)}"
+        f"{escape(preflight_summary(result.preflight_after))}"
     )
     console.print("\n4. [bold]ctsync plan[/]: what changes in both tenants of every link\n")
     console.print(plan_text(result.plan), markup=False)
@@ -239,7 +243,7 @@ def _text(result: _Demo) -> None:
         title="6. What the tenants hold now",
     )
     for row in result.tenants:
-        table.add_row(*(str(v) for v in row.values()))
+        table.add_row(*(escape(str(v)) for v in row.values()))
     console.print()
     console.print(table)
     verdict = "no changes" if result.replan.empty else f"{len(result.replan.steps)} steps"
@@ -254,7 +258,7 @@ def _text(result: _Demo) -> None:
         "emulator's clock):"
     )
     for target, users in result.provisioned.items():
-        console.print(f"   {target}: {len(users)} users created — {', '.join(users)}")
+        console.print(f"   {target}: {len(users)} users created — {', '.join(users)}", markup=False)
     from ctsync.render.day2 import logs_text, status_text
 
     console.print("\n10. [bold]ctsync status[/]\n")

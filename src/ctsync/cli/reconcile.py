@@ -146,14 +146,15 @@ def _progress(plan: Plan, output: str) -> tuple[AbstractContextManager[Any], Eve
     """A progress bar on stderr for long applies at a terminal; nothing otherwise."""
     if output != "text" or len(plan.steps) < 8 or not sys.stderr.isatty():
         return nullcontext(), None
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ctsync.cli._common import console
 
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        console=Console(stderr=True),
+        console=console(stderr=True),
         transient=True,
     )
     task = progress.add_task("applying", total=len(plan.steps))
