@@ -131,8 +131,21 @@ def _stop(code: str, message: str, exit_code: int, argv: Sequence[str]) -> NoRet
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ctsync")
-def cli() -> None:
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Say more of what ctsync does (info lines on stderr)."
+)
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Every Graph request on stderr (method, path, status, request-id, time; never a token "
+    "or secret), and azure-identity's and MSAL's own log lines.",
+)
+def cli(verbose: bool, debug: bool) -> None:
     """Entra ID cross-tenant synchronization as code."""
+    if debug:
+        _logging(level=logging.DEBUG, sdk=True)
+    elif verbose:
+        _logging(level=logging.INFO, sdk=False)
 
 
 #: The exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
@@ -151,24 +164,34 @@ class _Stderr(logging.Handler):
             self.handleError(record)
 
 
-def _logging() -> None:
+def _logging(level: int | None = None, *, sdk: bool | None = None) -> None:
     """ctsync's own warnings as ``warning: ...`` lines on stderr; the SDKs' log lines
     (azure-identity's ``get_token failed``, MSAL's) never reach the terminal unformatted:
-    ctsync reports their failures itself. ``CTSYNC_DEBUG=1`` shows everything."""
+    ctsync reports their failures itself. ``--debug`` (or ``CTSYNC_DEBUG=1``) shows
+    everything, through the same handler; ``-v`` ctsync's info lines."""
     import os
 
     debug = os.environ.get("CTSYNC_DEBUG", "") not in ("", "0")
+    if level is None:
+        level = logging.DEBUG if debug else logging.WARNING
+    if sdk is None:
+        sdk = debug
     ours = logging.getLogger("ctsync")
-    if not ours.handlers:
+    if not any(isinstance(h, _Stderr) for h in ours.handlers):
         ours.addHandler(_Stderr())
-        ours.setLevel(logging.DEBUG if debug else logging.WARNING)
         ours.propagate = False
+    ours.setLevel(level)
     for name in ("azure", "msal", "msal_extensions", "urllib3"):
-        sdk = logging.getLogger(name)
-        if debug:
-            continue
-        sdk.addHandler(logging.NullHandler())
-        sdk.propagate = False
+        other = logging.getLogger(name)
+        other.handlers = [
+            h for h in other.handlers if not isinstance(h, _Stderr | logging.NullHandler)
+        ]
+        other.propagate = False
+        if sdk:
+            other.addHandler(_Stderr())
+            other.setLevel(logging.DEBUG)
+        else:
+            other.addHandler(logging.NullHandler())
 
 
 def main(argv: list[str] | None = None) -> Any:

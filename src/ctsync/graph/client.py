@@ -22,6 +22,7 @@ import functools
 import inspect
 import json as _json
 import logging
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -557,11 +558,16 @@ class GraphClient:
             if on_send is not None:
                 on_send()
             self.stats.attempts += 1
+            began = time.perf_counter()
             try:
                 raw = await self._http.send(method, url, headers=send_headers, content=content)
             except NoResponseError as failure:
                 self.stats.transport_failures += 1
+                if logger.isEnabledFor(logging.DEBUG):
+                    _log_attempt(method, url, None, None, began, kind=failure.kind)
                 return _Attempt(failure, token)
+            if logger.isEnabledFor(logging.DEBUG):
+                _log_attempt(method, url, raw.status, raw.headers.get("request-id"), began)
             self.stats.by_status[raw.status] += 1
             retry_after = None
             if self.retry.honours_retry_after(raw.status):
@@ -1012,6 +1018,29 @@ class GraphClient:
             code=result.error_code,
             intent_id=intent_id,
         )
+
+
+def _log_attempt(
+    method: str,
+    url: str,
+    status: int | None,
+    request_id: str | None,
+    began: float,
+    *,
+    kind: str = "",
+) -> None:
+    """``--debug``: one line per HTTP attempt — method, path (no query: filters can name
+    people), status, request-id, time. Headers and bodies (tokens, secrets) are never logged."""
+    ms = (time.perf_counter() - began) * 1000
+    answer = str(status) if status is not None else f"no answer ({kind})"
+    logger.debug(
+        "%s %s -> %s request-id %s %.0f ms",
+        method,
+        urlsplit(url).path,
+        answer,
+        request_id or "-",
+        ms,
+    )
 
 
 async def _settle(pending: list[Awaitable[None]]) -> None:
