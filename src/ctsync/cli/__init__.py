@@ -43,6 +43,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "preflight",
         "Check that each link will work, before apply. Writes nothing.",
     ),
+    "schema": ("ctsync.cli.configure", "schema", "Print the config file's JSON Schema."),
     "validate": ("ctsync.cli.configure", "validate", "Check a config without touching tenants."),
     "provision": ("ctsync.cli.day2", "provision", "Provision users on demand, step by step."),
     "start": ("ctsync.cli.day2", "start", "Start (or resume) the links' sync jobs."),

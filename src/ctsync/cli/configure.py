@@ -84,8 +84,43 @@ def init(
         except CtsyncError as exc:
             fail(str(exc), kind=error_kind(exc))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    click.echo(f"Wrote {out}. Next: `ctsync plan -c {out}`.")
+    # The config's JSON Schema beside it, and a modeline pointing there: an editor's YAML
+    # extension completes and checks keys with no network (and the file can be committed).
+    schema = out.parent / SCHEMA_FILE
+    schema.write_text(_schema_text())
+    out.write_text(f"# yaml-language-server: $schema=./{SCHEMA_FILE}\n{text}")
+    click.echo(f"Wrote {out} (and {schema} for editors). Next: `ctsync plan -c {out}`.")
+
+
+#: The JSON Schema file ``init`` writes beside a config.
+SCHEMA_FILE = "ctsync.schema.json"
+
+
+def _schema_text() -> str:
+    from ctsync.config import json_schema
+
+    return json.dumps(json_schema(), indent=2) + "\n"
+
+
+@click.command("schema")
+@click.option(
+    "-o",
+    "--out",
+    type=file_path(dir_okay=False),
+    default=None,
+    help="Write it to this file [default: standard output].",
+)
+def schema(out: Path | None) -> None:
+    """Print the config file's JSON Schema (editors' completion, CI checks)."""
+    text = _schema_text()
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text)
+    except OSError as exc:
+        fail(f"could not write {out}: {exc.strerror or exc}")
+    click.echo(f"Wrote {out}.")
 
 
 @click.command("validate")
