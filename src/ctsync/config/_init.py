@@ -91,7 +91,8 @@ def init_from_emulator(
         cloud["ca_bundle"] = ca_cert
     lines = [
         f"# ctsync config for the emulator at {authority}",
-        "# (written by `ctsync init --from-emulator`; reference: docs/config.md).",
+        "# (written by `ctsync init --from-emulator`; every key is described in the JSON Schema",
+        "# `ctsync schema` prints, and ctsync.schema.json beside this file).",
         _AUTH_COMMENTS[auth],
         "version: 1",
         "",
@@ -203,7 +204,8 @@ def _q(value: str) -> str:
 
 
 _EXAMPLE: Final = """\
-# ctsync config: cross-tenant synchronization as code. Reference: docs/config.md.
+# ctsync config: cross-tenant synchronization as code. Every key is described in the JSON
+# Schema `ctsync schema` prints (ctsync.schema.json beside this file, for editors).
 # `ctsync validate` checks this file; `ctsync plan` shows what would change; `ctsync apply` does it.
 version: 1
 

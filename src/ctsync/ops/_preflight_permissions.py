@@ -226,7 +226,8 @@ def permission_checks(
                     tenant,
                     f"no access token of {tenant.name} was seen (an async credential, or "
                     "preflight run without TokenRoles), so its permissions were not checked",
-                    "compare the app's API permissions with docs/guide.md §1",
+                    "compare the app's API permissions with what `ctsync bootstrap "
+                    f"{tenant.name} --dry-run` lists for this tenant",
                 )
             )
             continue
