@@ -116,3 +116,21 @@ def test_no_color_means_no_escape_code_and_data_is_never_markup() -> None:
     assert "\x1b[" not in plain
     assert "ctsync:link:" in plain  # the tag, not an emoji
     assert "\U0001f517" not in plain
+
+
+def test_a_plan_on_a_terminal_colours_its_signs_and_never_its_data() -> None:
+    from ctsync.engine.model import Plan, Step
+    from ctsync.render.plan import plan_text
+
+    steps = (
+        Step("a", "contoso", "partner", "create", "create partner [bold]x[/]", links=("c:f",)),
+        Step(
+            "b", "contoso", "app", "delete", "delete app \x1b[31m", links=("c:f",), destructive=True
+        ),
+    )
+    plan = Plan("apply", "ctsync.yaml", "h", "l", steps)
+    plain, coloured = plan_text(plan), plan_text(plan, colour=True)
+    assert "\x1b" not in plain.replace("\\x1b", "")
+    assert "\x1b[32m+\x1b[0m create partner [bold]x[/]" in coloured
+    assert "\x1b[31m-\x1b[0m delete app \\x1b[31m" in coloured  # the data's escape, spelled out
+    assert "(destructive)" in coloured

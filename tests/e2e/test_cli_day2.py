@@ -106,6 +106,11 @@ def test_day_two(served: Served, tmp_path: Path) -> None:
         assert result["reason"] == "RedundantExport"
 
     _control(served, "cycles/run")
+    # Watching a quiet link: its block once, then nothing until something changes.
+    watched = ctsync("status", "-c", str(config), "--watch", "--interval", "0", "--polls", "3")
+    assert watched.exit_code == 0, watched.output
+    assert watched.output.count("-- ") == 1
+    assert watched.output.count("contoso:fabrikam") == 1
     status = ctsync("status", "-c", str(config), "--output", "json")
     assert status.exit_code == 0, status.output
     link = json.loads(status.output)[0]

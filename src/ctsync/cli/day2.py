@@ -241,14 +241,21 @@ def status(
     desired = load_config(config_path)
     chosen = _links(desired, links)
     count = 0
+    seen: dict[str, dict[str, Any]] = {}
     while True:
         items = _with_session(desired, None, lambda s: statuses(s, chosen), writes=False)
+        # The first poll shows every link; with --watch each later one only the links whose
+        # status moved (a quiet fleet prints nothing, not the same block every minute).
+        shown = [i for i in items if seen.get(i.link) != i.to_dict()]
+        seen = {i.link: i.to_dict() for i in items}
         if output == "json":
-            echo_json([i.to_dict() for i in items])
-        else:
+            if shown or not count:
+                echo_json([i.to_dict() for i in shown])
+        elif shown or not count:
             if watch:
-                click.echo(f"-- {datetime.now(UTC).isoformat(timespec='seconds')}")
-            click.echo(status_text(items))
+                moved = "" if not count else f" ({len(shown)} link(s) changed)"
+                click.echo(f"-- {datetime.now(UTC).isoformat(timespec='seconds')}{moved}")
+            click.echo(status_text(shown))
         count += 1
         if not watch or (polls is not None and count >= polls):
             break

@@ -48,7 +48,7 @@ def _render(plan: Plan, desired: DesiredState, fmt: str) -> str:
         return plan_powershell(plan, tenant_ids=ids)
     from ctsync.render.plan import plan_text
 
-    return plan_text(plan)
+    return plan_text(plan, colour=sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
 
 
 def _needs_attention(plan: Plan) -> bool:

@@ -35,8 +35,13 @@ def _problems(problems: tuple[Problem, ...]) -> list[str]:
     return lines
 
 
-def plan_text(plan: Plan) -> str:
-    """Terraform-like: ``+`` create, ``~`` update, ``-`` delete, ``!`` action."""
+#: ANSI colours of the signs on a terminal: green create, yellow update, red delete, cyan action.
+_COLOURS = {"+": "32", "~": "33", "-": "31", "!": "36", "…": "36"}
+
+
+def plan_text(plan: Plan, *, colour: bool = False) -> str:
+    """Terraform-like: ``+`` create, ``~`` update, ``-`` delete, ``!`` action; ``colour``
+    (a terminal, no ``NO_COLOR``) colours each step's sign and a destructive mark."""
     lines: list[str]
     if plan.empty:
         if plan.problems:
@@ -57,6 +62,9 @@ def plan_text(plan: Plan) -> str:
             for step in steps:
                 mark = " (destructive)" if step.destructive else ""
                 sign = _SIGNS.get(step.action, "?")
+                if colour and sign in _COLOURS:
+                    mark = f"\x1b[1;31m{mark}\x1b[0m" if mark else ""
+                    sign = f"\x1b[{_COLOURS[sign]}m{sign}\x1b[0m"
                 lines.append(f"    {sign} {printable(step.summary)}{mark}")
                 lines.extend(
                     f"        {printable(change.field)}: "
