@@ -134,3 +134,19 @@ def test_a_plan_on_a_terminal_colours_its_signs_and_never_its_data() -> None:
     assert "\x1b[32m+\x1b[0m create partner [bold]x[/]" in coloured
     assert "\x1b[31m-\x1b[0m delete app \\x1b[31m" in coloured  # the data's escape, spelled out
     assert "(destructive)" in coloured
+
+
+def test_without_the_emulator_extra_serve_says_how_to_get_it() -> None:
+    """A production install (no `ctsync[emulator]`) has no uvicorn: one line, exit 1."""
+    code = (
+        "import sys; sys.modules['uvicorn'] = None\n"
+        "from ctsync.cli import main\n"
+        "sys.argv = ['ctsync', 'emulator', 'serve', '--port', '0']\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1
+    assert "pip install 'ctsync[emulator]'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -145,6 +145,21 @@ def _json_output(context: click.Context) -> bool:
     return False
 
 
+def need_emulator(*modules: str) -> None:
+    """Stop with the install hint when the ``emulator`` extra is not installed (a production
+    install of ctsync has no use for the served emulator)."""
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            fail(
+                f"this command runs the Graph emulator, which needs {name!r} from ctsync's "
+                "'emulator' extra: pip install 'ctsync[emulator]'"
+            )
+
+
 def console(*, stderr: bool = False) -> Any:
     """A rich console for people: data is never read as emoji codes (a tag ``ctsync:link:…``
     stays text) nor highlighted; with ``NO_COLOR`` set, no escape code at all (rich alone

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ctsync.cli._common import console as rich_console
-from ctsync.cli._common import file_path
+from ctsync.cli._common import file_path, need_emulator
 
 if TYPE_CHECKING:
     from ctsync.config import DesiredState
@@ -152,6 +152,7 @@ def demo(directory: Path | None, output: str) -> None:
     warnings and advice), lets Tailspin's admin fix the error, plans, applies with an audit trail,
     shows both sides, plans again, and verifies the trail.
     """
+    need_emulator("jwt")
     from ctsync.config import load
     from ctsync.emulator import Emulator
 

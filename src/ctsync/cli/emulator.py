@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ctsync.cli._common import file_path
+from ctsync.cli._common import file_path, need_emulator
 
 if TYPE_CHECKING:
     from ctsync.emulator import FaultProfile
@@ -120,6 +120,7 @@ def serve(
 
     Bind loopback (the default): the control API under /_emulator takes no token.
     """
+    need_emulator("uvicorn", "jwt")
     from ctsync.emulator import Emulator, OffsetClock
     from ctsync.emulator.server import ServerAddress, bind_warnings
     from ctsync.emulator.server import serve as serve_emulator
