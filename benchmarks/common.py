@@ -125,10 +125,10 @@ async def run_tool(
     run = ToolRun()
     began: dict[str, float] = {}
 
-    def on_event(kind: str, step: Step, outcome: StepOutcome | None) -> None:
+    def on_event(kind: str, step: Step, outcome: StepOutcome | str | None) -> None:
         if kind == "start":
             began[step.id] = clock.monotonic()
-        elif outcome is not None and step.id in began:
+        elif kind == "end" and outcome is not None and step.id in began:
             run.timeline.append((step.resource, step.action, clock.monotonic() - began[step.id]))
 
     wall = time.perf_counter()

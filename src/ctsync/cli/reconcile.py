@@ -28,6 +28,7 @@ from ctsync.cli._common import (
     load_config,
     step_scope,
 )
+from ctsync.render.text import printable
 
 if TYPE_CHECKING:
     from ctsync.config import DesiredState
@@ -143,9 +144,20 @@ def _save(out: Path, result: Plan) -> None:
 
 
 def _progress(plan: Plan, output: str) -> tuple[AbstractContextManager[Any], Event | None]:
-    """A progress bar on stderr for long applies at a terminal; nothing otherwise."""
-    if output != "text" or len(plan.steps) < 8 or not sys.stderr.isatty():
+    """A progress bar on stderr for long applies at a terminal, and — for text output, at a
+    terminal or not — a line on stderr each time a step waits (destroy waiting for a cycle to
+    deprovision users), saying for what and how long it may take."""
+    if output != "text":
         return nullcontext(), None
+
+    if len(plan.steps) < 8 or not sys.stderr.isatty():
+
+        def plain(kind: str, step: Any, outcome: Any) -> None:
+            del step
+            if kind == "wait":
+                click.echo(f"waiting: {printable(str(outcome))}", err=True)
+
+        return nullcontext(), plain
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from ctsync.cli._common import console
@@ -160,8 +172,9 @@ def _progress(plan: Plan, output: str) -> tuple[AbstractContextManager[Any], Eve
     task = progress.add_task("applying", total=len(plan.steps))
 
     def on_event(kind: str, step: Any, outcome: Any) -> None:
-        del step, outcome
-        if kind == "end":
+        if kind == "wait":
+            progress.console.print(f"waiting: {printable(str(outcome))}", markup=False)
+        elif kind == "end":
             progress.advance(task)
 
     return progress, on_event

@@ -34,8 +34,9 @@ __all__ = ["Event", "ExecuteOptions", "PlanError", "check_plan", "execute"]
 
 T = TypeVar("T")
 
-#: Called when a step starts and when it ends (with its outcome).
-Event = Callable[[str, Step, StepOutcome | None], None]
+#: Called when a step starts (``start``, None), ends (``end``, its outcome) and while it waits
+#: (``wait``, what it waits for, as a sentence).
+Event = Callable[[str, Step, StepOutcome | str | None], None]
 #: Wraps each step so every Graph write inside it can be attributed (the audit trail's hook).
 StepScope = Callable[[Step], AbstractContextManager[Any]]
 
@@ -542,20 +543,34 @@ async def _unassign(run: _Run, step: Step) -> None:
         with contextlib.suppress(NotFoundError):
             await apps.unassign(sp_id, assignment)
     if step.params.get("wait_for_cycle") and ctx.job_id:
-        await _wait_for_cycle(run, client, sp_id, ctx.job_id, began)
+        await _wait_for_cycle(run, step, client, sp_id, job_id=ctx.job_id, after=began)
 
 
 async def _wait_for_cycle(
-    run: _Run, client: GraphClient, sp_id: str, job_id: str, after: datetime
+    run: _Run, step: Step, client: GraphClient, sp_id: str, *, job_id: str, after: datetime
 ) -> None:
-    """Wait until a provisioning cycle has run since ``after`` (it deprovisions the unassigned)."""
+    """Wait until a provisioning cycle has run since ``after`` (it deprovisions the unassigned).
+
+    Each poll is told to ``on_event`` as a ``wait`` event whose outcome says what it waits for
+    (the CLI prints it: a destroy can wait up to a cycle, 40 minutes)."""
     sync = SynchronizationApi(client)
-    deadline = client.clock.monotonic() + run.options.deprovision_timeout
+    began = client.clock.monotonic()
+    deadline = began + run.options.deprovision_timeout
     while True:
         job = await sync.get_job(sp_id, job_id)
         ended = ((job.get("status") or {}).get("lastExecution") or {}).get("timeEnded")
         if ended and _parse_time(ended) > after:
             return
+        if run.on_event is not None:
+            waited = (client.clock.monotonic() - began) / 60
+            left = (deadline - client.clock.monotonic()) / 60
+            what = (
+                f"{step.links[0] if step.links else step.tenant}: waiting for the next "
+                "provisioning cycle (every 40 minutes) to deprovision the unassigned users "
+                f"— {waited:.0f} min so far, checking every "
+                f"{run.options.deprovision_poll / 60:.0f} min, giving up in {left:.0f} min"
+            )
+            run.on_event("wait", step, what)
         if client.clock.monotonic() + run.options.deprovision_poll > deadline:
             msg = (
                 f"no provisioning cycle ran within {run.options.deprovision_timeout / 60:.0f} "
