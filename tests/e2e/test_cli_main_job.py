@@ -153,3 +153,16 @@ def test_plan_as_powershell(served: Served, tmp_path: Path) -> None:
         "Invoke-MgGraphRequest -Method PUT",
     ):
         assert cmdlet in script.output, cmdlet
+
+
+def test_destroy_as_powershell_changes_nothing(served: Served, tmp_path: Path) -> None:
+    config = tmp_path / "ctsync.yaml"
+    init_config(served, config, "contoso:tailspin")
+    assert ctsync("apply", "-c", str(config), "--auto-approve").exit_code == 0
+    script = ctsync("destroy", "-c", str(config), "--format", "powershell")
+    assert script.exit_code == 0, script.output
+    assert "Remove-MgServicePrincipalSynchronizationJob" in script.output
+    assert "Remove-MgApplicationByAppId" in script.output
+    again = ctsync("plan", "-c", str(config), "--detailed-exitcode")
+    assert again.exit_code == 0, again.output  # nothing was torn down
+    assert ctsync("destroy", "-c", str(config), "--keep-users", "--auto-approve").exit_code == 0

@@ -46,7 +46,8 @@ def _render(plan: Plan, desired: DesiredState, fmt: str) -> str:
         from ctsync.render.powershell import plan_powershell
 
         ids = {name: t.tenant_id for name, t in desired.tenants.items()}
-        return plan_powershell(plan, tenant_ids=ids)
+        clouds = {name: t.cloud.name for name, t in desired.tenants.items()}
+        return plan_powershell(plan, tenant_ids=ids, clouds=clouds)
     from ctsync.render.plan import plan_text
 
     return plan_text(plan, colour=sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
@@ -431,6 +432,15 @@ def _same_or_refuse(
     "(other apps carrying a link's tag, with their jobs); the link itself stays.",
 )
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "powershell"]),
+    default="text",
+    show_default=True,
+    help="powershell: print the teardown as a Microsoft Graph PowerShell script for a change "
+    "board, and change nothing.",
+)
 def destroy(
     config_path: Path,
     links: tuple[str, ...],
@@ -441,6 +451,7 @@ def destroy(
     reset_default: bool,
     duplicates: bool,
     output: str,
+    fmt: str,
 ) -> None:
     """Tear links down in the documented order, in both tenants.
 
@@ -462,6 +473,9 @@ def destroy(
                 reset_default=reset_default,
             )
         )
+        if fmt == "powershell":
+            click.echo(_render(to_apply, desired, "powershell"))
+            return
         if output == "text":
             click.echo(_render(to_apply, desired, "text"))
         if to_apply.empty:
