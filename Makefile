@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(BIN)/ctsync demo
 
 test: $(STAMP)
+	-./scripts/ensure-chromium
 	$(BIN)/python -m pytest -q
 
 check: $(STAMP)

@@ -45,6 +45,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "schema": ("ctsync.cli.configure", "schema", "Print the config file's JSON Schema."),
     "validate": ("ctsync.cli.configure", "validate", "Check a config without touching tenants."),
+    "report": (
+        "ctsync.cli.report",
+        "report",
+        "Write an HTML (or Markdown, JSON) report of every link.",
+    ),
     "provision": ("ctsync.cli.day2", "provision", "Provision users on demand, step by step."),
     "start": ("ctsync.cli.day2", "start", "Start (or resume) the links' sync jobs."),
     "pause": ("ctsync.cli.day2", "pause", "Pause the links' sync jobs."),
