@@ -15,7 +15,7 @@ from ctsync.ops.report import (
     judge,
 )
 
-__all__ = ["HOSTILE", "TAG", "mesh", "pair"]
+__all__ = ["HOSTILE", "TAG", "build_report", "mesh", "pair"]
 
 NOW = datetime(2026, 5, 8, 12, 0, tzinfo=UTC)
 #: A tenant name that would run as a script if it were not escaped.
@@ -58,7 +58,8 @@ def _status(link: str) -> LinkStatus:
     )
 
 
-def _report(tenants: list[str], links: list[LinkReport]) -> Report:
+def build_report(tenants: list[str], links: list[LinkReport]) -> Report:
+    """A report of these tenants and links, each link judged as gathering would."""
     for link in links:
         judge(link)
     since = NOW - timedelta(days=7)
@@ -128,7 +129,7 @@ def pair() -> Report:
             )
         ],
     )
-    report = _report(["contoso", HOSTILE], [link])
+    report = build_report(["contoso", HOSTILE], [link])
     report.audit_present = True
     report.audit_path = ".ctsync/audit.sqlite"
     report.audit_writes = [
@@ -163,4 +164,4 @@ def mesh(count: int = 100) -> Report:
     links[1].status = LinkStatus(link=links[1].key, set_up=False, problems=["not set up"])
     links[2].status.schedule = "Paused"  # type: ignore[union-attr]
     links[3].activity["failed"] = 3
-    return _report(names, links)
+    return build_report(names, links)

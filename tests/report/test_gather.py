@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ctsync.audit import AuditContext, AuditTrail, audit_step, intent_recorder, recorder
 from ctsync.engine import Session, execute, make_plan
+from ctsync.graph import WriteRecord
 from ctsync.ops import TokenRoles
 from ctsync.ops.report import Report, gather_report
 from tests.engine.conftest import Bench, make_bench
@@ -34,12 +35,16 @@ def _applied(tmp_path: Path) -> Bench:
 def _gather(bench: Bench, audit: Path, links: list[str] | None = None) -> Report:
     now = bench.emulator.clock.now()
     roles = TokenRoles()
-    return bench.run(
+    writes: list[WriteRecord] = []
+    report = bench.run(
         lambda s: gather_report(
             s, links, since=now - timedelta(days=7), audit_path=audit, roles=roles, now=now
         ),
         on_token=roles,
+        observers=[writes.append],
     )
+    assert writes == [], "a report writes nothing to any tenant"
+    return report
 
 
 def test_a_report_holds_status_preflight_drift_and_logs_per_link(tmp_path: Path) -> None:
@@ -77,6 +82,7 @@ def test_a_report_holds_status_preflight_drift_and_logs_per_link(tmp_path: Path)
     assert all(r["fix"] for r in reasons if r["meaning"])
     assert report.unavailable == {}
     assert not report.audit_present  # no trail yet is no error
+    assert not (tmp_path / "no-trail.sqlite").exists()  # and reading it made none
     assert report.to_dict()["health"]["failing"] == 1
 
 

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from ctsync.ops.report import HEALTHS, Report
+from ctsync.ops.report import HEALTHS, LinkReport, Report
 from ctsync.render.report import CSP, MARKDOWN_LIMIT, report_html, report_json, report_markdown
 from tests.report.browser import external_references
-from tests.report.build import HOSTILE, TAG, mesh, pair
+from tests.report.build import HOSTILE, TAG, build_report, mesh, pair
 
 TENANT = re.compile(r"""<g data-tenant="([^"]*)\"""")
 LINK = re.compile(r"""<path data-link="([^"]*)\"""")
@@ -88,8 +88,19 @@ def test_a_100_tenant_mesh_draws_every_tenant_and_link_quickly(big: Report) -> N
     assert set(links) == {link.key for link in big.links}
     assert len(page.encode()) < 10 * 1024 * 1024
     assert seconds < 5, seconds
-    assert 'class="topo large"' in page  # chords, not a hairball of labelled arrows
+    assert 'class="topo large crowded"' in page  # chords, healthy ones a faint haze
     assert external_references(page) == []
+
+
+def test_a_hub_sits_in_the_middle_of_its_spokes() -> None:
+    spokes = [f"spoke-{i:02d}" for i in range(30)]
+    links = [LinkReport(key=f"hub:{s}", source="hub", target=s, asks={}) for s in spokes]
+    page = report_html(build_report(["hub", *spokes], links))
+    assert (
+        '<g data-tenant="hub" class="n healthy hub" tabindex="0" transform="translate(0.0,0.0)">'
+        in page
+    )
+    assert len(LINK.findall(page)) == 30
 
 
 def test_a_large_fleet_lists_every_link_and_details_the_worst(big_html: str) -> None:

@@ -48,7 +48,9 @@ MAX_CARDS: Final = 300
 #: Up to this many tenants and links, a circle (or hub) with labelled arrows; beyond, chords.
 SMALL_TENANTS: Final = 16
 SMALL_LINKS: Final = 64
-#: A large fleet with more unwell links than this draws them thin as well.
+#: A large fleet with more links than this draws its healthy ones as a faint haze…
+CROWDED_LINKS: Final = 400
+#: … and with more unwell links than this, those thin as well.
 DENSE_UNWELL: Final = 300
 
 COLOURS: Final = {
@@ -206,8 +208,17 @@ def _layout(
         places = _circle(spokes, radius, -math.pi / 2)
         if len(hubs) == 1:
             places[hubs[0]] = _Place(0.0, 0.0, None)
-        else:
-            places.update(_circle(hubs, radius * 0.22, -math.pi / 2))
+            return places, set(hubs)
+        for i, hub in enumerate(hubs):
+            # Each hub faces the arc of its own spokes, so its links do not cross the others'.
+            mine = [places[n].angle or 0.0 for n in spokes if primary(n) == i]
+            angle = (
+                math.atan2(sum(map(math.sin, mine)), sum(map(math.cos, mine)))
+                if mine
+                else -math.pi / 2 + 2 * math.pi * i / len(hubs)
+            )
+            r = radius * 0.3
+            places[hub] = _Place(r * math.cos(angle), r * math.sin(angle), angle)
         return places, set(hubs)
     ordered = _neighbourly(names, pairs)
     return _circle(ordered, radius, math.pi if len(names) == 2 else -math.pi / 2), set()
@@ -264,6 +275,7 @@ def _topology(report: Report) -> str:
     unwell = sum(1 for link in report.links if link.health != "healthy")
     # Many unwell links are drawn thin too, or they would be the hairball.
     dense = " dense" if not small and unwell > DENSE_UNWELL else ""
+    dense += " crowded" if not small and len(pairs) > CROWDED_LINKS else ""
     out = [
         f'<svg id="topology" class="topo {"small" if small else "large"}{dense}" '
         f'viewBox="{left:.0f} {top:.0f} {width:.0f} {height:.0f}" role="img" '
@@ -350,9 +362,9 @@ def _node(
             f"{links} link{'s' if links != 1 else ''}</text></g>"
         )
     radius = 12.0 if hub else 5.0
-    if place.angle is None:
+    if hub or place.angle is None:  # a hub's name reads level, beside it
         return (
-            f'{head}<circle r="{radius}"/><text class="name" y="28" text-anchor="middle">'
+            f'{head}<circle r="{radius}"/><text class="name" x="{radius + 6:.0f}" y="5">'
             f"{_e(name)}</text></g>"
         )
     degrees = math.degrees(place.angle) % 360
