@@ -119,7 +119,8 @@ def test_markdown_of_a_pair_escapes_data() -> None:
     assert "\\[bold\\]x\\[/bold\\]" in text
     # No emoji code: a word joiner keeps `:link:` from becoming one.
     assert "ctsync:link:x" not in text
-    assert "ctsync:\u2060link:\u2060x" in text
+    assert "ctsync:\u2060link:x" in text
+    assert "isaiah@\u2060contoso.com" in text  # nor a mention
     assert "<details>" in text
     assert text.count("<details>") == text.count("</details>") == 5
 

@@ -810,13 +810,15 @@ def report_html(report: Report) -> str:
 # -- Markdown --------------------------------------------------------------------------------
 
 _MD_SPECIAL: Final = str.maketrans({c: "\\" + c for c in "\\`*_[]|#~<>"})
-_EMOJI: Final = "\u2060"  # a word joiner: stops `:link:` and `@name` from turning into more
+#: Where GitHub would see an emoji code (``:link:``) or a mention (``@name``) in text.
+_SHORTCODE: Final = re.compile(r"(:)(?=[\w+-]+:)|(@)(?=[\w-])")
 
 
 def _md(value: Any) -> str:
-    """Data as Markdown text: no markup, no HTML, no table break, no emoji code, no mention."""
+    """Data as Markdown text: no markup, no HTML, no table break, no emoji code, no mention
+    (a word joiner, invisible, after the colon or the at sign that would start one)."""
     text = printable(str(value)).replace("&", "&amp;").translate(_MD_SPECIAL)
-    return text.replace(":", ":" + _EMOJI).replace("@", "@" + _EMOJI)
+    return _SHORTCODE.sub(lambda m: m.group(0) + "\u2060", text)
 
 
 def _md_code(value: Any) -> str:
