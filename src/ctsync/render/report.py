@@ -266,7 +266,8 @@ def _topology(report: Report) -> str:
         per_tenant[link.target].append(link.health)
     managed = {t.name: t.managed for t in report.tenants}
     longest = max((len(n) for n in names), default=4)
-    pad_x = (95.0 if small else 14 + 6.2 * min(longest, 40)) + node_r
+    # Room for the names beside the nodes (about 9.5 px a character at 16 px, 6.2 at 10 px).
+    pad_x = (40 + 9.5 * min(longest, 40) if small else 14 + 6.2 * min(longest, 40)) + node_r
     pad_y = (60.0 if small else 14 + 6.2 * min(longest, 40)) + node_r
     xs = [p.x for p in places.values()] or [0.0]
     ys = [p.y for p in places.values()] or [0.0]
