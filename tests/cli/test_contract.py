@@ -52,7 +52,8 @@ def test_the_json_commands_are_found() -> None:
 def test_a_mistyped_flag_exits_1_not_2() -> None:
     result = CliRunner().invoke(cli, ["plan", "--detailed-exitcode", "--no-such-flag"])
     assert result.exit_code == 1
-    assert "No such option '--no-such-flag'" in result.output
+    assert "No such option" in result.output
+    assert "--no-such-flag" in result.output
 
 
 @pytest.mark.parametrize("command", JSON_COMMANDS, ids=" ".join)

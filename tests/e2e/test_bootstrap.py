@@ -118,7 +118,9 @@ def test_bootstrap_sets_up_each_tenant_and_plan_runs_on_its_certificate(
     loaded = load(config)
     # Written as a person would write it: one key a line, the rest of the file as it was.
     assert "    auth:\n      method: certificate\n      client_id: " in config.read_text()
-    assert config.read_text().startswith("# ctsync config for the emulator")
+    assert config.read_text().startswith(
+        "# yaml-language-server: $schema=./ctsync.schema.json\n# ctsync config for the emulator"
+    )
     for tenant in ADMINS:
         assert loaded.tenants[tenant].auth.method == "certificate"
         # The secret files init wrote are not what signs in any more: gone, plan still runs.
