@@ -151,3 +151,13 @@ def test_without_the_emulator_extra_serve_says_how_to_get_it() -> None:
     assert done.returncode == 1
     assert "pip install 'ctsync[emulator]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_report_format_json_errors_are_json(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nowhere.yaml")
+    result = CliRunner().invoke(cli, ["report", "-c", missing, "--format", "json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["error"]["code"] == "config"
+    usage = CliRunner().invoke(cli, ["report", "--format", "json", "--bogus"])
+    assert usage.exit_code == 1
+    assert json.loads(usage.stdout)["error"]["code"] == "usage"

@@ -116,9 +116,11 @@ class _LazyGroup(click.Group):
 
 
 def _wants_json(argv: Sequence[str]) -> bool:
-    """``--output json`` (or ``--output=json``) among the arguments."""
-    return "--output=json" in argv or any(
-        a == "--output" and b == "json" for a, b in itertools.pairwise(argv)
+    """``--output json`` (or ``--output=json``; ``report``'s ``--format json``) among the
+    arguments."""
+    flags = ("--output", "--format")
+    return any(f"{f}=json" in argv for f in flags) or any(
+        a in flags and b == "json" for a, b in itertools.pairwise(argv)
     )
 
 

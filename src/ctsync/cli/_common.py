@@ -139,7 +139,8 @@ _LOCATION: Final = re.compile(r"^([^\s:][^:\n]*:\d+(?::\d+)?): ")
 
 def _json_output(context: click.Context) -> bool:
     while context is not None:
-        if context.params.get("output") == "json":
+        # `--output json`, or `report --format json`.
+        if "json" in (context.params.get("output"), context.params.get("fmt")):
             return True
         context = context.parent  # type: ignore[assignment]
     return False
