@@ -155,6 +155,9 @@ class Emulator:
         #: direct edits), or may have gained one while ``_purge_at`` was ``None``.
         self._purge_unknown = True
         self._purge_new = False
+        #: When the next multitenant-organization join or removal completes (``None``: none
+        #: is pending); a cache of what the tenants hold (``services/multitenant_org.py``).
+        self.mto_due_at: datetime | None = None
         self.traffic = TrafficControl(faults or FaultProfile(), rng=random.Random(seed))
         self.router = _graph_router()
         if scenario is not None:
@@ -177,6 +180,7 @@ class Emulator:
         self.provisioning = ProvisioningSettings()
         self.cycle_queue.clear()
         self.engine_stats.clear()
+        self.mto_due_at = None
         self.note_change()
 
     # -- the provisioning engine ---------------------------------------------------------
@@ -205,8 +209,10 @@ class Emulator:
         after each clock advance), and hard-delete soft-deleted users whose time has come; the
         number of events handled. ``housekeeping`` looks at every recycle bin."""
         from ctsync.emulator.engine.cycles import purge_soft_deleted, run_due
+        from ctsync.emulator.services.multitenant_org import settle
 
         now = self.clock.now()
+        settle(self, now)
         handled = run_due(self, now)
         # A user soft-deleted now (by the engine or a Graph delete) is due after every one
         # already in a bin: only when none was does the next purge time need looking up.

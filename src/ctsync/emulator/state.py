@@ -20,6 +20,7 @@ __all__ = [
     "ClientApp",
     "CrossTenantAccessState",
     "DeviceCodeGrant",
+    "MultiTenantOrgState",
     "ProvisioningLog",
     "QueuedSignIn",
     "RefreshTokenGrant",
@@ -63,6 +64,26 @@ class CrossTenantAccessState:
     partners: dict[str, JsonObject] = field(default_factory=dict)
     #: identitySynchronization objects keyed like ``partners``.
     identity_sync: dict[str, JsonObject] = field(default_factory=dict)
+
+
+@dataclass
+class MultiTenantOrgState:
+    """A tenant's side of a multitenant organization (``services/multitenant_org.py``)."""
+
+    #: The multitenant organization this tenant created (wire shape, ``state`` active), or
+    #: ``None``. Its members live here too: the creator's state is the organization's home.
+    organization: JsonObject | None = None
+    #: ``multiTenantOrganizationMember`` objects by tenant id (lower case), wire shape.
+    members: dict[str, JsonObject] = field(default_factory=dict)
+    #: Removals in progress: member tenant id -> (when asked, when processed).
+    removals: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    #: This tenant's ``joinRequest`` (wire shape); ``None``: it never asked to join.
+    join_request: JsonObject | None = None
+    #: A join in progress: (when asked, when processed).
+    join_window: tuple[datetime, datetime] | None = None
+    #: The MTO policy templates once patched (wire shape); ``None``: the default.
+    partner_template: JsonObject | None = None
+    identity_sync_template: JsonObject | None = None
 
 
 @dataclass
@@ -361,6 +382,8 @@ class Tenant:
     oauth2_permission_grants: dict[str, JsonObject] = field(default_factory=dict)
     #: Delegated sign-ins in progress and refresh tokens (``core/delegated.py``).
     sign_in: SignInState = field(default_factory=SignInState)
+    #: The multitenant organization this tenant owns or joins, and its MTO policy templates.
+    multi_tenant_org: MultiTenantOrgState = field(default_factory=MultiTenantOrgState)
 
     @property
     def size_class(self) -> str:

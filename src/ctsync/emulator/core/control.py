@@ -322,6 +322,25 @@ def _jobs(tenant: Tenant) -> list[dict[str, Any]]:
     ]
 
 
+def _multitenant_org(tenant: Tenant) -> dict[str, Any]:
+    mto = tenant.multi_tenant_org
+    join = mto.join_request
+    return {
+        "home_of": None if mto.organization is None else mto.organization["id"],
+        "members": {tid: m["state"] for tid, m in sorted(mto.members.items())},
+        "join_request": None if join is None else join["memberState"],
+        "join_due": _when(mto.join_window[1]) if mto.join_window else None,
+        "templates_customized": [
+            name
+            for name, stored in (
+                ("partnerConfiguration", mto.partner_template),
+                ("identitySynchronization", mto.identity_sync_template),
+            )
+            if stored is not None
+        ],
+    }
+
+
 def state(emulator: Emulator) -> dict[str, Any]:
     """A summary of everything the emulator holds, for tests and for curious humans."""
     tenants = [
@@ -335,6 +354,7 @@ def state(emulator: Emulator) -> dict[str, Any]:
             "partners": sorted(t.access_policy.partners),
             "identity_synchronization": sorted(t.access_policy.identity_sync),
             "default_policy_customized": t.access_policy.default is not None,
+            "multitenant_organization": _multitenant_org(t),
             "applications": len(t.applications),
             "service_principals": len(t.service_principals),
             "app_role_assignments": sum(len(a) for a in t.app_role_assignments.values()),

@@ -107,6 +107,7 @@ _WRITE = _m("POST", "PATCH", "PUT", "DELETE")
 _ALL = _READ | _WRITE
 
 _XTAP = r"/policies/crossTenantAccessPolicy"
+_MTO = r"/tenantRelationships/multiTenantOrganization"
 _IDSYNC = _XTAP + r"/partners/\{tenantId\}/identitySynchronization"
 _SYNC = r"/servicePrincipals/\{id\}/synchronization(/.*)?"
 _APP_READ = ("Application.Read.All", "Application.ReadWrite.All")
@@ -172,6 +173,31 @@ DELEGATED_RULES: tuple[DelegatedRule, ...] = (
         ("Policy.ReadWrite.CrossTenantAccess",),
         ("Teams Administrator", "Security Administrator"),
         _DOCS + "includes/rbac-for-apis/rbac-xtap-apis-write.md",
+    ),
+    DelegatedRule(
+        _READ,
+        _MTO + r"/joinRequest",
+        ("MultiTenantOrganization.Read.All", "MultiTenantOrganization.ReadWrite.All"),
+        ("Security Reader", "Global Reader", "Security Administrator"),
+        _DOCS + "includes/rbac-for-apis/rbac-multitenantorganization-apis-read.md",
+    ),
+    DelegatedRule(
+        _READ,
+        _MTO + r"(/.*)?",
+        (
+            "MultiTenantOrganization.ReadBasic.All",
+            "MultiTenantOrganization.Read.All",
+            "MultiTenantOrganization.ReadWrite.All",
+        ),
+        ("Security Reader", "Global Reader", "Security Administrator"),
+        _DOCS + "includes/rbac-for-apis/rbac-multitenantorganization-apis-read.md",
+    ),
+    DelegatedRule(
+        _WRITE,
+        _MTO + r"(/.*)?",
+        ("MultiTenantOrganization.ReadWrite.All",),
+        ("Security Administrator",),
+        _DOCS + "includes/rbac-for-apis/rbac-multitenantorganization-apis-write.md",
     ),
     DelegatedRule(
         _READ,

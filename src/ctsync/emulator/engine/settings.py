@@ -51,6 +51,9 @@ class ProvisioningSettings:
     #: Page size of ``/auditLogs/provisioning`` without ``$top``, and the largest ``$top``.
     log_page_default: int = 1000
     log_page_max: int = 1000
+    #: Seconds a multitenant organization takes to process a join or a removal (Microsoft:
+    #: "wait up to 2 hours"); ``services/multitenant_org.py``.
+    mto_processing_seconds: float = 2 * _HOUR
     #: Extra knobs tests may read back; ignored by the engine.
     notes: dict[str, Any] = field(default_factory=dict)
 

@@ -39,4 +39,8 @@ def all_routes() -> Router:
     from ctsync.emulator.services.permission_grants import router as permission_grants
 
     router.include(permission_grants)
+    # The multitenant organization and its policy templates.
+    from ctsync.emulator.services.multitenant_org import router as multitenant_org
+
+    router.include(multitenant_org)
     return router

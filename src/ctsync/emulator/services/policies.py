@@ -18,7 +18,14 @@ from ctsync.emulator.core.routing import Router
 from ctsync.emulator.core.schema import check_body
 from ctsync.emulator.state import Tenant
 
-__all__ = ["add_identity_sync", "add_partner", "apply_default_changes", "router", "service_default"]
+__all__ = [
+    "add_identity_sync",
+    "add_partner",
+    "apply_default_changes",
+    "merge_settings",
+    "router",
+    "service_default",
+]
 
 router = Router()
 
@@ -83,7 +90,7 @@ def service_default() -> dict[str, Any]:
     }
 
 
-def _merge(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+def merge_settings(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     """PATCH semantics: supplied members replace, complex members merge one level deep.
 
     An explicit ``null`` resets a member (for a partner: back to "inherit the default").
@@ -139,7 +146,7 @@ def apply_default_changes(tenant: Tenant, changes: Any) -> None:
     base = service_default()
     # A null resets a default member to the service default (it has nothing to inherit from).
     resolved = {k: (base.get(k) if v is None else v) for k, v in changes.items()}
-    updated = _merge(_current_default(tenant), resolved)
+    updated = merge_settings(_current_default(tenant), resolved)
     updated["isServiceDefault"] = False
     tenant.access_policy.default = updated
 
@@ -247,7 +254,7 @@ def add_partner(tenant: Tenant, body: Any) -> dict[str, Any]:
     if key in tenant.access_policy.partners:
         raise conflict("Another object with the same value for property tenantId already exists.")
     settings = {k: v for k, v in body.items() if k != "tenantId" and not k.startswith("@")}
-    partner = _merge(_new_partner(tenant_id.lower()), settings)
+    partner = merge_settings(_new_partner(tenant_id.lower()), settings)
     tenant.access_policy.partners[key] = partner
     return partner
 
@@ -282,7 +289,7 @@ def patch_partner(ctx: RequestContext) -> EmuResponse:
     given = changes.pop("tenantId", None)
     if given is not None and str(given).lower() != tenant_id.lower():
         raise bad_request("The tenantId property is read-only and cannot be changed.")
-    ctx.tenant.access_policy.partners[_partner_key(tenant_id)] = _merge(partner, changes)
+    ctx.tenant.access_policy.partners[_partner_key(tenant_id)] = merge_settings(partner, changes)
     return ctx.no_content()
 
 
@@ -379,7 +386,8 @@ def patch_identity_sync(ctx: RequestContext) -> EmuResponse:
     changes = ctx.body_object()
     _check_sync_body(changes, tenant_id)
     changes.pop("tenantId", None)
-    ctx.tenant.access_policy.identity_sync[_partner_key(tenant_id)] = _merge(policy, changes)
+    updated = merge_settings(policy, changes)
+    ctx.tenant.access_policy.identity_sync[_partner_key(tenant_id)] = updated
     return ctx.no_content()
 
 
