@@ -6,6 +6,7 @@ fast and imports neither azure.identity, uvicorn nor rich.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import itertools
 import logging
@@ -207,4 +208,9 @@ def main(argv: list[str] | None = None) -> Any:
     config loads, during a run — never 1 with "Aborted!" (which a script would read as an
     ordinary failure); every error exits 1 (see :meth:`_LazyGroup.main`)."""
     _logging()
-    return cli.main(args=argv, prog_name="ctsync", standalone_mode=False)
+    try:
+        return cli.main(args=argv, prog_name="ctsync", standalone_mode=False)
+    finally:
+        # The process ends next. Frozen, the objects the imports made are not walked once more
+        # by the interpreter's last cycle collection (~40 ms of every command).
+        gc.freeze()
