@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ctsync.emulator.engine.cycles import CycleRun
 
 __all__ = [
+    "CLOUD_ENDPOINTS",
     "AuthorizationCode",
     "ClientApp",
     "CrossTenantAccessState",
@@ -33,6 +34,15 @@ __all__ = [
 ]
 
 JsonObject = dict[str, Any]
+
+#: A tenant's Microsoft cloud → the value other tenants put in their cross-tenant access
+#: policy's ``allowedCloudEndpoints`` to collaborate with it.
+CLOUD_ENDPOINTS: Mapping[str, str] = {
+    "global": "microsoftonline.com",
+    "usgov": "microsoftonline.us",
+    "usgovdod": "microsoftonline.us",
+    "china": "partner.microsoftonline.cn",
+}
 
 #: Numbers jobs in the order they are made (the engine's queue orders simultaneous events by it).
 _job_ordinals = itertools.count()
@@ -64,6 +74,8 @@ class CrossTenantAccessState:
     partners: dict[str, JsonObject] = field(default_factory=dict)
     #: identitySynchronization objects keyed like ``partners``.
     identity_sync: dict[str, JsonObject] = field(default_factory=dict)
+    #: The policy's ``allowedCloudEndpoints``: the other Microsoft clouds it collaborates with.
+    allowed_cloud_endpoints: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -327,6 +339,8 @@ class Tenant:
     #: Authentication methods of each user, by user id (wire shape with ``@odata.type``).
     auth_methods: dict[str, list[JsonObject]] = field(default_factory=dict)
     access_policy: CrossTenantAccessState = field(default_factory=CrossTenantAccessState)
+    #: The Microsoft cloud the tenant lives in: a key of :data:`CLOUD_ENDPOINTS`.
+    cloud: str = "global"
     #: Application objects by object id (wire shape).
     applications: dict[str, JsonObject] = field(default_factory=dict)
     #: Service principals by object id (wire shape).

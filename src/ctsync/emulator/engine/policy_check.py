@@ -7,7 +7,8 @@ both sides and the target allows inbound sync from the source (reference §10 it
   .inboundAllowed`` (``null`` inherits the target's default, which is ``false``);
 - the source's partner configuration for the target: ``automaticUserConsentSettings
   .outboundAllowed`` (``null`` inherits the source's default);
-- the target's ``identitySynchronization`` for the source: ``userSyncInbound.isSyncAllowed``.
+- the target's ``identitySynchronization`` for the source: ``userSyncInbound.isSyncAllowed``;
+- across Microsoft clouds, each side's ``allowedCloudEndpoints`` naming the other's cloud.
 
 It reads two tenants, which is why it lives in ``engine/`` (the only part of the emulator that
 crosses tenants). ``validateCredentials`` answers with it; the simulated provisioning engine
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from ctsync.emulator.services.policies import cloud_blocked
 
 if TYPE_CHECKING:
     from ctsync.emulator._emulator import Emulator
@@ -44,6 +47,8 @@ TARGET_INBOUND_CONSENT = "target_inbound_consent"
 SOURCE_OUTBOUND_CONSENT = "source_outbound_consent"
 TARGET_INBOUND_SYNC = "target_inbound_sync"
 UNKNOWN_TARGET = "unknown_target"
+SOURCE_CLOUD = "source_cloud_not_allowed"
+TARGET_CLOUD = "target_cloud_not_allowed"
 SAME_TENANT = "same_tenant"
 
 
@@ -145,10 +150,15 @@ def check_cross_tenant_sync(
         )
         return PolicyCheck(source.id, target_id, False, False, False, False, (failure,))
 
+    failures: list[PolicyFailure] = []
+    # Across Microsoft clouds each side must allow the other's cloud (allowedCloudEndpoints).
+    for check, tenant, partner in ((SOURCE_CLOUD, source, target), (TARGET_CLOUD, target, source)):
+        why = cloud_blocked(tenant, partner)
+        if why is not None:
+            failures.append(PolicyFailure(check, tenant.id, why))
     inbound = _consent(target, source.id, "inboundAllowed")
     outbound = _consent(source, target.id, "outboundAllowed")
     sync_allowed = _inbound_sync(target, source.id)
-    failures: list[PolicyFailure] = []
     if not inbound:
         failures.append(
             PolicyFailure(

@@ -5,6 +5,8 @@ A scenario is JSON (a file, a built-in name, or an already-parsed mapping)::
     {"tenants": [{
         "name": "contoso", "display_name": "Contoso", "domain": "contoso.onmicrosoft.com",
         "verified_domains": ["contoso.com"], "tenant_id": "<optional GUID>",
+        "cloud": "global" | "usgov" | "usgovdod" | "china",
+        "allowed_cloud_endpoints": ["microsoftonline.us", ...],
         "object_quota": 50000,
         "clients": [{"display_name": "ctsync", "permissions": "ctsync" | [...],
                      "client_id": "<optional>", "client_secret": "<optional>"}],
@@ -79,8 +81,10 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ctsync.emulator.core.errors import GraphFault
 from ctsync.emulator.scenarios._common import ScenarioError, SeededTenant, need
-from ctsync.emulator.state import Tenant
+from ctsync.emulator.services.policies import set_allowed_clouds
+from ctsync.emulator.state import CLOUD_ENDPOINTS, Tenant
 
 if TYPE_CHECKING:
     from ctsync.emulator._emulator import Emulator
@@ -194,6 +198,7 @@ def _add_tenant(emulator: Emulator, spec: Any, where: str) -> SeededTenant:
         msg = f"{where}: {exc}"
         raise ScenarioError(msg) from exc
     tenant.verified_domains = list(spec.get("verified_domains") or [])
+    _set_cloud(tenant, spec, where)
     if "object_quota" in spec:
         tenant.object_quota = _object_quota(spec["object_quota"], f"{where}.object_quota")
     for i, client in enumerate(spec.get("clients") or []):
@@ -232,6 +237,22 @@ def _add_tenant(emulator: Emulator, spec: Any, where: str) -> SeededTenant:
         msg = f"{where}.conditional_access_policies must be a list"
         raise ScenarioError(msg)
     return SeededTenant(tenant=tenant, spec=spec, aliases=aliases, where=where)
+
+
+def _set_cloud(tenant: Tenant, spec: dict[str, Any], where: str) -> None:
+    """``cloud`` (default ``global``) and ``allowed_cloud_endpoints`` (as PATCHed)."""
+    cloud = spec.get("cloud", "global")
+    if cloud not in CLOUD_ENDPOINTS:
+        msg = f"{where}.cloud must be one of {', '.join(CLOUD_ENDPOINTS)}"
+        raise ScenarioError(msg)
+    tenant.cloud = cloud
+    allowed = spec.get("allowed_cloud_endpoints")
+    if allowed is not None:
+        try:
+            set_allowed_clouds(tenant, {"allowedCloudEndpoints": allowed})
+        except GraphFault as exc:
+            msg = f"{where}.allowed_cloud_endpoints: {exc.message}"
+            raise ScenarioError(msg) from exc
 
 
 def _object_quota(value: Any, where: str) -> int:

@@ -16,15 +16,17 @@ from ctsync.emulator.core.http import EmuResponse
 from ctsync.emulator.core.odata import ExpandSpec, FilterSpec, collection_response
 from ctsync.emulator.core.routing import Router
 from ctsync.emulator.core.schema import check_body
-from ctsync.emulator.state import Tenant
+from ctsync.emulator.state import CLOUD_ENDPOINTS, Tenant
 
 __all__ = [
     "add_identity_sync",
     "add_partner",
     "apply_default_changes",
+    "cloud_blocked",
     "merge_settings",
     "router",
     "service_default",
+    "set_allowed_clouds",
 ]
 
 router = Router()
@@ -37,6 +39,7 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 PARTNER_TYPE = "crossTenantAccessPolicyConfigurationPartner"
 DEFAULT_TYPE = "crossTenantAccessPolicyConfigurationDefault"
+POLICY_TYPE = "crossTenantAccessPolicy"
 SYNC_TYPE = "crossTenantIdentitySyncPolicyPartner"
 
 #: Members a partner object always shows, null meaning "inherit the default" (reference §1.1).
@@ -118,9 +121,58 @@ def get_policy(ctx: RequestContext) -> EmuResponse:
         "deletedDateTime": None,
         "displayName": "CrossTenantAccessPolicy",
         "description": None,
-        "allowedCloudEndpoints": [],
+        "allowedCloudEndpoints": list(ctx.tenant.access_policy.allowed_cloud_endpoints),
     }
     return ctx.entity(policy, context="policies/crossTenantAccessPolicy/$entity")
+
+
+def set_allowed_clouds(tenant: Tenant, changes: Any) -> None:
+    """Apply a ``PATCH …/crossTenantAccessPolicy`` body (``400`` on a bad body or an unknown
+    cloud endpoint). The collection is replaced whole, as PATCH does with collections.
+    Scenarios seed ``allowed_cloud_endpoints`` through this too."""
+    check_body(POLICY_TYPE, changes)
+    unsettable = sorted(k for k in changes if k not in {"allowedCloudEndpoints", "displayName"})
+    unsettable = [k for k in unsettable if not k.startswith("@odata.")]
+    if unsettable:
+        raise bad_request(f"The property '{unsettable[0]}' is read-only and cannot be set.")
+    if "allowedCloudEndpoints" not in changes:
+        return
+    values = changes["allowedCloudEndpoints"]
+    known = sorted(set(CLOUD_ENDPOINTS.values()))
+    if values is None or any(v not in known for v in values):
+        raise bad_request(
+            f"Invalid value in allowedCloudEndpoints: {values!r}. Allowed values: "
+            f"{', '.join(known)}."
+        )
+    tenant.access_policy.allowed_cloud_endpoints = list(dict.fromkeys(values))
+
+
+@router.route("PATCH", ROOT, permissions=WRITE)
+def patch_policy(ctx: RequestContext) -> EmuResponse:
+    set_allowed_clouds(ctx.tenant, ctx.body_object())
+    return ctx.no_content()
+
+
+def cloud_blocked(tenant: Tenant, partner: Tenant | None) -> str | None:
+    """Why ``tenant`` may not work with ``partner`` across Microsoft clouds, or None: a
+    partner in another cloud needs that cloud's endpoint in ``tenant``'s
+    ``allowedCloudEndpoints`` (an unknown partner cannot be told apart: allowed)."""
+    if partner is None:
+        return None
+    mine, theirs = CLOUD_ENDPOINTS[tenant.cloud], CLOUD_ENDPOINTS[partner.cloud]
+    if mine == theirs or theirs in tenant.access_policy.allowed_cloud_endpoints:
+        return None
+    return (
+        f"The tenant '{partner.id}' is in another Microsoft cloud ({theirs}), which is not in "
+        f"the allowedCloudEndpoints of tenant '{tenant.id}'. Enable collaboration with that "
+        "cloud (Microsoft cloud settings) first."
+    )
+
+
+def _check_cloud(ctx: RequestContext, partner_id: str) -> None:
+    why = cloud_blocked(ctx.tenant, ctx.emulator.tenants.get(partner_id.lower()))
+    if why is not None:
+        raise bad_request(why)
 
 
 # -- default -----------------------------------------------------------------------------
@@ -261,7 +313,10 @@ def add_partner(tenant: Tenant, body: Any) -> dict[str, Any]:
 
 @router.route("POST", ROOT + "/partners", permissions=WRITE)
 def create_partner(ctx: RequestContext) -> EmuResponse:
-    partner = add_partner(ctx.tenant, ctx.body_object())
+    body = ctx.body_object()
+    if isinstance(body.get("tenantId"), str):
+        _check_cloud(ctx, body["tenantId"])
+    partner = add_partner(ctx.tenant, body)
     ctx.mark_created(_object_key("partner", _partner_key(partner["tenantId"])))
     return ctx.entity(
         _shown(partner),
@@ -364,6 +419,7 @@ def add_identity_sync(tenant: Tenant, tenant_id: str, body: Any) -> dict[str, An
 def put_identity_sync(ctx: RequestContext) -> EmuResponse:
     tenant_id = ctx.params["tenantId"]
     _partner(ctx, tenant_id)
+    _check_cloud(ctx, tenant_id)
     add_identity_sync(ctx.tenant, tenant_id, ctx.body_object())
     ctx.mark_created(_object_key("identitySynchronization", _partner_key(tenant_id)))
     return ctx.no_content()
