@@ -27,7 +27,7 @@ from typing import Any, Final, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ctsync.errors import ConfigError
-from ctsync.graph.clouds import Cloud, resolve_cloud
+from ctsync.graph.clouds import Cloud, cloud_crossing, resolve_cloud
 from ctsync.graph.credentials import check_certificate
 
 from ._expression import parse_expression, quote
@@ -281,6 +281,8 @@ class _Loader:
         }
         if setting.name is not None:
             endpoints["name"] = setting.name
+        if setting.endpoint is not None:
+            endpoints["endpoint"] = setting.endpoint
         if setting.ca_bundle is not None:
             bundle = Path(setting.ca_bundle).expanduser()
             endpoints["ca_bundle"] = str(bundle if bundle.is_absolute() else self.base_dir / bundle)
@@ -466,6 +468,10 @@ class _Loader:
             msg = f"link {link.key} is defined twice: here and at {first}"
             raise self.fail(msg, link.location)
         self.link_locations[link.key] = link.location
+        try:
+            cloud_crossing(self.tenants[link.source].cloud, self.tenants[link.target].cloud)
+        except ConfigError as exc:
+            raise self.fail(f"link {link.key}: {exc.message}", link.location) from None
         self.links.append(link)
 
     def tenant_ref(self, name: str, path: DataPath) -> None:

@@ -248,6 +248,13 @@ class CloudEndpoints(_Section):
         "the config file.",
     )
     name: Text | None = Field(None, description="A label for messages (default: custom).")
+    endpoint: (
+        Literal["microsoftonline.com", "microsoftonline.us", "partner.microsoftonline.cn"] | None
+    ) = Field(
+        None,
+        description="The Microsoft cloud these endpoints stand for, as allowedCloudEndpoints "
+        "names it; needed when a link joins this tenant with one in another cloud definition.",
+    )
 
 
 CloudName = Literal["global", "usgov", "usgovdod", "china"]

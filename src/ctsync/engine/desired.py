@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ctsync.config import DesiredState, LinkSpec, Principal, TenantSpec
+from ctsync.graph.clouds import cloud_crossing
 
 __all__ = [
     "ADOPTED_TAG",
@@ -163,6 +164,9 @@ class Wants:
     #: Default cross-tenant access settings by tenant name: member path → wanted value
     #: (only tenants whose config sets ``default_access``).
     defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Cross-cloud links: tenant name → the other cloud's ``allowedCloudEndpoints`` value its
+    #: policy must hold → the links that need it.
+    clouds: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
 
 def default_members(spec: TenantSpec) -> dict[str, Any]:
@@ -198,8 +202,14 @@ def wants(desired: DesiredState, *, links: tuple[LinkSpec, ...] | None = None) -
     """Everything the given links (default: all) need in both tenants."""
     partners: dict[tuple[str, str], PartnerWant] = {}
     link_wants: dict[str, LinkWant] = {}
+    clouds: dict[str, dict[str, set[str]]] = {}
     for link in links if links is not None else desired.links:
         source, target = desired.tenants[link.source], desired.tenants[link.target]
+        # Across Microsoft clouds, each side must allow the other's (config load checked it).
+        crossing = cloud_crossing(source.cloud, target.cloud)
+        if crossing is not None:
+            for tenant, endpoint in ((source.name, crossing[1]), (target.name, crossing[0])):
+                clouds.setdefault(tenant, {}).setdefault(endpoint, set()).add(link.key)
         access = link.access
         inbound = _partner(partners, target.name, source)
         outbound = _partner(partners, source.name, target)
@@ -244,7 +254,15 @@ def wants(desired: DesiredState, *, links: tuple[LinkSpec, ...] | None = None) -
         for name in sorted(touched)
         if (members := default_members(desired.tenants[name]))
     }
-    return Wants(partners=partners, links=link_wants, defaults=defaults)
+    return Wants(
+        partners=partners,
+        links=link_wants,
+        defaults=defaults,
+        clouds={
+            tenant: {endpoint: tuple(sorted(keys)) for endpoint, keys in sorted(need.items())}
+            for tenant, need in sorted(clouds.items())
+        },
+    )
 
 
 def _principals(link: LinkSpec) -> tuple[Principal, ...]:

@@ -324,6 +324,31 @@ async def _patch(run: _Run, step: Step) -> None:
         ledger.reverted(_tenant_id(run, step), str(key), list(reverting))
 
 
+async def _cloud_endpoints(run: _Run, step: Step) -> None:
+    """Add (``params["add"]``) or take out (``params["remove"]``) values of the policy's
+    ``allowedCloudEndpoints``. A PATCH replaces the whole collection, so it is read again
+    here: a value someone added since the plan stays. The ledger keeps the values ctsync
+    added (and only those go at destroy)."""
+    client = run.session.client(step.tenant)
+    body = (await client.get(step.params["path"])).json_object()
+    current = [str(e) for e in body.get("allowedCloudEndpoints") or []]
+    add = [e for e in step.params.get("add") or [] if e not in current]
+    remove = [e for e in step.params.get("remove") or [] if e in current]
+    ledger, key, tenant_id = run.session.ledger, str(step.params["object"]), _tenant_id(run, step)
+    if add or remove:
+        wanted = [e for e in current if e not in remove] + add
+        await _eventually(
+            run,
+            client,
+            lambda: client.patch(step.params["path"], json={"allowedCloudEndpoints": wanted}),
+            step.summary,
+        )
+    if ledger is not None and add:
+        ledger.note_added(tenant_id, key, add)
+    if ledger is not None and step.params.get("remove"):
+        ledger.note_removed(tenant_id, key, list(step.params["remove"]))
+
+
 async def _reset_default(run: _Run, step: Step) -> None:
     """``resetToSystemDefault`` (``destroy --reset-default-policy``): ctsync's fields go with
     the rest, so the ledger forgets what they were."""
@@ -636,6 +661,7 @@ _HANDLERS: dict[tuple[str, str], Callable[[_Run, Step], Awaitable[None]]] = {
     ("partner", "update"): _patch,
     ("defaultPolicy", "update"): _patch,
     ("defaultPolicy", "action"): _reset_default,
+    ("crossTenantAccessPolicy", "update"): _cloud_endpoints,
     ("partner", "delete"): _delete_path,
     ("identitySynchronization", "create"): _sync_create,
     ("identitySynchronization", "update"): _patch,

@@ -62,6 +62,8 @@ class LiveTenant:
     #: The tenant's default cross-tenant access settings (read only when the config manages
     #: some of them).
     default: dict[str, Any] | None = None
+    #: The policy's ``allowedCloudEndpoints`` (read only for a tenant of a cross-cloud link).
+    cloud_endpoints: list[str] | None = None
 
 
 @dataclass
@@ -133,6 +135,7 @@ class LiveState:
                 "sps": {k: [_sp_view(sp) for sp in v] for k, v in t.service_principals.items()},
                 "foreign": [{"id": f.get("id"), "target": f.get("target")} for f in t.foreign],
                 **({"default": t.default} if t.default is not None else {}),
+                **({"clouds": t.cloud_endpoints} if t.cloud_endpoints is not None else {}),
             }
             _hash_part(digest, ["tenant", name, tenant])
         # Schemas share most of their parts (share_equal): each shared part is hashed once.
@@ -237,6 +240,7 @@ async def read_live(session: Session, wants: Wants) -> LiveState:
     tenants = {w.tenant for w in wants.partners.values()}
     tenants |= {w.source.name for w in wants.links.values()}
     tenants |= set(wants.defaults)
+    tenants |= set(wants.clouds)
     live = LiveState(
         tenants={name: LiveTenant(name) for name in tenants},
         links={key: LiveLink(key) for key in wants.links},
@@ -342,6 +346,7 @@ async def _read_tenant(session: Session, wants: Wants, live: LiveState, name: st
         partners(),
         apps(),
         _read_default(client, tenant, wants),
+        _read_clouds(client, tenant, wants),
         _resolve_principals(client, name, my_links, live),
     )
 
@@ -350,6 +355,13 @@ async def _read_default(client: GraphClient, tenant: LiveTenant, wants: Wants) -
     """The default cross-tenant access settings, when the config manages some."""
     if tenant.name in wants.defaults:
         tenant.default = _clean((await client.get(f"{POLICY}/default")).json_object())
+
+
+async def _read_clouds(client: GraphClient, tenant: LiveTenant, wants: Wants) -> None:
+    """The policy's ``allowedCloudEndpoints``, when a link of the tenant crosses clouds."""
+    if tenant.name in wants.clouds:
+        body = (await client.get(POLICY)).json_object()
+        tenant.cloud_endpoints = [str(e) for e in body.get("allowedCloudEndpoints") or []]
 
 
 #: How long a read waits for an app an earlier run created to replicate (the default of

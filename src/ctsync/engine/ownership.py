@@ -9,7 +9,9 @@ with the project, like the audit trail):
   ctsync does not manage is set on it by then;
 - for an object it did not create, the value each managed field had **before** ctsync first
   changed it: destroy puts that value back (a field with no record goes back to ``null``,
-  Graph's "inherit the default").
+  Graph's "inherit the default");
+- for a collection (the policy's ``allowedCloudEndpoints``), the values ctsync **added**:
+  destroy takes out only those, whatever else was or is added beside them.
 
 An object the ledger does not know is treated as not created: destroy never deletes it, only
 reverts ctsync's fields. So a lost ledger costs an empty partner configuration left behind, never
@@ -26,7 +28,7 @@ from typing import Any
 from ctsync.engine._files import read_state_file
 from ctsync.errors import CtsyncError
 
-__all__ = ["DEFAULT_KEY", "Ledger", "LedgerError", "app_key", "object_key"]
+__all__ = ["DEFAULT_KEY", "POLICY_KEY", "Ledger", "LedgerError", "app_key", "object_key"]
 
 #: A ledger holds a few entries per partner; anything this big is not one.
 MAX_BYTES = 16 * 1024 * 1024
@@ -44,6 +46,9 @@ def object_key(kind: str, partner_id: str | None = None) -> str:
 
 #: The ledger's entry for a tenant's default cross-tenant access settings (a singleton).
 DEFAULT_KEY = "default"
+#: The entry for the cross-tenant access policy itself: the ``allowedCloudEndpoints`` values
+#: ctsync *added* (``{"added": [...]}``) — a collection, so destroy takes out only those.
+POLICY_KEY = "policy"
 
 
 def app_key(sp_id: str) -> str:
@@ -149,6 +154,24 @@ class Ledger:
         before = {k: v for k, v in (entry.get("before") or {}).items() if k not in fields}
         if before or entry.get("created") is True:
             self._update(tenant_id, key, {"before": before})
+        else:
+            self.forget(tenant_id, key)
+
+    def added(self, tenant_id: str, key: str) -> list[str]:
+        """The collection values ctsync added to the object (it removes only those)."""
+        added = self.entry(tenant_id, key).get("added")
+        return [str(v) for v in added] if isinstance(added, list) else []
+
+    def note_added(self, tenant_id: str, key: str, values: list[str]) -> None:
+        known = self.added(tenant_id, key)
+        fresh = [v for v in values if v not in known]
+        if fresh:
+            self._update(tenant_id, key, {"added": [*known, *fresh]})
+
+    def note_removed(self, tenant_id: str, key: str, values: list[str]) -> None:
+        left = [v for v in self.added(tenant_id, key) if v not in values]
+        if left:
+            self._update(tenant_id, key, {"added": left})
         else:
             self.forget(tenant_id, key)
 

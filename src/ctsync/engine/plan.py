@@ -26,10 +26,11 @@ from ctsync.engine.desired import (
 )
 from ctsync.engine.live import LiveLink, LiveState, LiveTenant
 from ctsync.engine.model import FieldChange, Plan, Problem, Step
-from ctsync.engine.ownership import DEFAULT_KEY, Ledger, app_key, object_key
+from ctsync.engine.ownership import DEFAULT_KEY, POLICY_KEY, Ledger, app_key, object_key
 from ctsync.engine.schema import schema_changes, schema_changes_full, schema_edits
 
 __all__ = [
+    "cloud_step_id",
     "destroy_plan",
     "duplicates_plan",
     "link_problems",
@@ -214,6 +215,57 @@ def _default_steps(
         },
     )
     return [step], []
+
+
+def cloud_step_id(tenant: str) -> str:
+    return f"{tenant}/cloudEndpoints"
+
+
+def _cloud_steps(
+    tenant: str, need: dict[str, tuple[str, ...]], live: LiveTenant, managed: bool
+) -> tuple[list[Step], list[str]]:
+    """Add the other clouds the tenant's cross-cloud links need to ``allowedCloudEndpoints``;
+    the values already there stay (the step reads the collection again when it runs)."""
+    current = list(live.cloud_endpoints or [])
+    missing = [e for e in need if e not in current]
+    if not missing:
+        return [], []
+    links = tuple(sorted({k for e in missing for k in need[e]}))
+    if not managed:
+        # Preflight makes this an error (clouds.not-allowed); the plan only says so.
+        why = (
+            f"{tenant} is read-only in the config: its cross-tenant access policy does not "
+            f"allow {', '.join(missing)} (allowedCloudEndpoints), which cross-cloud link(s) "
+            f"{', '.join(links)} need"
+        )
+        return [], [why]
+    step = Step(
+        id=cloud_step_id(tenant),
+        tenant=tenant,
+        resource="crossTenantAccessPolicy",
+        action="update",
+        summary=f"allow collaboration with the Microsoft cloud(s) {', '.join(missing)} "
+        "(allowedCloudEndpoints; the clouds already allowed stay)",
+        links=links,
+        changes=(FieldChange("allowedCloudEndpoints", current, [*current, *missing]),),
+        params={"path": POLICY, "add": missing, "object": POLICY_KEY},
+    )
+    return [step], []
+
+
+def _after_clouds(steps: list[Step], desired: DesiredState, wanted: Wants) -> list[Step]:
+    """A tenant's partner settings for a tenant in another cloud wait for its cloud step."""
+    planned = {s.id for s in steps}
+    out: list[Step] = []
+    for step in steps:
+        cid = cloud_step_id(step.tenant)
+        partner = desired.tenants.get(step.id.rsplit("/", 1)[-1])
+        crosses = partner is not None and partner.cloud.endpoint in wanted.clouds.get(
+            step.tenant, {}
+        )
+        waits = step.resource in {"partner", "identitySynchronization"} and cid in planned
+        out.append(replace(step, depends_on=(*step.depends_on, cid)) if waits and crosses else step)
+    return out
 
 
 #: Step ids of a link's source-side steps: ``<link>/<suffix>``.
@@ -445,6 +497,8 @@ def _link_steps(
         policy_deps = [
             s
             for s in (
+                cloud_step_id(source),
+                cloud_step_id(target),
                 partner_step_id(target, source),
                 sync_step_id(target, source),
                 partner_step_id(source, target),
@@ -623,6 +677,11 @@ def plan_changes(
         more, why = _default_steps(name, members, live.tenants[name], desired.tenants[name].managed)
         steps.extend(more)
         notes.extend(why)
+    for name, need in sorted(wanted.clouds.items()):
+        more, why = _cloud_steps(name, need, live.tenants[name], desired.tenants[name].managed)
+        steps.extend(more)
+        notes.extend(why)
+    steps = _after_clouds(steps, desired, wanted)
     planned = {s.id for s in steps}
     for key in sorted(wanted.links):
         want = wanted.links[key]
@@ -982,6 +1041,43 @@ def _default_teardown(
     ]
 
 
+def _cloud_teardown(
+    name: str,
+    tenant: LiveTenant,
+    staying: dict[str, tuple[str, ...]],
+    *,
+    tenant_id: str,
+    ledger: Ledger | None,
+    after: tuple[str, ...],
+) -> list[Step]:
+    """Take out of ``allowedCloudEndpoints`` only the clouds ctsync added (the ledger) that no
+    remaining link needs; a cloud the tenant allowed before ctsync stays. Last: after the
+    partner settings and configurations that worked across them are gone."""
+    added = ledger.added(tenant_id, POLICY_KEY) if ledger is not None else []
+    current = list(tenant.cloud_endpoints or [])
+    gone = [e for e in added if e in current and e not in staying]
+    if not gone:
+        return []
+    return [
+        Step(
+            id=f"{cloud_step_id(name)}/revert",
+            tenant=name,
+            resource="crossTenantAccessPolicy",
+            action="update",
+            summary=f"stop allowing collaboration with {', '.join(gone)} (added by ctsync; "
+            "clouds allowed before it stay)",
+            changes=(
+                FieldChange(
+                    "allowedCloudEndpoints", current, [e for e in current if e not in gone]
+                ),
+            ),
+            depends_on=after,
+            destructive=True,
+            params={"path": POLICY, "remove": gone, "object": POLICY_KEY},
+        )
+    ]
+
+
 def destroy_plan(
     desired: DesiredState,
     live: LiveState,
@@ -1100,6 +1196,20 @@ def destroy_plan(
                     ledger=ledger,
                     after=after_apps,
                     notes=notes,
+                )
+            )
+    for name in sorted(wanted.clouds):
+        spec = desired.tenants[name]
+        if spec.managed:
+            after = tuple(s.id for s in steps if s.tenant == name and s.resource != "application")
+            steps.extend(
+                _cloud_teardown(
+                    name,
+                    live.tenants[name],
+                    remaining.clouds.get(name, {}),
+                    tenant_id=spec.tenant_id,
+                    ledger=ledger,
+                    after=after + tuple(app_steps.values()),
                 )
             )
     staying = {t for lw in remaining.links.values() for t in (lw.source.name, lw.target.name)}

@@ -15,7 +15,15 @@ from urllib.parse import urlsplit
 
 from ctsync.errors import ConfigError
 
-__all__ = ["CLOUDS", "Cloud", "check_ca_bundle", "origin_of", "resolve_cloud"]
+__all__ = [
+    "CLOUDS",
+    "CLOUD_ENDPOINTS",
+    "Cloud",
+    "check_ca_bundle",
+    "cloud_crossing",
+    "origin_of",
+    "resolve_cloud",
+]
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,10 @@ class Cloud:
     """A PEM file to trust instead of the system store (the emulator's local CA)."""
     custom: bool = False
     """True for explicit endpoints: azure-identity then skips authority instance discovery."""
+    endpoint: str | None = None
+    """The Microsoft cloud it belongs to, as the cross-tenant access policy's
+    ``allowedCloudEndpoints`` names it (``microsoftonline.com``, ``microsoftonline.us``,
+    ``partner.microsoftonline.cn``); None for explicit endpoints that do not say."""
 
     @property
     def origin(self) -> str:
@@ -40,25 +52,33 @@ class Cloud:
         return origin_of(self.graph_url)
 
 
-def _named(name: str, graph_host: str, login_host: str) -> Cloud:
+def _named(name: str, graph_host: str, login_host: str, endpoint: str) -> Cloud:
     return Cloud(
         name=name,
         graph_url=f"https://{graph_host}/v1.0",
         authority=f"https://{login_host}",
         scope=f"https://{graph_host}/.default",
+        endpoint=endpoint,
     )
+
+
+#: The values of ``allowedCloudEndpoints`` (Graph v1.0 crossTenantAccessPolicy).
+CLOUD_ENDPOINTS = ("microsoftonline.com", "microsoftonline.us", "partner.microsoftonline.cn")
+_COM, _US, _CN = CLOUD_ENDPOINTS
+#: The cloud pairs Microsoft supports for cross-cloud synchronization (source, target).
+_SYNC_PAIRS = frozenset({(_COM, _US), (_US, _COM), (_COM, _CN)})
 
 
 #: The national clouds, by the names a config file uses.
 CLOUDS: Mapping[str, Cloud] = {
-    "global": _named("global", "graph.microsoft.com", "login.microsoftonline.com"),
-    "usgov": _named("usgov", "graph.microsoft.us", "login.microsoftonline.us"),
-    "usgovdod": _named("usgovdod", "dod-graph.microsoft.us", "login.microsoftonline.us"),
-    "china": _named("china", "microsoftgraph.chinacloudapi.cn", "login.chinacloudapi.cn"),
+    "global": _named("global", "graph.microsoft.com", "login.microsoftonline.com", _COM),
+    "usgov": _named("usgov", "graph.microsoft.us", "login.microsoftonline.us", _US),
+    "usgovdod": _named("usgovdod", "dod-graph.microsoft.us", "login.microsoftonline.us", _US),
+    "china": _named("china", "microsoftgraph.chinacloudapi.cn", "login.chinacloudapi.cn", _CN),
 }
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-_EXPLICIT_KEYS = frozenset({"name", "graph_url", "authority", "ca_bundle"})
+_EXPLICIT_KEYS = frozenset({"name", "graph_url", "authority", "ca_bundle", "endpoint"})
 
 
 def origin_of(url: str) -> str:
@@ -108,6 +128,10 @@ def resolve_cloud(value: str | Mapping[str, Any] | Cloud) -> Cloud:
             raise ConfigError(msg)
         ca_bundle = str(ca_bundle)
         check_ca_bundle(ca_bundle)
+    endpoint = value.get("endpoint")
+    if endpoint is not None and endpoint not in CLOUD_ENDPOINTS:
+        msg = f"cloud endpoint {endpoint!r} is not one of {', '.join(CLOUD_ENDPOINTS)}"
+        raise ConfigError(msg)
     name = value.get("name") or "custom"
     return Cloud(
         name=str(name),
@@ -116,7 +140,38 @@ def resolve_cloud(value: str | Mapping[str, Any] | Cloud) -> Cloud:
         scope=f"{origin_of(graph_url)}/.default",
         ca_bundle=ca_bundle,
         custom=True,
+        endpoint=endpoint,
     )
+
+
+def cloud_crossing(source: Cloud, target: Cloud) -> tuple[str, str] | None:
+    """The (source, target) cloud endpoints when a link crosses Microsoft clouds, else None.
+
+    Explicit endpoints that do not name their ``endpoint`` cannot be placed: the same
+    definition on both sides (neither naming one) is the same cloud; anything else raises
+    :class:`ConfigError`. So
+    does a pair Microsoft does not support for cross-cloud synchronization.
+    """
+    if source.endpoint is None or target.endpoint is None:
+        same = (source.graph_url, source.authority) == (target.graph_url, target.authority)
+        if same and source.endpoint == target.endpoint:
+            return None
+        named = "source" if source.endpoint is None else "target"
+        msg = (
+            f"cannot tell whether the link crosses Microsoft clouds: the {named}'s cloud is "
+            "explicit endpoints without `endpoint`; add `endpoint:` (one of "
+            f"{', '.join(CLOUD_ENDPOINTS)}) to its cloud"
+        )
+        raise ConfigError(msg)
+    if source.endpoint == target.endpoint:
+        return None
+    if (source.endpoint, target.endpoint) not in _SYNC_PAIRS:
+        msg = (
+            f"cross-tenant synchronization from {source.endpoint} to {target.endpoint} is not a "
+            "cloud pair Microsoft supports (commercial ↔ US Government, commercial → China)"
+        )
+        raise ConfigError(msg)
+    return source.endpoint, target.endpoint
 
 
 #: CA bundles found good (path, inode, size, modification time): checked once per process.

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from ctsync.errors import GraphError
+from ctsync.graph.clouds import cloud_crossing
 
 from ._preflight_base import (
     P1_SERVICE_PLAN,
@@ -338,7 +339,30 @@ def p1_status(plans: list[dict[str, Any]]) -> str | None:
     return statuses[0] if statuses else None
 
 
+def _cross_cloud_licence(link: LinkCheck) -> list[Finding]:
+    crossing = cloud_crossing(link.source.cloud, link.target.cloud)
+    if crossing is None:
+        return []
+    source = link.source
+    return [
+        link.finding(
+            "warning",
+            "licence.cross-cloud",
+            source,
+            f"link {link.key} crosses Microsoft clouds ({crossing[0]} → {crossing[1]}): "
+            "cross-cloud synchronization needs Microsoft Entra ID Governance or Microsoft Entra "
+            f"Suite in the source, which ctsync does not check in {source.name}",
+            f"make sure {source.name} holds Microsoft Entra ID Governance or Microsoft Entra "
+            "Suite (Entra admin center: Billing > Licenses)",
+        )
+    ]
+
+
 async def licence_checks(reads: Reads, link: LinkCheck) -> list[Finding]:
+    return _cross_cloud_licence(link) + await _p1_checks(reads, link)
+
+
+async def _p1_checks(reads: Reads, link: LinkCheck) -> list[Finding]:
     source = link.source
     plans = await assigned_plans(reads, source.name)
     if plans is None:

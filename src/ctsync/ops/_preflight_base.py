@@ -77,6 +77,8 @@ FINDING_CODES: Final[Mapping[str, str]] = {
     "licence.p1-missing": "the source has no enabled Entra ID P1 (cross-tenant sync needs it)",
     "licence.p1-grace": "the source's Entra ID P1 is in its grace period (status Warning)",
     "licence.unreadable": "the source's licences could not be read",
+    "licence.cross-cloud": "a cross-cloud link needs Entra ID Governance or Suite (not checked)",
+    "clouds.not-allowed": "a read-only tenant does not allow the other tenant's Microsoft cloud",
     "quota.unknown": "the target's directory-object quota is not exposed by Graph v1.0",
     "permission.missing": "the credential lacks a permission a planned step needs",
     "permission.missing-read": "the credential lacks a permission preflight or day-2 reads need",

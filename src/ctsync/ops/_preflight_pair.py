@@ -17,6 +17,7 @@ from typing import Any, Final, Literal
 from ctsync.config import TenantSpec
 from ctsync.engine.desired import PartnerWant, b2b_setting
 from ctsync.errors import GraphError
+from ctsync.graph.clouds import cloud_crossing
 
 from ._preflight_base import POLICY, Finding, LinkCheck, Reads, default_policy, member, produced
 
@@ -73,11 +74,44 @@ async def pair_checks(reads: Reads, link: LinkCheck) -> list[Finding]:
         _Side("inbound", link.inbound, target, source, target_default),
         _Side("outbound", link.outbound, source, target, source_default),
     )
-    found = _redemption(link, sides)
+    found = _clouds(link)
+    found += _redemption(link, sides)
     found += _inbound_sync(link)
     for side in sides:
         found += _b2b(link, side)
     found += await _invitations(reads, link)
+    return found
+
+
+def _clouds(link: LinkCheck) -> list[Finding]:
+    """Across Microsoft clouds each tenant must allow the other's cloud: a managed tenant gets
+    it from apply, a read-only one must already have it."""
+    crossing = cloud_crossing(link.source.cloud, link.target.cloud)
+    if crossing is None:
+        return []
+    found: list[Finding] = []
+    for tenant, other, endpoint in (
+        (link.source, link.target, crossing[1]),
+        (link.target, link.source, crossing[0]),
+    ):
+        allowed = link.live.tenants[tenant.name].cloud_endpoints
+        if tenant.managed or allowed is None or endpoint in allowed:
+            continue
+        found.append(
+            link.finding(
+                "error",
+                "clouds.not-allowed",
+                tenant,
+                f"{_read_only(tenant)}: {other.name} is in another Microsoft cloud "
+                f"({endpoint}) and {tenant.name}'s cross-tenant access policy does not allow it "
+                f"(allowedCloudEndpoints: {', '.join(allowed) or 'none'}), so no partner "
+                "setting or sync between them works",
+                f"ask {tenant.name}'s administrator to enable {endpoint} in Microsoft cloud "
+                f"settings (PATCH {POLICY} adding {endpoint!r} to allowedCloudEndpoints, "
+                "keeping the values there), or let ctsync manage "
+                f"{tenant.name} (managed: true)",
+            )
+        )
     return found
 
 
