@@ -13,6 +13,7 @@ from ctsync.engine import Plan, Session, execute, make_destroy_plan, make_plan
 from ctsync.errors import ConfigError
 from ctsync.graph.clouds import CLOUDS, cloud_crossing
 from ctsync.ops import preflight
+from ctsync.render.powershell import plan_powershell
 from tests.engine.conftest import Bench, make_bench
 
 POLICY = "/policies/crossTenantAccessPolicy"
@@ -83,6 +84,16 @@ def test_cross_cloud_link_applies_replans_empty_and_destroys_back(tmp_path: Path
     assert {"contoso/cloudEndpoints", "fabrikam/cloudEndpoints"} <= set(
         steps["contoso:fabrikam/validate"].depends_on
     )
+
+    script = plan_powershell(plan, tenant_ids={"contoso": "c", "fabrikam": "f"})
+    assert "Update-MgPolicyCrossTenantAccessPolicy" in script
+    assert "'microsoftonline.us'" in script
+
+    async def check(session: Session) -> Any:
+        return await preflight(session, None, blocking_only=True)
+
+    # The cloud steps need Policy.ReadWrite.CrossTenantAccess, which the demo client holds.
+    assert not [f for f in bench.run(check).findings if f.severity == "error"]
 
     _run(bench)
     assert _clouds(bench, "contoso") == [CN, US]

@@ -158,6 +158,7 @@ _STEP_NEEDS: Final[Mapping[str, tuple[_Need, ...]]] = {
     "partner": (_CTAP_WRITE,),
     "identitySynchronization": (_CTAP_WRITE,),
     "defaultPolicy": (_CTAP_WRITE,),
+    "crossTenantAccessPolicy": (_CTAP_WRITE,),
     "application": (_APP_WRITE,),
     "synchronizationJob": (_SYNC_WRITE,),
     # Saving secrets also tags the service principal (a PATCH of the application side).

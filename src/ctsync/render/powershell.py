@@ -78,6 +78,7 @@ def _partner_id(path: str) -> str:
 _SCOPES: dict[str, tuple[str, ...]] = {
     "partner": ("Policy.ReadWrite.CrossTenantAccess",),
     "defaultPolicy": ("Policy.ReadWrite.CrossTenantAccess",),
+    "crossTenantAccessPolicy": ("Policy.ReadWrite.CrossTenantAccess",),
     "identitySynchronization": ("Policy.ReadWrite.CrossTenantAccess",),
     "application": ("Application.ReadWrite.All",),
     "servicePrincipal": ("Application.ReadWrite.All",),
@@ -177,6 +178,18 @@ def _commands(step: Step) -> list[str]:
         return [f"Update-MgPolicyCrossTenantAccessPolicyDefault -BodyParameter {_ps(p['patch'])}"]
     if key == ("defaultPolicy", "action"):
         return ["Reset-MgPolicyCrossTenantAccessPolicyDefaultToSystemDefault"]
+    if key == ("crossTenantAccessPolicy", "update"):
+        # A PATCH replaces the collection: read it again, keep what is there.
+        read = "@((Get-MgPolicyCrossTenantAccessPolicy).AllowedCloudEndpoints)"
+        if p.get("add"):
+            clouds = f"{read} + {_ps(p['add'])} | Select-Object -Unique"
+        else:
+            clouds = f"{read} | Where-Object {{ $_ -notin {_ps(p['remove'])} }}"
+        return [
+            f"$clouds = @({clouds})",
+            "Update-MgPolicyCrossTenantAccessPolicy -BodyParameter "
+            "@{ allowedCloudEndpoints = $clouds }",
+        ]
     if key == ("identitySynchronization", "create"):
         return [
             f"Invoke-MgGraphRequest -Method PUT -Uri 'v1.0{p['path']}' "
