@@ -2,7 +2,9 @@
 
 A tenant's *duties* follow from its place in the config's links: the target of a link holds the
 partner configuration and identitySynchronization for the source; the source holds its partner
-configuration, the CTS configuration app with its job, and the assignments. Each duty names
+configuration, the CTS configuration app with its job, and the assignments; a tenant of the
+config's multitenant organization holds it (owner), its join request and MTO templates. Each
+duty names
 
 - the **application permissions** an app-only credential needs (least privilege; granted with
   admin consent — what ``ctsync bootstrap`` grants),
@@ -38,7 +40,7 @@ __all__ = [
     "sides_of",
 ]
 
-Side = Literal["source", "target"]
+Side = Literal["source", "target", "organization"]
 
 #: Permission names, spelled once.
 CTAP_WRITE: Final = "Policy.ReadWrite.CrossTenantAccess"
@@ -49,6 +51,7 @@ ASSIGN_WRITE: Final = "AppRoleAssignment.ReadWrite.All"
 DIRECTORY_READ: Final = "Directory.Read.All"
 AUDIT_READ: Final = "AuditLog.Read.All"
 METHODS_READ: Final = "UserAuthenticationMethod.Read.All"
+MTO_WRITE: Final = "MultiTenantOrganization.ReadWrite.All"
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,13 @@ DUTIES: Final[tuple[Duty, ...]] = (
         ("Cloud Application Administrator", "Application Administrator"),
     ),
     Duty(
+        "organization",
+        "the multitenant organization: create it and add members (owner), its templates, join",
+        (MTO_WRITE, CTAP_WRITE, POLICY_READ),
+        (MTO_WRITE, CTAP_WRITE, POLICY_READ),
+        ("Security Administrator",),
+    ),
+    Duty(
         "source",
         "preflight: the registration report, SMS sign-in state; provisioning logs",
         (AUDIT_READ, METHODS_READ),
@@ -135,17 +145,20 @@ ROLE_IDS: Final[dict[str, str]] = {
 
 
 def sides_of(desired: DesiredState, tenant: str) -> tuple[Side, ...]:
-    """Whether ``tenant`` is the source, the target, or both, of some link of the config."""
+    """Whether ``tenant`` is the source or the target of some link of the config, and whether
+    it is in the config's multitenant organization."""
     found: list[Side] = []
     if any(link.source == tenant for link in desired.links):
         found.append("source")
     if any(link.target == tenant for link in desired.links):
         found.append("target")
+    if desired.organization is not None and tenant in desired.organization.tenants:
+        found.append("organization")
     return tuple(found)
 
 
 def duties_for(sides: Iterable[Side], *, required_only: bool = False) -> tuple[Duty, ...]:
-    """The duties of a tenant that is ``sides`` (source, target, or both) of some link."""
+    """The duties of a tenant that is ``sides`` (source, target, organization)."""
     chosen = set(sides)
     return tuple(d for d in DUTIES if d.side in chosen and (d.required or not required_only))
 

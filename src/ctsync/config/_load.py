@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
@@ -51,6 +51,7 @@ from ._schema import (
     ManagedIdentityAuth,
     MappingDetail,
     MeshTopology,
+    Organization,
     Sync,
     Tenant,
     UserTypeSetting,
@@ -72,6 +73,7 @@ from ._state import (
     InboundTrust,
     LinkSpec,
     MappingSpec,
+    OrganizationSpec,
     Principal,
     Rollout,
     SecretRef,
@@ -160,7 +162,12 @@ class _Loader:
             else:
                 self.add_hub(config, index, topology)
         links = tuple(self.links)
-        content = canonical_content(self.tenants, links, base_dir=self.base_dir)
+        organization = (
+            self.organization(config.organization) if config.organization is not None else None
+        )
+        content = canonical_content(
+            self.tenants, links, base_dir=self.base_dir, organization=organization
+        )
         digest = hashlib.sha256(
             json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
         ).hexdigest()
@@ -170,6 +177,7 @@ class _Loader:
             links=links,
             config_hash=digest,
             base_dir=self.base_dir,
+            organization=organization,
         )
 
     # -- validation and its messages ------------------------------------------------------
@@ -493,6 +501,51 @@ class _Loader:
             )
             raise self.fail(msg, self.where.value(path))
 
+    # -- the multitenant organization ----------------------------------------------------
+
+    def organization(self, org: Organization) -> OrganizationSpec:
+        path: DataPath = ("organization",)
+        self.tenant_ref(org.owner, (*path, "owner"))
+        members = self.member_list(org.members, (*path, "members"), exclude=None)
+        for position, name in members:
+            if name == org.owner:
+                item = (*path, "members", position)
+                msg = (
+                    f"{_dotted(item)}: {name} is the owner of the organization; it can't also "
+                    "be a member"
+                )
+                raise self.fail(msg, self.where.value(item))
+        templates = org.templates
+        partner = templates.partner_configuration if templates is not None else None
+        sync = templates.identity_synchronization if templates is not None else None
+        partner_body: dict[str, Any] | None = None
+        if partner is not None:
+            partner_body = {}
+            if partner.automatic_redemption is not None:
+                redemption = partner.automatic_redemption
+                partner_body["automaticUserConsentSettings"] = {
+                    "inboundAllowed": redemption.inbound,
+                    "outboundAllowed": redemption.outbound,
+                }
+            if partner.apply_to is not None:
+                partner_body["templateApplicationLevel"] = _levels(partner.apply_to)
+        sync_body: dict[str, Any] | None = None
+        if sync is not None:
+            sync_body = {}
+            if sync.user_sync_inbound is not None:
+                sync_body["userSyncInbound"] = {"isSyncAllowed": sync.user_sync_inbound}
+            if sync.apply_to is not None:
+                sync_body["templateApplicationLevel"] = _levels(sync.apply_to)
+        return OrganizationSpec(
+            name=org.name,
+            description=org.description,
+            owner=org.owner,
+            members=tuple(name for _, name in members),
+            partner_template=MappingProxyType(partner_body) if partner_body else None,
+            sync_template=MappingProxyType(sync_body) if sync_body else None,
+            location=self.where.key(path),
+        )
+
     # -- settings: template + overrides -------------------------------------------------------
 
     def settings(
@@ -530,6 +583,12 @@ class _Loader:
 #: Keys that say the same thing in different ways: the last layer naming any of them wins
 #: for the whole group (a constant in overrides replaces a template's expression).
 _EXCLUSIVE: tuple[frozenset[str], ...] = (frozenset({"expression", "constant"}),)
+
+
+def _levels(apply_to: str | Sequence[str]) -> str:
+    """``apply_to`` as Graph's templateApplicationLevel flags (``none`` alone means none)."""
+    levels = [apply_to] if isinstance(apply_to, str) else list(dict.fromkeys(apply_to))
+    return "none" if "none" in levels else ",".join(levels)
 
 
 def merge_layers(

@@ -923,6 +923,64 @@ Topology = Annotated[
 ]
 
 
+# -- the multitenant organization ---------------------------------------------------------------
+
+TemplateLevel = Literal["newPartners", "existingPartners", "none"]
+_APPLY_TO = (
+    "Which partner configurations the template shapes when a tenant joins "
+    "(templateApplicationLevel): newPartners, existingPartners (or a list of both), or none."
+)
+
+
+class PartnerConfigurationTemplate(_Section):
+    """The MTO partner-configuration template: settings a member's partner configurations for
+    the other MTO tenants get when they join. Omitted settings are left alone."""
+
+    noun: ClassVar[str] = "partner_configuration"
+    automatic_redemption: Redemption | None = Field(
+        None, description="{inbound, outbound}: suppress consent prompts (automaticUserConsent)."
+    )
+    apply_to: TemplateLevel | list[TemplateLevel] | None = Field(None, description=_APPLY_TO)
+
+
+class IdentitySyncTemplate(_Section):
+    """The MTO identity-synchronization template: whether the MTO's tenants may sync users in."""
+
+    noun: ClassVar[str] = "identity_synchronization"
+    user_sync_inbound: bool | None = Field(
+        None, description="Allow users of the other MTO tenants to be synced in."
+    )
+    apply_to: TemplateLevel | list[TemplateLevel] | None = Field(None, description=_APPLY_TO)
+
+
+class OrganizationTemplates(_Section):
+    """The MTO policy templates every member's tenant holds (set in each managed member)."""
+
+    noun: ClassVar[str] = "templates"
+    partner_configuration: PartnerConfigurationTemplate | None = Field(
+        None, description="The partner-configuration template."
+    )
+    identity_synchronization: IdentitySyncTemplate | None = Field(
+        None, description="The identity-synchronization template."
+    )
+
+
+class Organization(_Section):
+    """A multitenant organization (MTO): its owner creates it and adds the members; each member
+    joins it."""
+
+    noun: ClassVar[str] = "organization"
+    name: Text = Field(description="The organization's display name.")
+    description: FreeText | None = Field(None, description="What the organization is for.")
+    owner: Name = Field(description="The tenant that creates and owns the organization.")
+    members: list[Name] = Field(
+        default_factory=list, description="The other tenants of the organization."
+    )
+    templates: OrganizationTemplates | None = Field(
+        None, description="The MTO policy templates, set in the owner and every member."
+    )
+
+
 #: Validation context for sections read on their own (see MappingDetail).
 PARTIAL: Final = {"partial": True}
 
@@ -944,6 +1002,9 @@ class ConfigFile(_Section):
     links: list[Link] = Field(default_factory=list, description="Links, one by one.")
     topologies: list[Topology] = Field(
         default_factory=list, description="Shapes that expand into links: mesh, hub and spokes."
+    )
+    organization: Organization | None = Field(
+        None, description="A multitenant organization of tenants of this file."
     )
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "InboundTrust",
     "LinkSpec",
     "MappingSpec",
+    "OrganizationSpec",
     "Principal",
     "ScopeClause",
     "ScopeGroup",
@@ -373,6 +374,44 @@ class LinkSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OrganizationSpec:
+    """A multitenant organization: its owner creates it and adds the members, which join.
+
+    Each template is Graph's body for the tenant's MTO template (``None``: left alone); it is
+    set in the owner and in every managed member.
+    """
+
+    name: str
+    description: str | None = None
+    owner: str
+    members: tuple[str, ...] = ()
+    partner_template: Mapping[str, Any] | None = None
+    sync_template: Mapping[str, Any] | None = None
+    location: str = field(default="", compare=False)
+
+    @property
+    def tenants(self) -> tuple[str, ...]:
+        """The owner, then the members."""
+        return (self.owner, *self.members)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "owner": self.owner,
+            "members": list(self.members),
+            "partner_template": _plain(self.partner_template),
+            "sync_template": _plain(self.sync_template),
+        }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
 class DesiredState:
     """Everything one config file asks for, resolved."""
 
@@ -384,6 +423,8 @@ class DesiredState:
     don't change it, secrets are not part of it."""
     base_dir: Path
     """Directory of the config file: relative paths in it are relative to this."""
+    organization: OrganizationSpec | None = None
+    """The multitenant organization the config describes, if any."""
 
     def tenant(self, name: str) -> TenantSpec:
         """The tenant called ``name``; :class:`ConfigError` listing the names if there is none."""
@@ -406,16 +447,24 @@ class DesiredState:
     def to_dict(self) -> dict[str, Any]:
         """The canonical, JSON-ready content: sorted where order carries no meaning, no secrets,
         no locations. :attr:`config_hash` is computed from it."""
-        return canonical_content(self.tenants, self.links, base_dir=self.base_dir)
+        return canonical_content(
+            self.tenants, self.links, base_dir=self.base_dir, organization=self.organization
+        )
 
 
 def canonical_content(
-    tenants: Mapping[str, TenantSpec], links: tuple[LinkSpec, ...], *, base_dir: Path
+    tenants: Mapping[str, TenantSpec],
+    links: tuple[LinkSpec, ...],
+    *,
+    base_dir: Path,
+    organization: OrganizationSpec | None = None,
 ) -> dict[str, Any]:
     """See :meth:`DesiredState.to_dict`."""
     return {
         "tenants": {name: _tenant_dict(tenants[name], base_dir) for name in sorted(tenants)},
         "links": [_link_dict(link) for link in sorted(links, key=lambda link: link.key)],
+        # Only when set, so configs written before it keep their hash.
+        **({"organization": organization.to_dict()} if organization is not None else {}),
     }
 
 

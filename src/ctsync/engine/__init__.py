@@ -74,7 +74,7 @@ async def make_plan(
 
     ``stages`` moves staged rollouts to a stage (``{"contoso:fabrikam": 1}``): promote.
     """
-    wanted = wants(desired, links=select_links(desired, links))
+    wanted = wants(desired, links=select_links(desired, links), organization=not links)
     live = await read_settled(session, desired, wanted, stages=stages)
     return plan_changes(
         desired, live, wanted, stages=stages, links=tuple(links or ()), ledger=session.ledger
@@ -97,11 +97,15 @@ async def make_destroy_plan(
     carrying a link's tag; see :class:`Problem` ``duplicate-apps``), keeping the link.
     """
     chosen = select_links(desired, links)
-    wanted: Wants = wants(desired, links=chosen)
+    wanted: Wants = wants(desired, links=chosen, organization=not links)
     live = await read_settled(session, desired, wanted)
     if duplicates_only:
         return duplicates_plan(desired, live, wanted)
-    remaining = wants(desired, links=tuple(lk for lk in desired.links if lk not in chosen))
+    remaining = wants(
+        desired,
+        links=tuple(lk for lk in desired.links if lk not in chosen),
+        organization=bool(links),
+    )
     return destroy_plan(
         desired,
         live,

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ctsync.config import DesiredState, LinkSpec, Principal, TenantSpec
+from ctsync.config import DesiredState, LinkSpec, OrganizationSpec, Principal, TenantSpec
 from ctsync.graph.clouds import cloud_crossing
 
 __all__ = [
@@ -167,6 +167,8 @@ class Wants:
     #: Cross-cloud links: tenant name → the other cloud's ``allowedCloudEndpoints`` value its
     #: policy must hold → the links that need it.
     clouds: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    #: The multitenant organization (only when the whole config is planned, not some links).
+    organization: OrganizationSpec | None = None
 
 
 def default_members(spec: TenantSpec) -> dict[str, Any]:
@@ -198,11 +200,19 @@ def _partner(
     return out[key]
 
 
-def wants(desired: DesiredState, *, links: tuple[LinkSpec, ...] | None = None) -> Wants:
-    """Everything the given links (default: all) need in both tenants."""
+def wants(
+    desired: DesiredState,
+    *,
+    links: tuple[LinkSpec, ...] | None = None,
+    organization: bool | None = None,
+) -> Wants:
+    """Everything the given links (default: all) need in both tenants; with
+    ``organization`` (default: when no links are given) the config's multitenant
+    organization too."""
     partners: dict[tuple[str, str], PartnerWant] = {}
     link_wants: dict[str, LinkWant] = {}
     clouds: dict[str, dict[str, set[str]]] = {}
+    wanted_org = organization if organization is not None else links is None
     for link in links if links is not None else desired.links:
         source, target = desired.tenants[link.source], desired.tenants[link.target]
         # Across Microsoft clouds, each side must allow the other's (config load checked it).
@@ -262,6 +272,7 @@ def wants(desired: DesiredState, *, links: tuple[LinkSpec, ...] | None = None) -
             tenant: {endpoint: tuple(sorted(keys)) for endpoint, keys in sorted(need.items())}
             for tenant, need in sorted(clouds.items())
         },
+        organization=desired.organization if wanted_org else None,
     )
 
 

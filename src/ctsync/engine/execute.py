@@ -349,6 +349,17 @@ async def _cloud_endpoints(run: _Run, step: Step) -> None:
         ledger.note_removed(tenant_id, key, list(step.params["remove"]))
 
 
+async def _mto_create(run: _Run, step: Step) -> None:
+    """Create the multitenant organization (PUT) or add a tenant to it (POST); the ledger
+    notes that ctsync made it, so destroy may take it out again."""
+    client = run.session.client(step.tenant)
+    if step.resource == "multiTenantOrganization":
+        await client.put(step.params["path"], json=step.params["body"])
+    else:
+        await client.post(step.params["path"], json=step.params["body"])
+    _note_created(run, step)
+
+
 async def _reset_default(run: _Run, step: Step) -> None:
     """``resetToSystemDefault`` (``destroy --reset-default-policy``): ctsync's fields go with
     the rest, so the ledger forgets what they were."""
@@ -663,6 +674,13 @@ _HANDLERS: dict[tuple[str, str], Callable[[_Run, Step], Awaitable[None]]] = {
     ("defaultPolicy", "action"): _reset_default,
     ("crossTenantAccessPolicy", "update"): _cloud_endpoints,
     ("partner", "delete"): _delete_path,
+    ("multiTenantOrganization", "create"): _mto_create,
+    ("multiTenantOrganization", "update"): _patch,
+    ("multiTenantOrganization", "delete"): _delete_path,
+    ("multiTenantOrganizationMember", "create"): _mto_create,
+    ("multiTenantOrganizationMember", "delete"): _delete_path,
+    ("multiTenantOrganizationTemplate", "update"): _patch,
+    ("multiTenantOrganizationJoinRequest", "update"): _patch,
     ("identitySynchronization", "create"): _sync_create,
     ("identitySynchronization", "update"): _patch,
     ("identitySynchronization", "delete"): _delete_path,

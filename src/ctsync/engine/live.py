@@ -64,6 +64,13 @@ class LiveTenant:
     default: dict[str, Any] | None = None
     #: The policy's ``allowedCloudEndpoints`` (read only for a tenant of a cross-cloud link).
     cloud_endpoints: list[str] | None = None
+    #: The multitenant organization as the tenant sees it (``state`` inactive: in none), its
+    #: tenants by id (read from the owner of the config's organization), its join request and
+    #: MTO templates by name; read only for the tenants of the config's organization.
+    mto: dict[str, Any] | None = None
+    mto_tenants: dict[str, dict[str, Any]] | None = None
+    join_request: dict[str, Any] | None = None
+    mto_templates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -136,6 +143,16 @@ class LiveState:
                 "foreign": [{"id": f.get("id"), "target": f.get("target")} for f in t.foreign],
                 **({"default": t.default} if t.default is not None else {}),
                 **({"clouds": t.cloud_endpoints} if t.cloud_endpoints is not None else {}),
+                **(
+                    {
+                        "mto": t.mto,
+                        "mto_tenants": t.mto_tenants,
+                        "join": t.join_request,
+                        "mto_templates": t.mto_templates,
+                    }
+                    if t.mto is not None
+                    else {}
+                ),
             }
             _hash_part(digest, ["tenant", name, tenant])
         # Schemas share most of their parts (share_equal): each shared part is hashed once.
@@ -241,6 +258,8 @@ async def read_live(session: Session, wants: Wants) -> LiveState:
     tenants |= {w.source.name for w in wants.links.values()}
     tenants |= set(wants.defaults)
     tenants |= set(wants.clouds)
+    if wants.organization is not None:
+        tenants |= set(wants.organization.tenants)
     live = LiveState(
         tenants={name: LiveTenant(name) for name in tenants},
         links={key: LiveLink(key) for key in wants.links},
@@ -347,6 +366,7 @@ async def _read_tenant(session: Session, wants: Wants, live: LiveState, name: st
         apps(),
         _read_default(client, tenant, wants),
         _read_clouds(client, tenant, wants),
+        _read_organization(client, tenant, wants),
         _resolve_principals(client, name, my_links, live),
     )
 
@@ -362,6 +382,46 @@ async def _read_clouds(client: GraphClient, tenant: LiveTenant, wants: Wants) ->
     if tenant.name in wants.clouds:
         body = (await client.get(POLICY)).json_object()
         tenant.cloud_endpoints = [str(e) for e in body.get("allowedCloudEndpoints") or []]
+
+
+MTO = "/tenantRelationships/multiTenantOrganization"
+#: The MTO policy templates by the name the plan gives them.
+MTO_TEMPLATES = {
+    "partner": f"{POLICY}/templates/multiTenantOrganizationPartnerConfiguration",
+    "sync": f"{POLICY}/templates/multiTenantOrganizationIdentitySynchronization",
+}
+
+
+async def _read_organization(client: GraphClient, tenant: LiveTenant, wants: Wants) -> None:
+    """The MTO, its join request and templates; the owner also lists the MTO's tenants."""
+    org = wants.organization
+    if org is None or tenant.name not in org.tenants:
+        return
+
+    async def tenants() -> None:
+        if tenant.name != org.owner or (tenant.mto or {}).get("state") != "active":
+            return
+        try:
+            items = await client.list_all(f"{MTO}/tenants")
+        except NotFoundError:
+            items = []
+        tenant.mto_tenants = {str(m["tenantId"]).lower(): _clean(m) for m in items}
+
+    async def template(name: str, path: str) -> None:
+        tenant.mto_templates[name] = _clean((await client.get(path)).json_object())
+
+    tenant.mto, tenant.join_request = (
+        _clean((await client.get(MTO)).json_object()),
+        _clean((await client.get(f"{MTO}/joinRequest")).json_object()),
+    )
+    await _all(
+        tenants(),
+        *(
+            template(name, path)
+            for name, path in MTO_TEMPLATES.items()
+            if (org.partner_template if name == "partner" else org.sync_template) is not None
+        ),
+    )
 
 
 #: How long a read waits for an app an earlier run created to replicate (the default of

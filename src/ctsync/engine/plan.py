@@ -26,6 +26,7 @@ from ctsync.engine.desired import (
 )
 from ctsync.engine.live import LiveLink, LiveState, LiveTenant
 from ctsync.engine.model import FieldChange, Plan, Problem, Step
+from ctsync.engine.organization import organization_steps, organization_teardown
 from ctsync.engine.ownership import DEFAULT_KEY, POLICY_KEY, Ledger, app_key, object_key
 from ctsync.engine.schema import schema_changes, schema_changes_full, schema_edits
 
@@ -682,6 +683,10 @@ def plan_changes(
         steps.extend(more)
         notes.extend(why)
     steps = _after_clouds(steps, desired, wanted)
+    if wanted.organization is not None:
+        more, why = organization_steps(desired, live, wanted.organization)
+        steps.extend(more)
+        notes.extend(why)
     planned = {s.id for s in steps}
     for key in sorted(wanted.links):
         want = wanted.links[key]
@@ -1225,6 +1230,10 @@ def destroy_plan(
                     reset=reset_default,
                 )
             )
+    if wanted.organization is not None:
+        more, why = organization_teardown(desired, live, wanted.organization, ledger=ledger)
+        steps.extend(more)
+        notes.extend(why)
     return Plan(
         kind="destroy",
         config_path=str(desired.path),

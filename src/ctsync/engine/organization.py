@@ -1,0 +1,262 @@
+"""The multitenant organization (MTO) of a config: the steps that make it, and take it down.
+
+Both sides, like a link's: the owner creates the MTO and adds each member; each member sets its
+MTO templates and then joins (its join request names the owner). A join is processed by
+Microsoft over up to two hours: while it runs, the plan says so and plans nothing. A tenant
+that is read-only in the config gets a note saying what its admin must run, never a step.
+
+Destroy takes out only what the ownership ledger says ctsync made: the members it added, and
+the MTO it created once no tenant it did not add is left in it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ctsync.config import DesiredState, OrganizationSpec
+from ctsync.engine.live import MTO, MTO_TEMPLATES, LiveState
+from ctsync.engine.model import FieldChange, Step
+from ctsync.engine.ownership import Ledger, object_key
+
+__all__ = [
+    "MTO_KEY",
+    "member_key",
+    "organization_steps",
+    "organization_teardown",
+]
+
+#: The ledger's entry (in the owner) for the MTO ctsync created.
+MTO_KEY = "multiTenantOrganization"
+#: What a join request's processing is, in words (Microsoft: "up to 2 hours").
+_PROCESSING = "Microsoft completes it within about 2 hours"
+
+
+def member_key(tenant_id: str) -> str:
+    """The ledger's entry (in the owner) for a member ctsync added."""
+    return object_key("multiTenantOrganizationMember", tenant_id)
+
+
+def _template_changes(
+    wanted: dict[str, Any], live: dict[str, Any], prefix: str = ""
+) -> list[FieldChange]:
+    changes: list[FieldChange] = []
+    for key, value in wanted.items():
+        current = live.get(key)
+        if isinstance(value, dict):
+            nested = current if isinstance(current, dict) else {}
+            changes.extend(_template_changes(value, nested, f"{prefix}{key}."))
+        elif value is not None and current != value:
+            changes.append(FieldChange(f"{prefix}{key}", current, value))
+    return changes
+
+
+def _patch_of(changes: list[FieldChange]) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for change in changes:
+        node = body
+        *parents, leaf = change.field.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = change.new
+    return body
+
+
+def _template_steps(org: OrganizationSpec, tenant: str, live: LiveState) -> list[Step]:
+    steps: list[Step] = []
+    for name, wanted in (("partner", org.partner_template), ("sync", org.sync_template)):
+        if wanted is None:
+            continue
+        changes = _template_changes(
+            _plain(wanted), live.tenants[tenant].mto_templates.get(name, {})
+        )
+        if not changes:
+            continue
+        what = "partner-configuration" if name == "partner" else "identity-synchronization"
+        steps.append(
+            Step(
+                id=f"{tenant}/mtoTemplate/{name}",
+                tenant=tenant,
+                resource="multiTenantOrganizationTemplate",
+                action="update",
+                summary=f"set the MTO {what} template (what joining gives partner settings)",
+                changes=tuple(changes),
+                params={"path": MTO_TEMPLATES[name], "patch": _patch_of(changes)},
+            )
+        )
+    return steps
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def organization_steps(
+    desired: DesiredState, live: LiveState, org: OrganizationSpec
+) -> tuple[list[Step], list[str]]:
+    """Create or update the MTO in its owner, add the members, set templates, join."""
+    steps: list[Step] = []
+    notes: list[str] = []
+    owner = desired.tenants[org.owner]
+    mine = live.tenants[org.owner]
+    mto = mine.mto or {}
+    active = mto.get("state") == "active"
+    wanted = {"displayName": org.name, "description": org.description}
+    if not owner.managed:
+        if not active:
+            notes.append(
+                f"{org.owner} is read-only in the config: its admin must create the multitenant "
+                f"organization {org.name!r} (PUT {MTO}) and add its members"
+            )
+    else:
+        changes = [
+            FieldChange(k, mto.get(k) if active else None, v)
+            for k, v in wanted.items()
+            if v is not None and (not active or mto.get(k) != v)
+        ]
+        body = {c.field: c.new for c in changes}
+        if changes:
+            action: Literal["create", "update"] = "update" if active else "create"
+            steps.append(
+                Step(
+                    id=f"organization/{action}",
+                    tenant=org.owner,
+                    resource="multiTenantOrganization",
+                    action=action,
+                    summary=f"{action} the multitenant organization {org.name!r}",
+                    changes=tuple(changes),
+                    params=(
+                        {"path": MTO, "patch": body}
+                        if active
+                        else {"path": MTO, "body": body, "object": MTO_KEY}
+                    ),
+                )
+            )
+    created = ("organization/create",) if steps and steps[0].id == "organization/create" else ()
+    if owner.managed:
+        steps.extend(_template_steps(org, org.owner, live))
+    listed = mine.mto_tenants or {}
+    for name in org.members:
+        spec = desired.tenants[name]
+        member = listed.get(spec.tenant_id)
+        added: tuple[str, ...] = ()
+        if member is None and owner.managed:
+            add_id = f"organization/member/{name}"
+            steps.append(
+                Step(
+                    id=add_id,
+                    tenant=org.owner,
+                    resource="multiTenantOrganizationMember",
+                    action="create",
+                    summary=f"add {name} to the multitenant organization (it joins next)",
+                    changes=(FieldChange("tenant", None, spec.tenant_id),),
+                    depends_on=created,
+                    params={
+                        "path": f"{MTO}/tenants",
+                        "body": {"tenantId": spec.tenant_id, "displayName": name},
+                        "object": member_key(spec.tenant_id),
+                    },
+                )
+            )
+            added = (add_id,)
+        templates = _template_steps(org, name, live) if spec.managed else []
+        steps.extend(templates)
+        join = live.tenants[name].join_request or {}
+        state = join.get("memberState")
+        status = (join.get("transitionDetails") or {}).get("status")
+        if state == "active" or (member or {}).get("state") == "active":
+            continue
+        if state == "pending" and status in {"notStarted", "running"}:
+            notes.append(f"{name} is joining the multitenant organization: {_PROCESSING}")
+            continue
+        if not spec.managed:
+            notes.append(
+                f"{name} is read-only in the config: its admin must join the multitenant "
+                f"organization (PATCH {MTO}/joinRequest with addedByTenantId "
+                f"{owner.tenant_id}) once {org.owner} has added it"
+            )
+            continue
+        steps.append(
+            Step(
+                id=f"organization/join/{name}",
+                tenant=name,
+                resource="multiTenantOrganizationJoinRequest",
+                action="update",
+                summary=f"join the multitenant organization of {org.owner} ({_PROCESSING})",
+                changes=(
+                    FieldChange("addedByTenantId", join.get("addedByTenantId"), owner.tenant_id),
+                ),
+                depends_on=(*added, *(s.id for s in templates)),
+                params={
+                    "path": f"{MTO}/joinRequest",
+                    "patch": {"addedByTenantId": owner.tenant_id},
+                },
+            )
+        )
+    return steps, notes
+
+
+def organization_teardown(
+    desired: DesiredState,
+    live: LiveState,
+    org: OrganizationSpec,
+    *,
+    ledger: Ledger | None,
+    after: tuple[str, ...] = (),
+) -> tuple[list[Step], list[str]]:
+    """Remove the members ctsync added, then the MTO if ctsync created it and no tenant it did
+    not add stays; what ctsync did not make stays, and the plan says so."""
+    owner = desired.tenants[org.owner]
+    listed = live.tenants[org.owner].mto_tenants or {}
+    if not owner.managed or not listed or ledger is None:
+        return [], []
+    steps: list[Step] = []
+    notes: list[str] = []
+    staying: list[str] = []
+    names = {t.tenant_id: t.name for t in desired.tenants.values()}
+    for tenant_id, member in sorted(listed.items()):
+        if tenant_id == owner.tenant_id or member.get("state") == "removed":
+            continue
+        name = names.get(tenant_id, str(member.get("displayName") or tenant_id))
+        if not ledger.created(owner.tenant_id, member_key(tenant_id)):
+            staying.append(name)
+            continue
+        steps.append(
+            Step(
+                id=f"organization/member/{name}/delete",
+                tenant=org.owner,
+                resource="multiTenantOrganizationMember",
+                action="delete",
+                summary=f"remove {name} from the multitenant organization (added by ctsync; "
+                f"{_PROCESSING})",
+                changes=(FieldChange("tenant", tenant_id, None),),
+                depends_on=after,
+                destructive=True,
+                params={"path": f"{MTO}/tenants/{tenant_id}", "object": member_key(tenant_id)},
+            )
+        )
+    me = listed.get(owner.tenant_id) or {}
+    if not ledger.created(owner.tenant_id, MTO_KEY) or me.get("state") == "removed":
+        return steps, notes
+    if staying:
+        notes.append(
+            f"the multitenant organization {org.name!r} stays: ctsync did not add "
+            f"{', '.join(staying)}"
+        )
+        return steps, notes
+    steps.append(
+        Step(
+            id="organization/delete",
+            tenant=org.owner,
+            resource="multiTenantOrganization",
+            action="delete",
+            summary=f"delete the multitenant organization {org.name!r} (created by ctsync): "
+            f"{org.owner} leaves it last ({_PROCESSING})",
+            changes=(FieldChange("multiTenantOrganization", org.name, None),),
+            depends_on=(*after, *(s.id for s in steps)),
+            destructive=True,
+            params={"path": f"{MTO}/tenants/{owner.tenant_id}", "object": MTO_KEY},
+        )
+    )
+    return steps, notes
