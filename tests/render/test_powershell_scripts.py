@@ -149,3 +149,29 @@ def test_the_check_catches_what_would_not_run() -> None:
     assert "2: unknown cmdlet New-MgSynchronizationJob" in problems
     assert "3: Get-MgServicePrincipal has no -Tags" in problems
     assert "unbalanced ()" in problems
+
+
+def test_an_organization_is_emitted_and_a_read_only_members_part_is_said(tmp_path: Path) -> None:
+    """The multitenant organization's steps as Graph calls, each tenant signing in with
+    MultiTenantOrganization.ReadWrite.All; what a read-only member's admin must run, as a
+    comment where the change board reads the script."""
+    from tests.engine.test_organization import _bench, _plan
+
+    bench = _bench(tmp_path, read_only="tailspin")
+    plan = _plan(bench)
+    desired = bench.desired()
+    script = plan_powershell(plan, tenant_ids={n: t.tenant_id for n, t in desired.tenants.items()})
+    assert check_script(script) == []
+    assert (
+        "Invoke-MgGraphRequest -Method PUT -Uri 'v1.0/tenantRelationships/multiTenantOrganization'"
+        in script
+    )
+    assert "-Method POST -Uri 'v1.0/tenantRelationships/multiTenantOrganization/tenants'" in script
+    assert (
+        "-Method PATCH -Uri 'v1.0/tenantRelationships/multiTenantOrganization/joinRequest'"
+        in script
+    )
+    assert "MultiTenantOrganization.ReadWrite.All" in script
+    notes = script.split("# ---- not done by this script\n", 1)[1]
+    assert "tailspin" in notes
+    assert "(no PowerShell rendering" not in script

@@ -79,6 +79,10 @@ _SCOPES: dict[str, tuple[str, ...]] = {
     "partner": ("Policy.ReadWrite.CrossTenantAccess",),
     "defaultPolicy": ("Policy.ReadWrite.CrossTenantAccess",),
     "crossTenantAccessPolicy": ("Policy.ReadWrite.CrossTenantAccess",),
+    "multiTenantOrganization": ("MultiTenantOrganization.ReadWrite.All",),
+    "multiTenantOrganizationMember": ("MultiTenantOrganization.ReadWrite.All",),
+    "multiTenantOrganizationJoinRequest": ("MultiTenantOrganization.ReadWrite.All",),
+    "multiTenantOrganizationTemplate": ("Policy.ReadWrite.CrossTenantAccess",),
     "identitySynchronization": ("Policy.ReadWrite.CrossTenantAccess",),
     "application": ("Application.ReadWrite.All",),
     "servicePrincipal": ("Application.ReadWrite.All",),
@@ -125,7 +129,33 @@ def plan_powershell(
         lines.append(f"# {step.summary}")
         lines.extend(_commands(step))
         lines.append("")
+    if plan.notes:
+        # What this script cannot do (a read-only tenant's admin must, a join Microsoft is
+        # processing): said where the change board reads it.
+        lines.append("# ---- not done by this script")
+        lines.extend(f"# {note}" for note in plan.notes)
+        lines.append("")
     return "\n".join(lines)
+
+
+#: The multitenant organization's steps: Graph calls as the plan holds them (path, body).
+_MTO_METHODS = {
+    ("multiTenantOrganization", "create"): "PUT",
+    ("multiTenantOrganization", "update"): "PATCH",
+    ("multiTenantOrganization", "delete"): "DELETE",
+    ("multiTenantOrganizationMember", "create"): "POST",
+    ("multiTenantOrganizationMember", "delete"): "DELETE",
+    ("multiTenantOrganizationJoinRequest", "update"): "PATCH",
+    ("multiTenantOrganizationTemplate", "update"): "PATCH",
+}
+
+
+def _mto_commands(method: str, params: dict[str, Any]) -> list[str]:
+    call = f"Invoke-MgGraphRequest -Method {method} -Uri 'v1.0{params['path']}'"
+    body = params.get("body", params.get("patch"))
+    if method == "DELETE" or body is None:
+        return [call]
+    return [f"{call} -Body ({_ps(body)} | ConvertTo-Json -Depth 5) -ContentType 'application/json'"]
 
 
 def _connect(tenant: str, tenant_ids: dict[str, str], cloud: str | None, scopes: set[str]) -> str:
@@ -161,6 +191,8 @@ def _commands(step: Step) -> list[str]:
     if p.get("app_role_id"):
         known.append(f"{role} = '{p['app_role_id']}'")
     key = (step.resource, step.action)
+    if key in _MTO_METHODS:
+        return _mto_commands(_MTO_METHODS[key], p)
     if key == ("partner", "create"):
         return [f"New-MgPolicyCrossTenantAccessPolicyPartner -BodyParameter {_ps(p['body'])}"]
     if key == ("partner", "update"):
