@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,16 @@ def stop(served: Served) -> None:
         except subprocess.TimeoutExpired:
             served.process.kill()
             served.process.communicate()
+
+
+@contextmanager
+def serving(tmp: Path, *extra: str) -> Iterator[Served]:
+    """:func:`start` … :func:`stop` around a block (a module fixture's body)."""
+    running = start(tmp, *extra)
+    try:
+        yield running
+    finally:
+        stop(running)
 
 
 def init_config(served: Served, config: Path, links: str | None = None) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 import ctsync.emulator.scenarios
 
-from .served import Served, child_env, init_config, start, stop
+from .served import Served, child_env, init_config, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -33,11 +33,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             tenant["cloud"] = "usgov"
     path = folder / "scenario.json"
     path.write_text(json.dumps(scenario))
-    running = start(folder, "--replication-lag", "0", "--scenario", str(path))
-    try:
+    with serving(folder, "--replication-lag", "0", "--scenario", str(path)) as running:
         yield running
-    finally:
-        stop(running)
 
 
 def _state(served: Served) -> dict[str, Any]:

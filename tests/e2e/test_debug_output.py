@@ -10,16 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from .served import Served, child_env, init_config, start, stop
+from .served import Served, child_env, init_config, serving
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    running = start(tmp_path_factory.mktemp("debug-output"), "--replication-lag", "0")
-    try:
+    with serving(tmp_path_factory.mktemp("debug-output"), "--replication-lag", "0") as running:
         yield running
-    finally:
-        stop(running)
 
 
 def _ctsync(*args: str) -> subprocess.CompletedProcess[str]:

@@ -16,16 +16,13 @@ import pytest
 from ctsync.config import load
 from ctsync.engine import Session
 
-from .served import Served, init_config, start, stop
+from .served import Served, init_config, serving
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    running = start(tmp_path_factory.mktemp("token-transport"), "--replication-lag", "0")
-    try:
+    with serving(tmp_path_factory.mktemp("token-transport"), "--replication-lag", "0") as running:
         yield running
-    finally:
-        stop(running)
 
 
 def test_three_tenants_tokens_share_one_connection(served: Served, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NoReturn
@@ -18,6 +19,7 @@ import click
 
 from ctsync.cli._common import (
     Command,
+    F,
     audit_option,
     config_option,
     confirm_or_exit,
@@ -39,6 +41,18 @@ __all__ = ["apply", "destroy", "plan"]
 
 #: A saved plan is a few KiB per link; a file this large is not one.
 MAX_PLAN_BYTES: Final = 64 * 1024 * 1024
+
+
+def _format_option(help_text: str) -> Callable[[F], F]:
+    """``--format text|powershell`` (stored as ``fmt``)."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "powershell"]),
+        default="text",
+        show_default=True,
+        help=help_text,
+    )
 
 
 def _render(plan: Plan, desired: DesiredState, fmt: str) -> str:
@@ -74,14 +88,7 @@ def _needs_attention(plan: Plan) -> bool:
     show_default=True,
     help="Text for people, JSON for machines.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "powershell"]),
-    default="text",
-    show_default=True,
-    help="With text output: the plan itself, or a Microsoft Graph PowerShell script.",
-)
+@_format_option("With text output: the plan itself, or a Microsoft Graph PowerShell script.")
 @click.option(
     "--out",
     type=file_path(dir_okay=False),
@@ -432,14 +439,9 @@ def _same_or_refuse(
     "(other apps carrying a link's tag, with their jobs); the link itself stays.",
 )
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "powershell"]),
-    default="text",
-    show_default=True,
-    help="powershell: print the teardown as a Microsoft Graph PowerShell script for a change "
-    "board, and change nothing.",
+@_format_option(
+    "powershell: print the teardown as a Microsoft Graph PowerShell script for a change "
+    "board, and change nothing."
 )
 def destroy(
     config_path: Path,
