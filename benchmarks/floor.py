@@ -190,10 +190,13 @@ def critical_path(
 def step_weights(
     timeline: Iterable[tuple[str, str, float]], latency: float
 ) -> dict[tuple[str, str], float]:
-    """Round trips per step kind from ``(resource, action, simulated seconds)`` records."""
+    """Round trips per step kind from ``(resource, action, simulated seconds)`` records.
+
+    A step that took no simulated time made no round trip of its own (a link's start, sent in
+    its schema PUT's ``$batch``): it weighs 0."""
     out: dict[tuple[str, str], float] = {}
     for resource, action, seconds in timeline:
-        trips = max(1.0, round(seconds / latency))
+        trips = float(max(0, round(seconds / latency)))
         out[(resource, action)] = max(out.get((resource, action), 0.0), trips)
     return out
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager
@@ -25,7 +26,7 @@ from ctsync.engine.ownership import app_key
 from ctsync.engine.schema import desired_schema, keep_ids, schema_drift
 from ctsync.engine.session import Session
 from ctsync.errors import BadRequestError, ConflictError, CtsyncError, GraphError, NotFoundError
-from ctsync.graph import GraphClient
+from ctsync.graph import BatchResult, GraphClient, raise_for_item
 from ctsync.graph.apps import ApplicationsApi
 from ctsync.graph.replication import until_readable
 from ctsync.graph.sync import SynchronizationApi
@@ -80,6 +81,12 @@ class _Run:
     links: dict[str, _LinkContext] = field(default_factory=dict)
     outcomes: dict[str, StepOutcome] = field(default_factory=dict)
     done: dict[str, asyncio.Event] = field(default_factory=dict)
+    #: Each link's start step (to send it with the schema's PUT, see :func:`_schema`).
+    starts: dict[str, Step] = field(default_factory=dict)
+    #: The plan's steps by id.
+    steps: dict[str, Step] = field(default_factory=dict)
+    #: Start steps already sent with their link's schema PUT: the answer to each.
+    started: dict[str, BatchResult] = field(default_factory=dict)
 
     def link(self, step: Step) -> _LinkContext:
         key = str(step.params.get("link") or (step.links[0] if step.links else ""))
@@ -114,6 +121,12 @@ async def execute(
     requests_before = session.requests
     run = _Run(plan, session, options or ExecuteOptions(), scope or _no_scope, on_event)
     run.done = {s.id: asyncio.Event() for s in plan.steps}
+    run.steps = {s.id: s for s in plan.steps}
+    run.starts = {
+        s.links[0]: s
+        for s in plan.steps
+        if (s.resource, s.action) == ("synchronizationJob", "action") and s.links
+    }
     overall = asyncio.Semaphore(run.options.concurrency)
     tenants = {s.tenant: asyncio.Semaphore(run.options.per_tenant) for s in plan.steps}
 
@@ -474,10 +487,15 @@ async def _secrets(run: _Run, step: Step) -> None:
     client = run.session.client(step.tenant)
     sp_id = _need(ctx.sp_id, "service principal")
     sync = SynchronizationApi(client)
-    await _eventually(
-        run, client, lambda: sync.put_secrets(sp_id, step.params["secrets"]), "the app"
-    )
-    await _retag(run, step, client, sp_id)
+    secrets, tags = step.params["secrets"], _tags(run, step, client)
+    try:
+        # The tags (the secrets' fingerprint among them) only ever follow the secrets: the
+        # PATCH depends on the PUT in one batch, one round trip instead of two.
+        await sync.put_secrets_then_update(sp_id, secrets, {"tags": tags})
+    except NotFoundError:
+        # A new app still replicates: each write waits for it on its own (retried on 404).
+        await _eventually(run, client, lambda: sync.put_secrets(sp_id, secrets), "the app")
+        await _write_tags(run, client, sp_id, tags)
     if run.session.journal is not None and step.params.get("link_tag"):
         run.session.journal.forget_app(str(step.params["link_tag"]))
 
@@ -488,6 +506,11 @@ async def _retag(run: _Run, step: Step, client: GraphClient, sp_id: str) -> None
     The plan carries the app's tags as read (``current_tags``; None for an app this run
     created, whose tags came back from instantiate), so tagging costs one PATCH and no read.
     """
+    await _write_tags(run, client, sp_id, _tags(run, step, client))
+
+
+def _tags(run: _Run, step: Step, client: GraphClient) -> list[str]:
+    """The app's tags after ``step``: ctsync's (link, secrets, stage), others kept."""
     ctx = run.link(step)
     current: list[str] = list(step.params.get("current_tags") or [])
     if step.params.get("current_tags") is None:
@@ -501,12 +524,14 @@ async def _retag(run: _Run, step: Step, client: GraphClient, sp_id: str) -> None
         known = parse_stage_tag(current)
         since = known[1] if known and known[0] == stage else _now(client)
         tags.append(stage_tag(int(stage), since))
+    return list(dict.fromkeys(tags))
+
+
+async def _write_tags(run: _Run, client: GraphClient, sp_id: str, tags: list[str]) -> None:
     await _eventually(
         run,
         client,
-        lambda: ApplicationsApi(client).update_service_principal(
-            sp_id, {"tags": list(dict.fromkeys(tags))}
-        ),
+        lambda: ApplicationsApi(client).update_service_principal(sp_id, {"tags": tags}),
         "the configuration app's service principal",
     )
 
@@ -547,8 +572,62 @@ async def _schema(run: _Run, step: Step) -> None:
         _eventually(run, client, lambda: sync.get_schema(sp_id, job_id), "the job"),
     )
     wanted = keep_ids(desired_schema(template, step.params["edits"]), live)
-    if schema_drift(wanted, live):
+    if not schema_drift(wanted, live):
+        return
+    start = await _start_after(run, step)
+    if start is None:
         await sync.put_schema(sp_id, job_id, wanted)
+        return
+    # The link's start waits for nothing else: it travels with the PUT, which it depends on,
+    # saving apply's last round trip. Its write is recorded as the start step's.
+    context = contextvars.copy_context()
+    scope = context.run(_enter, run.scope(start))
+    try:
+        run.started[start.id] = await sync.put_schema_then_start(
+            sp_id, job_id, wanted, start_context=context
+        )
+    finally:
+        context.run(scope.__exit__, None, None, None)
+
+
+def _enter(scope: AbstractContextManager[Any]) -> AbstractContextManager[Any]:
+    scope.__enter__()
+    return scope
+
+
+async def _start_after(run: _Run, schema: Step) -> Step | None:
+    """The link's start step if, this schema step apart, everything it depends on is done.
+
+    What the start also waits for (the connection test, the assignment) usually runs in the
+    same round as the schema's reads: the PUT waits for it rather than go alone, since only
+    the start waits for the PUT. Nothing that itself waits for this step is waited for."""
+    start = run.starts.get(schema.links[0]) if schema.links else None
+    if start is None or schema.id not in start.depends_on:
+        return None
+    others = [d for d in start.depends_on if d != schema.id and d in run.done]
+    if any(_waits_for(run, dep, schema.id) for dep in others):
+        return None
+    for dep in others:
+        await run.done[dep].wait()
+    if all(run.outcomes.get(d) and run.outcomes[d].status == "done" for d in others):
+        return start
+    return None
+
+
+def _waits_for(run: _Run, step_id: str, other: str) -> bool:
+    """Whether ``step_id`` depends on ``other``, directly or through other steps."""
+    steps = run.steps
+    seen: set[str] = set()
+    todo = [step_id]
+    while todo:
+        current = todo.pop()
+        if current == other:
+            return True
+        if current in seen or current not in steps:
+            continue
+        seen.add(current)
+        todo.extend(steps[current].depends_on)
+    return False
 
 
 async def _assign(run: _Run, step: Step) -> None:
@@ -632,6 +711,10 @@ async def _validate(run: _Run, step: Step) -> None:
 
 
 async def _start(run: _Run, step: Step) -> None:
+    sent = run.started.pop(step.id, None)
+    if sent is not None:  # with the schema's PUT (see _schema)
+        raise_for_item(sent)
+        return
     ctx = run.link(step)
     sync = SynchronizationApi(run.session.client(step.tenant))
     await sync.start(_need(ctx.sp_id, "service principal"), _need(ctx.job_id, "job"))

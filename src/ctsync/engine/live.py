@@ -24,6 +24,7 @@ from urllib.parse import quote
 from ctsync.engine.desired import (
     LINK_TAG_PREFIX,
     SECRETS_TAG_PREFIX,
+    PartnerWant,
     Wants,
     parse_stage_tag,
 )
@@ -34,7 +35,14 @@ from ctsync.graph import BatchRequest, GraphClient, raise_for_item
 from ctsync.graph.apps import CTS_TEMPLATE_ID, odata_string
 from ctsync.graph.batch import MAX_BATCH
 
-__all__ = ["READ_BATCH_CONCURRENCY", "LiveLink", "LiveState", "LiveTenant", "read_live"]
+__all__ = [
+    "READ_BATCH_CONCURRENCY",
+    "LiveLink",
+    "LiveState",
+    "LiveTenant",
+    "partners_and_sync",
+    "read_live",
+]
 
 #: ``$batch`` round trips in flight per tenant while reading live state (the benchmarks'
 #: floors import it).
@@ -238,6 +246,37 @@ async def _batch_get(client: GraphClient, urls: dict[str, str]) -> dict[str, dic
     return out
 
 
+async def _read_partners(
+    client: GraphClient, tenant: LiveTenant, my_partners: list[PartnerWant]
+) -> None:
+    if not my_partners:
+        return
+    synced = {w.partner_id.lower() for w in my_partners if w.sync_link}
+    tenant.partners, tenant.identity_sync = await partners_and_sync(client, synced)
+
+
+async def partners_and_sync(
+    client: GraphClient, synced: Iterable[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """A tenant's partner configurations by tenant id, and the sync policies of those of
+    ``synced`` (lower-case tenant ids) that have one.
+
+    The sync policies come with the list (``$expand=identitySynchronization``, which Microsoft
+    documents on it): one request per tenant, not one more per partner — most of a fleet's
+    tenants are only a link's target and need nothing else."""
+    wanted = set(synced)
+    params = {"$expand": "identitySynchronization"} if wanted else None
+    partners: dict[str, dict[str, Any]] = {}
+    policies: dict[str, dict[str, Any]] = {}
+    for item in await client.list_all(f"{POLICY}/partners", params=params):
+        partner_id = str(item["tenantId"]).lower()
+        policy = item.pop("identitySynchronization", None)
+        partners[partner_id] = _clean(item)
+        if partner_id in wanted and isinstance(policy, dict):
+            policies[partner_id] = _clean(policy)
+    return partners, policies
+
+
 async def _all(*aws: Awaitable[Any]) -> list[Any]:
     """Run ``aws`` concurrently; the first failure cancels the rest, waits for them, and is
     raised. (``asyncio.gather`` leaves the others running: after a failed read they went on
@@ -273,24 +312,6 @@ async def _read_tenant(session: Session, wants: Wants, live: LiveState, name: st
     tenant = live.tenants[name]
     my_partners = [w for w in wants.partners.values() if w.tenant == name]
     my_links = [w for w in wants.links.values() if w.source.name == name]
-
-    async def partners() -> None:
-        if not my_partners:
-            return
-        # The sync policies are read beside the list, not after it: one round, not two. A
-        # policy whose partner configuration is not listed is not kept (a 404 either way).
-        sync_urls = {
-            w.partner_id: f"{POLICY}/partners/{w.partner_id}/identitySynchronization"
-            for w in my_partners
-            if w.sync_link
-        }
-        items, policies = await _all(
-            client.list_all(f"{POLICY}/partners"), _batch_get(client, sync_urls)
-        )
-        tenant.partners = {str(p["tenantId"]).lower(): _clean(p) for p in items}
-        for partner_id, body in policies.items():
-            if body is not None and partner_id in tenant.partners:
-                tenant.identity_sync[partner_id] = body
 
     async def apps() -> None:
         if not my_links:
@@ -362,7 +383,7 @@ async def _read_tenant(session: Session, wants: Wants, live: LiveState, name: st
 
     # Principals depend on nothing else read here: resolve them alongside.
     await _all(
-        partners(),
+        _read_partners(client, tenant, my_partners),
         apps(),
         _read_default(client, tenant, wants),
         _read_clouds(client, tenant, wants),

@@ -99,6 +99,7 @@ class Session:
             name=tenant.name,
             record_dir=self.desired.base_dir / ".ctsync" / "auth",
             transport=self.token_transports.get(tenant.cloud.ca_bundle),
+            async_transport=self.token_transports.get_async(tenant.cloud.ca_bundle),
         )
 
     def client(self, tenant_name: str) -> GraphClient:
@@ -167,13 +168,13 @@ class Session:
                 await pool.aclose()
         self._pools.clear()
         for credential in self._credentials_made:
-            close = getattr(credential, "close", None)
+            close = getattr(credential, "aclose", None) or getattr(credential, "close", None)
             if callable(close):
                 result = close()
                 if inspect.isawaitable(result):
                     await result
         self._credentials_made.clear()
-        self.token_transports.close()
+        await self.token_transports.aclose()
 
     async def __aenter__(self) -> Session:
         return self
@@ -198,7 +199,23 @@ class _TokenTap:
         self._callback(token.token)
         return token
 
+    @property
+    def async_capable(self) -> bool:
+        return bool(getattr(self._inner, "async_capable", False))
+
+    async def aget_token(self, *scopes: str, **kwargs: Any) -> Any:
+        token = await self._inner.aget_token(*scopes, **kwargs)
+        self._callback(token.token)
+        return token
+
     def close(self) -> None:
         close = getattr(self._inner, "close", None)
         if callable(close):
             close()
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._inner, "aclose", None)
+        if callable(aclose):
+            await aclose()
+        else:
+            self.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ __all__ = [
     "NoResponseError",
     "RawResponse",
     "fetch_oidc_token",
+    "shared_pools",
     "shared_tls",
 ]
 
@@ -32,6 +34,8 @@ AsyncTransport = httpx.AsyncBaseTransport
 
 #: Requests one pool has in flight at once (its connections, all kept alive).
 MAX_IN_FLIGHT = 64
+#: Connections per pool where many pools share the load (see :func:`authority_transport`).
+POOL_CONNECTIONS = 8
 
 
 @dataclass(frozen=True)
@@ -81,12 +85,7 @@ class HttpTransport:
         tls: ssl.SSLContext | bool = _tls_context(verify) if isinstance(verify, str) else verify
         # Every connection the pool may open is kept alive (httpx's default keeps 20: a busy
         # fleet run closed and re-opened connections, a TLS handshake each).
-        self._transport = transport or httpx.AsyncHTTPTransport(
-            verify=tls,
-            limits=httpx.Limits(
-                max_connections=max_in_flight, max_keepalive_connections=max_in_flight
-            ),
-        )
+        self._routes = _Routes(transport, tls, max_in_flight)
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0)).as_dict()
         #: Requests in flight through this pool (``slots``: shared with sibling pools, a cap
         #: across them): the rest wait here, in order, instead of in httpcore's queue, which
@@ -111,7 +110,7 @@ class HttpTransport:
                 extensions={"timeout": self._timeout},
             )
             async with self._slots:
-                response = await self._transport.handle_async_request(request)
+                response = await self._routes.to(request.url).handle_async_request(request)
                 try:
                     body = await response.aread()
                 finally:
@@ -136,8 +135,65 @@ class HttpTransport:
             body=body,
         )
 
+    def connections(self) -> int:
+        """Connections this pool holds open now."""
+        return self._routes.connections()
+
     async def aclose(self) -> None:
-        await self._transport.aclose()
+        await self._routes.aclose()
+
+
+class _Routes:
+    """The connection pools of one :class:`HttpTransport`: direct, or through the proxy the
+    environment names for a host (``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and
+    ``NO_PROXY``, read as ``requests`` and curl read them), decided once per host.
+
+    An injected transport (the in-process emulator, a test's) takes every request."""
+
+    def __init__(
+        self, injected: httpx.AsyncBaseTransport | None, tls: ssl.SSLContext | bool, size: int
+    ) -> None:
+        self._injected = injected
+        self._tls = tls
+        self._size = size
+        self._pools: dict[str | None, httpx.AsyncBaseTransport] = {}
+        self._hosts: dict[tuple[str, str], str | None] = {}
+
+    def to(self, url: httpx.URL) -> httpx.AsyncBaseTransport:
+        if self._injected is not None:
+            return self._injected
+        key = (url.scheme, url.host)
+        if key not in self._hosts:
+            self._hosts[key] = environment_proxy(url.scheme, url.host)
+        proxy = self._hosts[key]
+        pool = self._pools.get(proxy)
+        if pool is None:
+            limits = httpx.Limits(max_connections=self._size, max_keepalive_connections=self._size)
+            pool = httpx.AsyncHTTPTransport(verify=self._tls, limits=limits, proxy=proxy)
+            self._pools[proxy] = pool
+        return pool
+
+    def connections(self) -> int:
+        # httpx keeps its httpcore pool (whose ``connections`` is public) as ``_pool``.
+        return sum(
+            len(getattr(getattr(p, "_pool", None), "connections", ())) for p in self._pools.values()
+        )
+
+    async def aclose(self) -> None:
+        if self._injected is not None:
+            await self._injected.aclose()
+        for pool in self._pools.values():
+            await pool.aclose()
+        self._pools.clear()
+
+
+def environment_proxy(scheme: str, host: str) -> str | None:
+    """The proxy URL the environment names for ``scheme://host``, or None (direct)."""
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 #: What ``httpx.AsyncClient`` would add: compressed answers (Graph gzips large ones).
@@ -175,6 +231,19 @@ def fetch_oidc_token(
         msg = "the OIDC token request answered without a token (no JWT in 'value')"
         raise ValueError(msg)
     return value
+
+
+def shared_pools(verify: str | bool | ssl.SSLContext, *, size: int) -> list[HttpTransport]:
+    """Pools of :data:`POOL_CONNECTIONS` connections each, ``size`` in all and one cap on the
+    requests in flight across them, for one host many clients share (the authority): httpcore
+    looks at every connection of a pool (twice over, a syscall each) for every request it
+    places, so a few small pools cost less than a big one."""
+    tls: ssl.SSLContext | bool = _tls_context(verify) if isinstance(verify, str) else verify
+    slots = asyncio.Semaphore(max(1, size))
+    return [
+        HttpTransport(verify=tls, max_in_flight=POOL_CONNECTIONS, slots=slots)
+        for _ in range(max(1, -(-size // POOL_CONNECTIONS)))
+    ]
 
 
 def shared_tls(verify: str | bool) -> ssl.SSLContext | bool:

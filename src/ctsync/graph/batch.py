@@ -7,6 +7,7 @@ in the same batch, so the planner keeps each linked group together and packs who
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -30,6 +31,9 @@ class BatchRequest:
     body: Any = None
     headers: Mapping[str, str] | None = None
     depends_on: Sequence[str] = ()
+    #: The context the client tells this item's write to its observers in (the audit trail
+    #: reads which step writes from it); None: the caller's.
+    context: contextvars.Context | None = field(default=None, compare=False, repr=False)
 
     def to_json(self, *, depends_on: Sequence[str] | None = None) -> dict[str, Any]:
         """The wire form; ``depends_on`` overrides the links (a re-batch drops finished ones)."""

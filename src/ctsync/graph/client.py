@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeVar
 from urllib.parse import quote, urlsplit
 from uuid import uuid4
 
@@ -61,6 +61,7 @@ _RESERVED_HEADERS: Final = frozenset(
 TOKEN_THREADS = 32
 #: No value (a body may be None).
 _UNSET: Final = object()
+T = TypeVar("T")
 
 
 @functools.cache
@@ -685,7 +686,11 @@ class GraphClient:
         get_token = self._credential.get_token
         self.stats.token_fetches += 1
         try:
-            if inspect.iscoroutinefunction(get_token):
+            if getattr(self._credential, "async_capable", False):
+                # ctsync's own credentials: an app's secret or certificate signs in on the
+                # event loop (azure-identity's async flavour), no thread, no discovery first.
+                result = await self._credential.aget_token(self.cloud.scope)
+            elif inspect.iscoroutinefunction(get_token):
                 result = await get_token(self.cloud.scope)
             else:
                 # Synchronous credentials (azure-identity's) run on threads of their own: the
@@ -829,8 +834,13 @@ class GraphClient:
                         self.stats.retries += 1
                     elif request.method.upper() in WRITE_METHODS:
                         path = urlsplit(request.url).path
-                        intents[request.id] = self._announce(
-                            request.method.upper(), path, request.body, pending
+                        intents[request.id] = _in_context(
+                            request,
+                            self._announce,
+                            request.method.upper(),
+                            path,
+                            request.body,
+                            pending,
                         )
                 await _settle(pending)
                 retrying, fresh = await self._batch_round(sending, attempts, start)
@@ -838,7 +848,9 @@ class GraphClient:
                 told: list[Awaitable[None]] = []
                 for result in fresh:
                     final[result.id] = result
-                    told += self._notify_item(result, intents.get(result.id))
+                    told += _in_context(
+                        result.request, self._notify_item, result, intents.get(result.id)
+                    )
                 await _settle(told)
         except (asyncio.CancelledError, KeyboardInterrupt, CtsyncError) as exc:
             # Every announced item gets an outcome, even when the batch itself failed.
@@ -850,7 +862,9 @@ class GraphClient:
             told = []
             for request in chunk:
                 if request.id in intents and request.id not in final:
-                    told += self._notify(
+                    told += _in_context(
+                        request,
+                        self._notify,
                         request.method.upper(),
                         urlsplit(request.url).path,
                         body=request.body,
@@ -1018,6 +1032,13 @@ class GraphClient:
             code=result.error_code,
             intent_id=intent_id,
         )
+
+
+def _in_context(request: BatchRequest, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``call(*args)`` in the context the item names (:attr:`BatchRequest.context`)."""
+    if request.context is None:
+        return call(*args, **kwargs)
+    return request.context.run(call, *args, **kwargs)
 
 
 def _log_attempt(

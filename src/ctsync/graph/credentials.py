@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
 import os
 import re
 import stat
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
+from urllib.parse import urlencode, urlsplit
 
 from ctsync.errors import AuthenticationError, ConfigError
 
@@ -182,6 +185,19 @@ class TokenTransports:
     def __init__(self, pool_size: int) -> None:
         self.pool_size = pool_size
         self._made: dict[str | None, Any] = {}
+        self._async: dict[str | None, Any] = {}
+
+    def get_async(self, ca_bundle: str | None) -> Any:
+        """The async transport (one httpx pool per CA bundle) of azure-identity's ``aio``
+        credentials: see :func:`ctsync.graph._http.authority_transport`."""
+        transport = self._async.get(ca_bundle)
+        if transport is None:
+            from ._http import shared_pools, shared_tls
+
+            pools = shared_pools(shared_tls(ca_bundle or True), size=self.pool_size)
+            transport = _authority_transport()(pools)
+            self._async[ca_bundle] = transport
+        return transport
 
     def get(self, ca_bundle: str | None) -> Any:
         transport = self._made.get(ca_bundle)
@@ -190,7 +206,7 @@ class TokenTransports:
             from azure.core.pipeline.transport import RequestsTransport
             from urllib3.util.retry import Retry
 
-            session = requests.Session()
+            session = _session_reading_env_once(requests)
             # As azure-core sets up a session it owns: its retry policy retries, not urllib3.
             retries = Retry(total=False, redirect=False, raise_on_status=False)
             adapter = requests.adapters.HTTPAdapter(
@@ -206,7 +222,7 @@ class TokenTransports:
 
     def connections(self) -> int:
         """Connections opened to authorities so far (every credential's)."""
-        opened = 0
+        opened: int = sum(transport.connections() for transport in self._async.values())
         for transport in self._made.values():
             adapters = {id(a): a for a in transport.session.adapters.values()}
             for adapter in adapters.values():
@@ -219,6 +235,194 @@ class TokenTransports:
             transport.session.close()
         self._made.clear()
 
+    async def aclose(self) -> None:
+        self.close()
+        for transport in self._async.values():
+            await transport.aclose()
+        self._async.clear()
+
+
+@functools.cache
+def _authority_transport() -> Any:
+    """azure-core's async transport interface over ctsync's own HTTP pools (the class is made
+    on first use: azure-core is imported only then).
+
+    azure-identity's ``aio`` credentials ask the authority through it: token requests run on
+    the event loop beside the Graph calls — no thread each, no ``requests`` session — and the
+    secret and certificate credentials post straight to ``{authority}/{tenant}/oauth2/v2.0/
+    token`` (no OpenID discovery document first, which MSAL fetches per tenant). The pools are
+    shared by every tenant's credential: a credential closing its transport leaves them open,
+    :meth:`aclose` ends them."""
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+    from azure.core.pipeline.transport import AsyncHttpTransport
+    from azure.core.rest import AsyncHttpResponse
+    from azure.core.utils import CaseInsensitiveDict
+
+    from ._http import POOL_CONNECTIONS, HttpTransport, NoResponseError, RawResponse
+
+    class Answer(AsyncHttpResponse):
+        """A whole answer, already read, behind azure-core's response interface."""
+
+        def __init__(self, request: Any, raw: RawResponse) -> None:
+            self._request = request
+            self._raw = raw
+            self._headers = CaseInsensitiveDict(raw.headers)
+            self._encoding: str | None = None
+
+        @property
+        def request(self) -> Any:
+            return self._request
+
+        @property
+        def status_code(self) -> int:
+            return self._raw.status
+
+        @property
+        def headers(self) -> Any:
+            return self._headers
+
+        @property
+        def reason(self) -> str:
+            try:
+                return HTTPStatus(self._raw.status).phrase
+            except ValueError:
+                return ""
+
+        @property
+        def content_type(self) -> str | None:
+            return self._raw.headers.get("content-type")
+
+        @property
+        def is_closed(self) -> bool:
+            return True
+
+        @property
+        def is_stream_consumed(self) -> bool:
+            return True
+
+        @property
+        def encoding(self) -> str | None:
+            return self._encoding
+
+        @encoding.setter
+        def encoding(self, value: str | None) -> None:
+            self._encoding = value
+
+        @property
+        def url(self) -> str:
+            return str(self._request.url)
+
+        @property
+        def content(self) -> bytes:
+            return self._raw.body
+
+        def text(self, encoding: str | None = None) -> str:
+            return self._raw.body.decode(encoding or self._encoding or "utf-8", "replace")
+
+        def json(self) -> Any:
+            return json.loads(self._raw.body)
+
+        def raise_for_status(self) -> None:
+            if self._raw.status >= 400:
+                raise HttpResponseError(response=self)
+
+        async def read(self) -> bytes:
+            return self._raw.body
+
+        async def iter_raw(self, **kwargs: Any) -> AsyncIterator[bytes]:
+            yield self._raw.body
+
+        async def iter_bytes(self, **kwargs: Any) -> AsyncIterator[bytes]:
+            yield self._raw.body
+
+        async def close(self) -> None:
+            return None
+
+        async def __aexit__(self, *args: object) -> None:
+            return None
+
+    class Transport(AsyncHttpTransport[Any, Any]):
+        def __init__(self, pools: list[HttpTransport]) -> None:
+            self._pools = pools
+            self._busy = [0] * len(pools)
+
+        async def __aenter__(self) -> Any:
+            return self
+
+        async def __aexit__(self, *args: object) -> None:
+            return None  # shared: aclose() ends it
+
+        async def open(self) -> None:
+            return None
+
+        async def close(self) -> None:
+            return None
+
+        async def aclose(self) -> None:
+            for pool in self._pools:
+                await pool.aclose()
+
+        def connections(self) -> int:
+            """Connections open to the authority now (every pool's)."""
+            return sum(pool.connections() for pool in self._pools)
+
+        async def send(self, request: Any, **kwargs: Any) -> Any:
+            body = request.content
+            if isinstance(body, Mapping):  # a form (azure-core keeps it as a dict)
+                content: bytes | None = urlencode(dict(body)).encode("ascii")
+            elif isinstance(body, str):
+                content = body.encode()
+            else:
+                content = body
+            # The first pool with a free connection: one after another, tokens share one.
+            turn = next(
+                (i for i, n in enumerate(self._busy) if n < POOL_CONNECTIONS),
+                min(range(len(self._busy)), key=self._busy.__getitem__),
+            )
+            self._busy[turn] += 1
+            try:
+                raw = await self._pools[turn].send(
+                    request.method, request.url, headers=dict(request.headers), content=content
+                )
+            except NoResponseError as exc:
+                error = ServiceResponseError if exc.sent else ServiceRequestError
+                raise error(str(exc), error=exc) from None
+            finally:
+                self._busy[turn] -= 1
+            return Answer(request, raw)
+
+    return Transport
+
+
+def _session_reading_env_once(requests: Any) -> Any:
+    """A ``requests`` session that reads the environment's proxy and CA settings once per
+    authority, not on every token request.
+
+    ``requests`` merges them per request (``trust_env``): ``HTTPS_PROXY``/``NO_PROXY`` and
+    ``REQUESTS_CA_BUNDLE`` looked up by walking the whole environment, a tenth of a token
+    request's CPU — a fleet asks for a thousand tokens from one host. Same answers, kept.
+    """
+
+    class Session(requests.Session):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self._merged: dict[tuple[str, ...], dict[str, Any]] = {}
+
+        def merge_environment_settings(
+            self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
+        ) -> dict[str, Any]:
+            parts = urlsplit(url)
+            key = (parts.scheme, parts.netloc, *map(repr, (proxies, stream, verify, cert)))
+            merged = self._merged.get(key)
+            if merged is None:
+                merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+                self._merged[key] = merged
+            out = dict(merged)
+            out["proxies"] = dict(merged.get("proxies") or {})
+            return out
+
+    return Session()
+
 
 def build_credential(
     spec: AuthSpec,
@@ -229,6 +433,7 @@ def build_credential(
     record_dir: Path | None = None,
     prompt: Callable[[str], None] | None = None,
     transport: Any = None,
+    async_transport: Any = None,
 ) -> SafeCredential:
     """Construct the azure.identity credential ``spec`` describes, for ``tenant_id`` in ``cloud``.
 
@@ -236,7 +441,10 @@ def build_credential(
     a signed-in admin's account record is kept between runs (delegated methods; the record
     names the account, it holds no token); ``prompt`` shows a device code sign-in's
     instructions (default: standard error); ``transport`` is the authority's HTTP transport to
-    share (:meth:`TokenTransports.get`; default: the credential's own).
+    share (:meth:`TokenTransports.get`; default: the credential's own). With
+    ``async_transport`` (:meth:`TokenTransports.get_async`), a client secret or certificate
+    also gets azure-identity's async credential, used by :meth:`SafeCredential.aget_token`:
+    one token request on the event loop instead of a discovery and a token request on a thread.
 
     No network call happens here. Every credential that talks to an authority gets
     ``authority=cloud.authority``; for explicit (custom) clouds also
@@ -264,16 +472,22 @@ def build_credential(
         record_path=record_path,
         prompt=prompt or _stderr_prompt(label),
         transport=transport,
+        async_transport=async_transport,
     )
-    inner = context.construct()
-    return SafeCredential(
-        inner,
+    # An app signing in on the event loop needs its synchronous credential only if something
+    # asks for a token synchronously: it is built then (a fleet's thousand would cost memory).
+    ready = context.async_ready
+    safe = SafeCredential(
+        None if ready else context.construct(),
         tenant_id=tenant_id,
         method=spec.method,
         secrets=spec.secrets(),
         name=label,
         context=context,
     )
+    if ready:
+        safe.use_async(context.construct(asynchronous=True))
+    return safe
 
 
 def _safe_name(label: str) -> str:
@@ -301,6 +515,15 @@ class _Context:
     prompt: Callable[[str], None]
     persistent: bool = True
     transport: Any = None
+    async_transport: Any = None
+
+    #: The methods azure-identity's ``aio`` flavour serves without MSAL (straight to the
+    #: token endpoint): an app-only secret or certificate, what a fleet signs in with.
+    ASYNC_METHODS = frozenset({"client_secret", "certificate"})
+
+    @property
+    def async_ready(self) -> bool:
+        return self.async_transport is not None and self.spec.method in self.ASYNC_METHODS
 
     @property
     def delegated(self) -> bool:
@@ -316,9 +539,9 @@ class _Context:
             out["transport"] = self.transport
         return out
 
-    def construct(self) -> Any:
+    def construct(self, *, asynchronous: bool = False) -> Any:
         try:
-            return self._construct()
+            return self._construct_async() if asynchronous else self._construct()
         except ValueError as exc:
             # azure-identity validates its arguments (tenant id characters, certificate file,
             # https authority) with ValueError; its messages name the argument, not the secret.
@@ -376,6 +599,24 @@ class _Context:
                 )
         msg = f"unknown auth method {spec.method!r}"  # pragma: no cover - AuthSpec checks this
         raise ConfigError(msg)
+
+    def _construct_async(self) -> Any:
+        from azure.identity import aio
+
+        spec, tenant_id = self.spec, self.tenant_id
+        network = {"authority": self.cloud.authority, "transport": self.async_transport}
+        if spec.method == "certificate":
+            check_certificate(spec.certificate_path or "")
+            return aio.CertificateCredential(
+                tenant_id,
+                spec.client_id or "",
+                spec.certificate_path,
+                password=spec.certificate_password,
+                **network,
+            )
+        return aio.ClientSecretCredential(
+            tenant_id, spec.client_id or "", spec.client_secret or "", **network
+        )
 
     def _workload(self, identity: Any, network: dict[str, Any]) -> Any:
         spec = self.spec
@@ -530,16 +771,32 @@ class SafeCredential:
         name: str | None = None,
         context: _Context | None = None,
     ) -> None:
-        self.inner = inner
+        self._inner = inner
         self.tenant_id = tenant_id
         self.method = method
         self.name = name or tenant_id
         self._secrets = secrets
         self._context = context
         self._lock = threading.Lock()
+        self._async_inner: Any = None
+
+    @property
+    def inner(self) -> Any:
+        """The azure-identity credential (built on first use when ``inner=None`` was given)."""
+        if self._inner is None:
+            if self._context is None:  # pragma: no cover - build_credential gives one
+                msg = "SafeCredential(None) needs a context to build its credential"
+                raise TypeError(msg)
+            self._inner = self._context.construct()
+        return self._inner
+
+    @inner.setter
+    def inner(self, value: Any) -> None:
+        self._inner = value
 
     def __repr__(self) -> str:
-        return f"SafeCredential({type(self.inner).__name__}, tenant_id={self.tenant_id!r})"
+        method = self.method if self._inner is None else type(self._inner).__name__
+        return f"SafeCredential({method}, tenant_id={self.tenant_id!r})"
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessTokenLike:
         from azure.core.exceptions import ClientAuthenticationError
@@ -553,6 +810,37 @@ class SafeCredential:
             raise self._explain(exc) from None
         self._check_tenant(token.token)
         return token
+
+    def use_async(self, credential: Any) -> None:
+        """Serve :meth:`aget_token` with ``credential`` (an azure-identity ``aio`` one)."""
+        self._async_inner = credential
+
+    @property
+    def async_capable(self) -> bool:
+        """Whether :meth:`aget_token` serves this credential (see :func:`build_credential`)."""
+        return self._async_inner is not None
+
+    async def aget_token(self, *scopes: str, **kwargs: Any) -> AccessTokenLike:
+        """:meth:`get_token` on the event loop, through azure-identity's async credential
+        (only when :attr:`async_capable`); the same errors and tenant check."""
+        from azure.core.exceptions import ClientAuthenticationError
+
+        if self._async_inner is None:
+            msg = f"{self!r} has no async credential"
+            raise TypeError(msg)
+        try:
+            token: AccessTokenLike = await self._async_inner.get_token(*scopes, **kwargs)
+        except ClientAuthenticationError as exc:
+            raise self._explain(exc) from None
+        self._check_tenant(token.token)
+        return token
+
+    async def aclose(self) -> None:
+        """Close both credentials (the async one's transport is shared: it stays open)."""
+        if self._async_inner is not None:
+            await self._async_inner.close()
+            self._async_inner = None
+        self.close()
 
     def _scopes(self, scopes: tuple[str, ...]) -> tuple[str, ...]:
         spec = self._context.spec if self._context else None
@@ -654,7 +942,7 @@ class SafeCredential:
         return AuthenticationError(text, tenant=self.tenant_id)
 
     def close(self) -> None:
-        close = getattr(self.inner, "close", None)
+        close = getattr(self._inner, "close", None)
         if callable(close):
             close()
 

@@ -6,12 +6,14 @@ principal's object id.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import quote
 
 from ctsync.errors import CtsyncError
 
+from .batch import BatchRequest, BatchResult, raise_for_item
 from .client import GraphClient
 
 __all__ = ["AZURE2AZURE", "SynchronizationApi"]
@@ -62,6 +64,25 @@ class SynchronizationApi:
         body = {"value": [{"key": k, "value": v} for k, v in secrets.items()]}
         await self.client.put(f"{_root(sp_id)}/secrets", json=body)
 
+    async def put_secrets_then_update(
+        self, sp_id: str, secrets: Mapping[str, str], changes: Mapping[str, Any]
+    ) -> None:
+        """:meth:`put_secrets`, then a ``PATCH`` of the service principal with ``changes``, in
+        one round trip: a ``$batch`` whose PATCH ``dependsOn`` the PUT (so the PATCH never
+        lands without it). Raises what either raises."""
+        body = {"value": [{"key": k, "value": v} for k, v in secrets.items()]}
+        put, patch = await self._chain(
+            BatchRequest(id="secrets", method="PUT", url=f"{_root(sp_id)}/secrets", body=body),
+            BatchRequest(
+                id="sp",
+                method="PATCH",
+                url=f"/servicePrincipals/{quote(sp_id)}",
+                body=dict(changes),
+            ),
+        )
+        raise_for_item(put)
+        raise_for_item(patch)
+
     async def validate_credentials(
         self,
         sp_id: str,
@@ -98,6 +119,43 @@ class SynchronizationApi:
         """Replace the whole schema (mappings and scoping)."""
         body = {k: v for k, v in schema.items() if not k.startswith("@odata.")}
         await self.client.put(f"{_job(sp_id, job_id)}/schema", json=body)
+
+    async def put_schema_then_start(
+        self,
+        sp_id: str,
+        job_id: str,
+        schema: Mapping[str, Any],
+        *,
+        start_context: contextvars.Context | None = None,
+    ) -> BatchResult:
+        """:meth:`put_schema`, then :meth:`start`, in one round trip: a ``$batch`` whose start
+        ``dependsOn`` the PUT (Graph runs it only after the PUT succeeded, else answers it
+        ``424``). Raises what the PUT raises; returns the start's answer, unraised (see
+        :func:`~ctsync.graph.batch.raise_for_item`). ``start_context``: the context the start's
+        write is told in (which step writes it, for the audit trail)."""
+        body = {k: v for k, v in schema.items() if not k.startswith("@odata.")}
+        job = _job(sp_id, job_id)
+        put, start = await self._chain(
+            BatchRequest(id="schema", method="PUT", url=f"{job}/schema", body=body),
+            BatchRequest(id="start", method="POST", url=f"{job}/start", context=start_context),
+        )
+        raise_for_item(put)
+        return start
+
+    async def _chain(
+        self, first: BatchRequest, then: BatchRequest
+    ) -> tuple[BatchResult, BatchResult]:
+        """``first``, then ``then`` (only if ``first`` succeeded), in one ``$batch``."""
+        after = BatchRequest(
+            id=then.id,
+            method=then.method,
+            url=then.url,
+            body=then.body,
+            depends_on=(first.id,),
+            context=then.context,
+        )
+        results = await self.client.batch([first, after], concurrency=1)
+        return results[first.id], results[then.id]
 
     async def filter_operators(self, sp_id: str, job_id: str) -> list[dict[str, Any]]:
         return await self.client.list_all(f"{_job(sp_id, job_id)}/schema/filterOperators")

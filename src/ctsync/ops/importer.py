@@ -35,6 +35,7 @@ from ctsync.engine.desired import (
     wants,
 )
 from ctsync.engine.identify import identify
+from ctsync.engine.live import partners_and_sync
 from ctsync.engine.ownership import DEFAULT_KEY, Ledger, object_key
 from ctsync.engine.schema import schema_drift, user_mapping
 from ctsync.errors import ConfigError, GraphError
@@ -222,19 +223,10 @@ async def discover(
 
 async def _read(session: Session, tenant: _Tenant) -> None:
     client = session.client(tenant.spec.name)
-    others = [s.tenant_id for s in session.desired.tenants.values() if s is not tenant.spec]
+    others = {s.tenant_id for s in session.desired.tenants.values() if s is not tenant.spec}
 
     async def partners() -> None:
-        items = await client.list_all(f"{POLICY}/partners")
-        tenant.partners = {str(p["tenantId"]).lower(): _clean(p) for p in items}
-        urls = {
-            pid: f"{POLICY}/partners/{pid}/identitySynchronization"
-            for pid in others
-            if pid in tenant.partners
-        }
-        for pid, body in (await _get_many(client, urls)).items():
-            if body is not None:
-                tenant.identity_sync[pid] = body
+        tenant.partners, tenant.identity_sync = await partners_and_sync(client, others)
 
     async def apps() -> None:
         tenant.apps = [
