@@ -9,12 +9,13 @@ one ``$batch`` (the start ``dependsOn`` the PUT).
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from ctsync.audit import current_step
 from ctsync.cli._common import step_scope
 from ctsync.emulator.core.traffic import FaultProfile
-from ctsync.engine import Session, execute
+from ctsync.engine import ExecuteOptions, Session, execute, make_plan
 from ctsync.graph import WriteRecord
 from ctsync.ops import preflight
 
@@ -46,7 +47,7 @@ def test_preflight_reads_in_one_round_and_apply_takes_five(tmp_path: Path) -> No
         assert {o.status for o in applied.outcomes} == {"done"}
         return checked - began, session.clock.monotonic() - checked, len(report.plan.steps)
 
-    read, write, steps = bench.run(run, observers=[seen])
+    read, write, steps = bench.run(run, observers=[seen], async_tokens=True)
     assert steps == 10
     assert _rounds(read) == 1.0
     assert _rounds(write) == 4.0
@@ -59,3 +60,22 @@ def test_preflight_reads_in_one_round_and_apply_takes_five(tmp_path: Path) -> No
     by_step = {path.rsplit("/", 1)[1]: step for step, _, path in writes}
     assert by_step["start"] == "contoso:fabrikam/start"
     assert by_step["schema"] == "contoso:fabrikam/schema"
+
+
+def test_the_schema_step_waits_for_the_start_s_other_steps_without_holding_a_place(
+    tmp_path: Path,
+) -> None:
+    """One place per tenant: the schema step, waiting for the connection test before it sends
+    the PUT with the start, must let the test run (it deadlocked a 1,000-link apply)."""
+    bench = make_bench(tmp_path, links=[("contoso", "fabrikam"), ("contoso", "tailspin")])
+
+    async def run(session: Session) -> set[str]:
+        plan = await make_plan(session.desired, session)
+        options = ExecuteOptions(per_tenant=1)
+        # A real-time guard only: a deadlock would otherwise hang the suite.
+        applied = await asyncio.wait_for(execute(plan, session, options=options), timeout=60)
+        return {o.status for o in applied.outcomes}
+
+    assert bench.run(run) == {"done"}
+    starts = [r for r in bench.emulator.request_log if r["path"].endswith("/start")]
+    assert [r["in_batch"] for r in starts] == [True, True]

@@ -61,6 +61,30 @@ class ExecuteOptions:
     deprovision_poll: float = 300.0
 
 
+class _Slot:
+    """A running step's place under the concurrency limits (overall and its tenant's)."""
+
+    def __init__(self, *limits: asyncio.Semaphore) -> None:
+        self._limits = limits
+
+    async def __aenter__(self) -> None:
+        for limit in self._limits:
+            await limit.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        for limit in reversed(self._limits):
+            limit.release()
+
+    async def away(self, waiting: Awaitable[T]) -> T:
+        """``await waiting`` without holding the place (others run meanwhile): a step that
+        waits for other steps must not keep them from running."""
+        await self.__aexit__()
+        try:
+            return await waiting
+        finally:
+            await self.__aenter__()
+
+
 @dataclass
 class _LinkContext:
     sp_id: str | None = None
@@ -85,6 +109,8 @@ class _Run:
     starts: dict[str, Step] = field(default_factory=dict)
     #: The plan's steps by id.
     steps: dict[str, Step] = field(default_factory=dict)
+    #: Each running step's place under the concurrency limits.
+    slots: dict[str, _Slot] = field(default_factory=dict)
     #: Start steps already sent with their link's schema PUT: the answer to each.
     started: dict[str, BatchResult] = field(default_factory=dict)
 
@@ -143,7 +169,8 @@ async def execute(
                     step.id, "skipped", error=f"not run: {', '.join(blocked)} did not complete"
                 )
                 return
-            async with overall, tenants[step.tenant]:
+            slot = run.slots[step.id] = _Slot(overall, tenants[step.tenant])
+            async with slot:
                 if run.on_event:
                     run.on_event("start", step, None)
                 begin = time.perf_counter()
@@ -607,8 +634,13 @@ async def _start_after(run: _Run, schema: Step) -> Step | None:
     others = [d for d in start.depends_on if d != schema.id and d in run.done]
     if any(_waits_for(run, dep, schema.id) for dep in others):
         return None
-    for dep in others:
-        await run.done[dep].wait()
+
+    async def peers() -> None:
+        for dep in others:
+            await run.done[dep].wait()
+
+    if not all(run.done[d].is_set() for d in others):
+        await run.slots[schema.id].away(peers())
     if all(run.outcomes.get(d) and run.outcomes[d].status == "done" for d in others):
         return start
     return None
