@@ -8,8 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from ctsync.config import load, merge_links
 from ctsync.engine import Plan, Session, execute, make_destroy_plan, make_plan
 from ctsync.errors import ConfigError
+from ctsync.graph import WriteRecord
+from ctsync.ops.importer import ImportReport, discover
+from ctsync.render.plan import plan_text
+from ctsync.render.powershell import plan_powershell
 from tests.engine.conftest import Bench, make_bench
 
 ORGANIZATION = """organization:
@@ -107,6 +112,64 @@ def test_an_organization_applies_from_nothing_and_replans_empty(tmp_path: Path) 
     }
 
 
+def test_an_organization_imports_back_and_plans_nothing(tmp_path: Path) -> None:
+    bench = _bench(tmp_path)
+    _apply(bench, _plan(bench))
+    _settle(bench)
+    # The same tenants, as a config that says nothing of the organization (the ledger gone:
+    # what ctsync finds is not what it made).
+    text = bench.config.read_text()
+    bench.config.write_text(text[: text.index("organization:")])
+    (bench.config.parent / ".ctsync" / "ownership.json").unlink()
+    writes: list[WriteRecord] = []
+    report: ImportReport = bench.run(discover, observers=[writes.append])
+    assert writes == []
+    assert report.organization == {
+        "name": "Contoso group",
+        "description": "Contoso and its subsidiaries",
+        "owner": "contoso",
+        "members": ["fabrikam", "tailspin"],
+        "templates": {
+            "partner_configuration": {"automatic_redemption": {"inbound": True, "outbound": True}},
+            "identity_synchronization": {"user_sync_inbound": True, "apply_to": "newPartners"},
+        },
+    }
+    assert report.organization_notes == []
+    merged = merge_links(
+        bench.config.read_text(),
+        name=str(bench.config),
+        templates={},
+        links=[],
+        organization=report.organization,
+    )
+    bench.config.write_text(merged)
+    assert "organization:\n  name: Contoso group\n" in merged
+    replanned = _plan(bench)
+    assert (replanned.steps, replanned.notes) == ((), ())
+    # Imported, not made: destroy leaves it.
+    assert _plan(bench, destroy=True).steps == ()
+
+
+def test_an_organization_whose_owner_the_config_lacks_is_not_imported(tmp_path: Path) -> None:
+    bench = _bench(tmp_path)
+    _apply(bench, _plan(bench))
+    _settle(bench)
+    text = bench.config.read_text()
+    head = text[: text.index("organization:")]
+    # contoso's block holds the cloud anchor the others use: fabrikam's gets it instead.
+    contoso = head.index("  contoso:\n")
+    end = head.index("\n  fabrikam:\n")
+    anchor = head[contoso:end].split("cloud: ", 1)[1].split("\n    auth:", 1)[0]
+    rest = head[end + 1 :].replace("cloud: *emulator", "cloud: " + anchor, 1)
+    bench.config.write_text(head[:contoso] + rest)
+    report: ImportReport = bench.run(discover)
+    assert report.organization is None
+    assert report.organization_notes == [
+        "the multitenant organization's owner is not a tenant of the config: add it to "
+        "import the organization"
+    ]
+
+
 def test_destroy_removes_the_members_and_the_organization(tmp_path: Path) -> None:
     bench = _bench(tmp_path)
     _apply(bench, _plan(bench))
@@ -136,12 +199,56 @@ def test_destroy_leaves_an_organization_ctsync_did_not_create(tmp_path: Path) ->
     assert set(_members(bench).values()) == {"active"}
 
 
-def test_a_read_only_member_gets_a_note_not_a_step(tmp_path: Path) -> None:
+def test_a_read_only_member_gets_its_steps_for_its_admin_not_run(tmp_path: Path) -> None:
     bench = _bench(tmp_path, read_only="tailspin")
     plan = _plan(bench)
     assert all(s.tenant != "tailspin" for s in plan.steps)
     assert "organization/member/tailspin" in {s.id for s in plan.steps}
-    assert any("tailspin is read-only" in n and "joinRequest" in n for n in plan.notes), plan.notes
+    assert [s.id for s in plan.handoff] == [
+        "tailspin/mtoTemplate/partner",
+        "tailspin/mtoTemplate/sync",
+        "organization/join/tailspin",
+    ]
+    assert any("tailspin is read-only" in n for n in plan.notes), plan.notes
+    text = plan_text(plan)
+    assert "For the admins of read-only tenants (ctsync does not run these):" in text
+    assert "join the multitenant organization of contoso" in text.split("read-only tenants")[1]
+    ids = {name: t.tenant_id for name, t in load(bench.config).tenants.items()}
+    script = plan_powershell(plan, tenant_ids=ids)
+    part = script.split("# ---- tenant tailspin: for its admin (read-only)\n")[1]
+    assert part.startswith(f"Connect-MgGraph -TenantId '{ids['tailspin']}'")
+    assert (
+        "Invoke-MgGraphRequest -Method PATCH -Uri "
+        "'v1.0/tenantRelationships/multiTenantOrganization/joinRequest'" in part
+    )
+    assert ids["contoso"] in part  # the join names the owner
+    # apply runs none of them: the member stays out until its admin joins.
+    _apply(bench, plan)
+    _settle(bench)
+    assert _members(bench)["tailspin"] == "pending"
+    assert bench.emulator.tenant("tailspin").multi_tenant_org.partner_template is None
+    # A saved plan keeps them (and its digest covers them).
+    assert Plan.from_dict(plan.to_dict()).handoff == plan.handoff
+
+
+def test_a_read_only_owner_gets_the_organization_s_creation_for_its_admin(tmp_path: Path) -> None:
+    bench = _bench(tmp_path, read_only="contoso")
+    plan = _plan(bench)
+    assert [s.id for s in plan.handoff] == [
+        "organization/create",
+        "contoso/mtoTemplate/partner",
+        "contoso/mtoTemplate/sync",
+        "organization/member/fabrikam",
+        "organization/member/tailspin",
+    ]
+    # The members set their templates; they join once the owner's admin has added them.
+    assert {s.id for s in plan.steps} == {
+        "fabrikam/mtoTemplate/partner",
+        "fabrikam/mtoTemplate/sync",
+        "tailspin/mtoTemplate/partner",
+        "tailspin/mtoTemplate/sync",
+    }
+    assert "fabrikam joins once contoso's admin has added it to the organization" in plan.notes
 
 
 @pytest.mark.parametrize(

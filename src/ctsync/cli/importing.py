@@ -97,6 +97,7 @@ def import_(config_path: Path, links: tuple[str, ...], out: Path | None, output:
             tenant_settings={
                 name: {"default_access": access} for name, access in report.defaults.items()
             },
+            organization=report.organization,
         )
         written = loads(text, path=destination, base_dir=desired.base_dir)
     except CtsyncError as exc:
@@ -105,7 +106,7 @@ def import_(config_path: Path, links: tuple[str, ...], out: Path | None, output:
     note_adopted(written, keys, Ledger(state_dir(written) / "ownership.json"), report)
     _write(destination, text)
     plan = None
-    if keys or report.defaults:
+    if keys or report.defaults or report.organization:
         with Command(written, name="import") as command:
             plan = command.run(
                 lambda session: make_plan(written, session, links=sorted(keys) or None)
@@ -168,16 +169,29 @@ def _text(report: ImportReport, destination: Path, plan: Plan | None) -> str:
             printable(f"  {name}: {', '.join(sorted(access)) or 'nothing ctsync models'}")
             for name, access in sorted(report.defaults.items())
         )
+    if report.organization is not None:
+        org = report.organization
+        members = ", ".join(org["members"]) or "no other tenant of the config"
+        lines.append("")
+        lines.append(
+            printable(
+                f"Multitenant organization {org['name']!r}: owner {org['owner']}, "
+                f"members {members} (imported as organization)"
+            )
+        )
     lines.extend(
         printable(f"note: {link.key}: {note}") for link in report.links for note in link.notes
     )
+    lines.extend(printable(f"note: organization: {note}") for note in report.organization_notes)
     lines.append("")
-    if not report.links and not report.defaults:
+    if not report.links and not report.defaults and report.organization is None:
         lines.append(f"Nothing to import; {destination} is unchanged.")
         return "\n".join(lines)
     wrote = [f"{len(report.links)} link(s)"]
     if report.defaults:
         wrote.append(f"default_access for {', '.join(sorted(report.defaults))}")
+    if report.organization is not None:
+        wrote.append("the organization")
     lines.append(f"Wrote {' and '.join(wrote)} to {destination}.")
     if plan is not None and plan.empty and not plan.problems:
         lines.append("Planned at once: no changes — ctsync now manages them as they are.")

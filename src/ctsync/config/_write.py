@@ -23,15 +23,19 @@ def merge_links(
     templates: Mapping[str, Any],
     links: list[dict[str, Any]],
     tenant_settings: Mapping[str, Mapping[str, Any]] | None = None,
+    organization: Mapping[str, Any] | None = None,
 ) -> str:
     """``text`` with ``templates`` added (a name already taken gets a suffix) and ``links``
     added; a link of the same ``source:target`` already in the file is replaced.
     ``tenant_settings`` sets keys of tenants the file has (``{"contoso": {"default_access":
-    ...}}``), replacing what the key held."""
+    ...}}``), replacing what the key held; ``organization`` replaces the ``organization:``
+    block."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     yaml, tree = _load(text, name)
     _set_tenant_keys(tree, tenant_settings or {}, name)
+    if organization is not None:
+        tree["organization"] = _block(dict(organization))
 
     renamed: dict[str, str] = {}
     if templates:

@@ -165,6 +165,9 @@ class Plan:
     links: tuple[str, ...] = ()
     #: What ctsync found and will not fix by itself (e.g. duplicate apps), with remedies.
     problems: tuple[Problem, ...] = ()
+    #: Steps of tenants that are read-only in the config: what their admins must run. Shown
+    #: and written as PowerShell, never run by apply.
+    handoff: tuple[Step, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -203,6 +206,7 @@ class Plan:
             "notes": list(self.notes),
             "links": list(self.links),
             "problems": [p.to_dict() for p in self.problems],
+            "handoff": [s.to_dict() for s in self.handoff],
         }
 
     @classmethod
@@ -223,6 +227,7 @@ class Plan:
                 version=int(data.get("version", 1)),
                 links=tuple(_text(k) for k in _items(data.get("links", []))),
                 problems=tuple(Problem.from_dict(p) for p in _items(data.get("problems", []))),
+                handoff=tuple(Step.from_dict(s) for s in _items(data.get("handoff", []))),
             )
         except PlanFileError:
             raise

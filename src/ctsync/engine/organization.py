@@ -94,56 +94,56 @@ def _plain(value: Any) -> Any:
 
 def organization_steps(
     desired: DesiredState, live: LiveState, org: OrganizationSpec
-) -> tuple[list[Step], list[str]]:
-    """Create or update the MTO in its owner, add the members, set templates, join."""
+) -> tuple[list[Step], list[str], list[Step]]:
+    """Create or update the MTO in its owner, add the members, set templates, join.
+
+    Returns the steps, the notes, and the steps of read-only tenants: what their admins must
+    run (shown in the plan and written by ``--format powershell``, never run by apply)."""
     steps: list[Step] = []
     notes: list[str] = []
+    handoff: list[Step] = []
     owner = desired.tenants[org.owner]
+    owners = steps if owner.managed else handoff
     mine = live.tenants[org.owner]
     mto = mine.mto or {}
     active = mto.get("state") == "active"
     wanted = {"displayName": org.name, "description": org.description}
-    if not owner.managed:
-        if not active:
-            notes.append(
-                f"{org.owner} is read-only in the config: its admin must create the multitenant "
-                f"organization {org.name!r} (PUT {MTO}) and add its members"
+    changes = [
+        FieldChange(k, mto.get(k) if active else None, v)
+        for k, v in wanted.items()
+        if v is not None and (not active or mto.get(k) != v)
+    ]
+    body = {c.field: c.new for c in changes}
+    if changes:
+        action: Literal["create", "update"] = "update" if active else "create"
+        owners.append(
+            Step(
+                id=f"organization/{action}",
+                tenant=org.owner,
+                resource="multiTenantOrganization",
+                action=action,
+                summary=f"{action} the multitenant organization {org.name!r}",
+                changes=tuple(changes),
+                params=(
+                    {"path": MTO, "patch": body}
+                    if active
+                    else {"path": MTO, "body": body, "object": MTO_KEY}
+                ),
             )
-    else:
-        changes = [
-            FieldChange(k, mto.get(k) if active else None, v)
-            for k, v in wanted.items()
-            if v is not None and (not active or mto.get(k) != v)
-        ]
-        body = {c.field: c.new for c in changes}
-        if changes:
-            action: Literal["create", "update"] = "update" if active else "create"
-            steps.append(
-                Step(
-                    id=f"organization/{action}",
-                    tenant=org.owner,
-                    resource="multiTenantOrganization",
-                    action=action,
-                    summary=f"{action} the multitenant organization {org.name!r}",
-                    changes=tuple(changes),
-                    params=(
-                        {"path": MTO, "patch": body}
-                        if active
-                        else {"path": MTO, "body": body, "object": MTO_KEY}
-                    ),
-                )
-            )
-    created = ("organization/create",) if steps and steps[0].id == "organization/create" else ()
-    if owner.managed:
-        steps.extend(_template_steps(org, org.owner, live))
+        )
+    created = ("organization/create",) if owners and owners[0].id == "organization/create" else ()
+    owners.extend(_template_steps(org, org.owner, live))
+    if not owner.managed and owners:
+        notes.append(_handoff_note(org.owner))
     listed = mine.mto_tenants or {}
     for name in org.members:
         spec = desired.tenants[name]
+        theirs = steps if spec.managed else handoff
         member = listed.get(spec.tenant_id)
         added: tuple[str, ...] = ()
-        if member is None and owner.managed:
+        if member is None:
             add_id = f"organization/member/{name}"
-            steps.append(
+            owners.append(
                 Step(
                     id=add_id,
                     tenant=org.owner,
@@ -159,25 +159,26 @@ def organization_steps(
                     },
                 )
             )
-            added = (add_id,)
-        templates = _template_steps(org, name, live) if spec.managed else []
-        steps.extend(templates)
+            # A step ctsync runs never waits for one its admin runs (apply could not order it).
+            added = (add_id,) if owner.managed or not spec.managed else ()
+        templates = _template_steps(org, name, live)
+        theirs.extend(templates)
         join = live.tenants[name].join_request or {}
         state = join.get("memberState")
         status = (join.get("transitionDetails") or {}).get("status")
         if state == "active" or (member or {}).get("state") == "active":
+            if templates and not spec.managed:
+                notes.append(_handoff_note(name))
             continue
         if state == "pending" and status in {"notStarted", "running"}:
             notes.append(f"{name} is joining the multitenant organization: {_PROCESSING}")
             continue
-        if not spec.managed:
-            notes.append(
-                f"{name} is read-only in the config: its admin must join the multitenant "
-                f"organization (PATCH {MTO}/joinRequest with addedByTenantId "
-                f"{owner.tenant_id}) once {org.owner} has added it"
-            )
+        if member is None and not owner.managed and spec.managed:
+            notes.append(f"{name} joins once {org.owner}'s admin has added it to the organization")
             continue
-        steps.append(
+        if not spec.managed:
+            notes.append(_handoff_note(name))
+        theirs.append(
             Step(
                 id=f"organization/join/{name}",
                 tenant=name,
@@ -194,7 +195,14 @@ def organization_steps(
                 },
             )
         )
-    return steps, notes
+    return steps, notes, handoff
+
+
+def _handoff_note(tenant: str) -> str:
+    return (
+        f"{tenant} is read-only in the config: its admin must run its steps of the multitenant "
+        "organization (listed for it below; `ctsync plan --format powershell` writes them)"
+    )
 
 
 def organization_teardown(

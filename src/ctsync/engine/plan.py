@@ -683,8 +683,9 @@ def plan_changes(
         steps.extend(more)
         notes.extend(why)
     steps = _after_clouds(steps, desired, wanted)
+    handoff: list[Step] = []
     if wanted.organization is not None:
-        more, why = organization_steps(desired, live, wanted.organization)
+        more, why, handoff = organization_steps(desired, live, wanted.organization)
         steps.extend(more)
         notes.extend(why)
     planned = {s.id for s in steps}
@@ -716,6 +717,7 @@ def plan_changes(
         notes=tuple(notes),
         links=tuple(links),
         problems=tuple(problems),
+        handoff=tuple(handoff),
     )
 
 

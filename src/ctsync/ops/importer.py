@@ -35,10 +35,10 @@ from ctsync.engine.desired import (
     wants,
 )
 from ctsync.engine.identify import identify
-from ctsync.engine.live import partners_and_sync
+from ctsync.engine.live import MTO, MTO_TEMPLATES, partners_and_sync
 from ctsync.engine.ownership import DEFAULT_KEY, Ledger, object_key
 from ctsync.engine.schema import schema_drift, user_mapping
-from ctsync.errors import ConfigError, GraphError
+from ctsync.errors import ConfigError, ForbiddenError, GraphError
 from ctsync.graph import BatchRequest, GraphClient
 from ctsync.graph.apps import CTS_TEMPLATE_ID, odata_string
 from ctsync.graph.sync import SynchronizationApi
@@ -119,12 +119,18 @@ class ImportReport:
     #: gets), and every tenant's default policy as read (what destroy gives back).
     defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     live_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The multitenant organization the config's tenants are in, as its ``organization:``
+    #: block (None: none found, or it cannot be written — the notes say why).
+    organization: dict[str, Any] | None = None
+    organization_notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "configurations": [f.to_dict() for f in self.found],
             "partners": self.partners,
             "default_access": self.defaults,
+            "organization": self.organization,
+            "organization_notes": self.organization_notes,
             "links": [
                 {
                     "key": link.key,
@@ -145,6 +151,10 @@ class _Tenant:
     identity_sync: dict[str, dict[str, Any]] = field(default_factory=dict)
     apps: list[dict[str, Any]] = field(default_factory=list)
     default: dict[str, Any] | None = None
+    #: The MTO as the tenant sees it (None: not readable), its tenants and templates.
+    mto: dict[str, Any] | None = None
+    mto_tenants: list[dict[str, Any]] = field(default_factory=list)
+    mto_templates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 async def discover(
@@ -218,7 +228,102 @@ async def discover(
         report.links.append(
             await _describe(session, tenants[source], tenants[target], apps[0], target)
         )
+    report.organization, report.organization_notes = _organization(desired, tenants)
     return report
+
+
+def _organization(
+    desired: DesiredState, tenants: Mapping[str, _Tenant]
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The multitenant organization the config's tenants are in, as an ``organization:``
+    block, and notes on what it leaves out (tenants the file does not have, a second owner, a
+    tenant in another organization)."""
+    by_id = {spec.tenant_id: name for name, spec in desired.tenants.items()}
+    notes: list[str] = []
+    seen = [
+        (name, t)
+        for name, t in tenants.items()
+        if t.mto is not None and t.mto.get("state") == "active" and t.mto_tenants
+    ]
+    if not seen:
+        if desired.organization is not None and any(t.mto is None for t in tenants.values()):
+            notes.append(
+                "the multitenant organization could not be read in every tenant (it needs "
+                "MultiTenantOrganization.Read.All): the organization block is left as it is"
+            )
+        return None, notes
+    listing = seen[0][1].mto_tenants
+    ids = {str(m.get("tenantId")).lower() for m in listing}
+    for name, t in seen[1:]:
+        if {str(m.get("tenantId")).lower() for m in t.mto_tenants} != ids:
+            notes.append(f"{name} is in another multitenant organization: not imported")
+    present = [
+        (str(m.get("tenantId")).lower(), m)
+        for m in listing
+        if m.get("state") in ("active", "pending")
+    ]
+    owners = [by_id[i] for i, m in present if i in by_id and m.get("role") == "owner"]
+    if not owners:
+        notes.append(
+            "the multitenant organization's owner is not a tenant of the config: add it to "
+            "import the organization"
+        )
+        return None, notes
+    owner = owners[0]
+    notes += [f"{other} is an owner too: it is written as a member" for other in owners[1:]]
+    members = []
+    for tenant_id, m in present:
+        member = by_id.get(tenant_id)
+        if member is None:
+            notes.append(
+                f"tenant {m.get('displayName') or tenant_id} ({tenant_id}) is in the "
+                "organization but not in the config: ctsync leaves it alone"
+            )
+        elif member != owner:
+            members.append(member)
+    mto = seen[0][1].mto or {}
+    block: dict[str, Any] = {"name": mto.get("displayName") or "organization"}
+    if mto.get("description"):
+        block["description"] = mto["description"]
+    block["owner"] = owner
+    block["members"] = members
+    templates = _organization_templates(tenants[owner].mto_templates)
+    if templates:
+        block["templates"] = templates
+    return block, notes
+
+
+_ALL_LEVELS = "newPartners,existingPartners"
+
+
+def _organization_templates(live: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """The owner's MTO templates as the config's ``templates:`` (what differs from the
+    default only)."""
+    out: dict[str, Any] = {}
+    partner, sync = live.get("partner") or {}, live.get("sync") or {}
+    consent = partner.get("automaticUserConsentSettings") or {}
+    redemption = {
+        key: consent[field]
+        for key, field in (("inbound", "inboundAllowed"), ("outbound", "outboundAllowed"))
+        if consent.get(field) is not None
+    }
+    entry: dict[str, Any] = {"automatic_redemption": redemption} if redemption else {}
+    if (level := partner.get("templateApplicationLevel")) and level != _ALL_LEVELS:
+        entry["apply_to"] = _apply_to(level)
+    if entry:
+        out["partner_configuration"] = entry
+    allowed = (sync.get("userSyncInbound") or {}).get("isSyncAllowed")
+    entry = {"user_sync_inbound": allowed} if allowed is not None else {}
+    if (level := sync.get("templateApplicationLevel")) and level != _ALL_LEVELS:
+        entry["apply_to"] = _apply_to(level)
+    if entry:
+        out["identity_synchronization"] = entry
+    return out
+
+
+def _apply_to(level: str) -> str | list[str]:
+    parts = [p.strip() for p in level.split(",") if p.strip()]
+    return parts[0] if len(parts) == 1 else parts
 
 
 async def _read(session: Session, tenant: _Tenant) -> None:
@@ -243,7 +348,18 @@ async def _read(session: Session, tenant: _Tenant) -> None:
     async def default() -> None:
         tenant.default = _clean((await client.get(f"{POLICY}/default")).json_object())
 
-    await asyncio.gather(partners(), apps(), default())
+    async def organization() -> None:
+        try:
+            tenant.mto = _clean((await client.get(MTO)).json_object())
+        except ForbiddenError:
+            return  # not granted MultiTenantOrganization.Read.All: nothing to tell
+        if tenant.mto.get("state") != "active":
+            return
+        tenant.mto_tenants = [_clean(m) for m in await client.list_all(f"{MTO}/tenants")]
+        for name, path in MTO_TEMPLATES.items():
+            tenant.mto_templates[name] = _clean((await client.get(path)).json_object())
+
+    await asyncio.gather(partners(), apps(), default(), organization())
 
 
 async def _describe(

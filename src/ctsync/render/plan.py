@@ -50,6 +50,7 @@ def plan_text(plan: Plan, *, colour: bool = False) -> str:
         else:
             lines = ["No changes. Both tenants of every link match the config."]
         lines.extend(f"note: {printable(n)}" for n in plan.notes)
+        lines.extend(_handoff(plan.handoff))
         return "\n".join(lines)
     groups: dict[str, dict[str, list[Step]]] = {}
     for step in plan.steps:
@@ -84,7 +85,27 @@ def plan_text(plan: Plan, *, colour: bool = False) -> str:
         )
     lines.extend(_problems(plan.problems))
     lines.extend(f"note: {printable(n)}" for n in plan.notes)
+    lines.extend(_handoff(plan.handoff))
     return "\n".join(lines)
+
+
+def _handoff(steps: tuple[Step, ...]) -> list[str]:
+    """The steps of read-only tenants, for their admins (ctsync does not run them)."""
+    if not steps:
+        return []
+    lines = ["", "For the admins of read-only tenants (ctsync does not run these):"]
+    tenants: dict[str, list[Step]] = {}
+    for step in steps:
+        tenants.setdefault(step.tenant, []).append(step)
+    for tenant, mine in tenants.items():
+        lines.append(f"  in tenant {printable(tenant)}:")
+        for step in mine:
+            lines.append(f"    {_SIGNS.get(step.action, '?')} {printable(step.summary)}")
+            lines.extend(
+                f"        {printable(change.field)}: {_value(change.old)} → {_value(change.new)}"
+                for change in step.changes
+            )
+    return lines
 
 
 def report_text(report: ApplyReport) -> str:

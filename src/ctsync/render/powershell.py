@@ -113,22 +113,25 @@ def plan_powershell(
         "$ErrorActionPreference = 'Stop'",
         "",
     ]
-    if plan.empty:
+    if plan.empty and not plan.handoff:
         lines.append("# No changes: both tenants of every link match the config.")
         return "\n".join(lines) + "\n"
     needs: dict[str, set[str]] = {}
-    for step in plan.steps:
+    for step in (*plan.steps, *plan.handoff):
         needs.setdefault(step.tenant, set()).update(_SCOPES.get(step.resource, ()))
-    current: str | None = None
-    for step in topological(plan):
-        if step.tenant != current:
-            current = step.tenant
-            lines.append(f"# ---- tenant {current}")
-            lines.append(_connect(current, tenant_ids, (clouds or {}).get(current), needs[current]))
+    # ctsync's part, then what read-only tenants' admins run (each signs in to their own).
+    for steps, whose in ((topological(plan), ""), (plan.handoff, ": for its admin (read-only)")):
+        current: str | None = None
+        for step in steps:
+            if step.tenant != current:
+                current = step.tenant
+                lines.append(f"# ---- tenant {current}{whose}")
+                cloud = (clouds or {}).get(current)
+                lines.append(_connect(current, tenant_ids, cloud, needs[current]))
+                lines.append("")
+            lines.append(f"# {step.summary}")
+            lines.extend(_commands(step))
             lines.append("")
-        lines.append(f"# {step.summary}")
-        lines.extend(_commands(step))
-        lines.append("")
     if plan.notes:
         # What this script cannot do (a read-only tenant's admin must, a join Microsoft is
         # processing): said where the change board reads it.
