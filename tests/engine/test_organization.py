@@ -4,6 +4,7 @@ only what ctsync made."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,12 @@ from ctsync.config import load, merge_links
 from ctsync.engine import Plan, Session, execute, make_destroy_plan, make_plan
 from ctsync.errors import ConfigError
 from ctsync.graph import WriteRecord
+from ctsync.ops import preflight
 from ctsync.ops.importer import ImportReport, discover
+from ctsync.ops.report import Report, gather_report
 from ctsync.render.plan import plan_text
 from ctsync.render.powershell import plan_powershell
+from ctsync.render.report import report_html, report_markdown
 from tests.engine.conftest import Bench, make_bench
 
 ORGANIZATION = """organization:
@@ -110,6 +114,22 @@ def test_an_organization_applies_from_nothing_and_replans_empty(tmp_path: Path) 
         "inboundAllowed": True,
         "outboundAllowed": True,
     }
+
+
+def test_apply_s_preflight_plans_the_organization_too(tmp_path: Path) -> None:
+    """`ctsync apply` takes preflight's plan (its blocking checks plan once): it left the
+    organization out, so apply never made it."""
+    bench = _bench(tmp_path)
+
+    async def go(session: Session) -> Plan:
+        checked = await preflight(session, None, blocking_only=True)
+        assert checked.plan is not None
+        return checked.plan
+
+    plan = bench.run(go)
+    assert "organization/create" in {s.id for s in plan.steps}
+    _apply(bench, plan)
+    assert _members(bench)["contoso"] == "active"
 
 
 def test_an_organization_imports_back_and_plans_nothing(tmp_path: Path) -> None:
@@ -284,3 +304,44 @@ def test_tenants_of_the_organization_need_the_mto_permission(tmp_path: Path) -> 
     assert GRANT in application_permissions(sides_of(desired, "contoso"))
     plain = make_bench(tmp_path / "plain", links=[("contoso", "fabrikam")]).desired()
     assert GRANT not in application_permissions(sides_of(plain, "contoso"))
+
+
+def test_the_report_shows_the_organization_its_tenants_and_what_is_left(tmp_path: Path) -> None:
+    bench = _bench(tmp_path, read_only="tailspin")
+    _apply(bench, _plan(bench))
+    now = bench.emulator.clock.now()
+    writes: list[WriteRecord] = []
+    report: Report = bench.run(
+        lambda s: gather_report(s, since=now - timedelta(days=1), audit_path=None, now=now),
+        observers=[writes.append],
+    )
+    assert writes == []
+    org = report.organization
+    assert org is not None
+    assert (org.name, org.owner, org.state, org.health) == (
+        "Contoso group",
+        "contoso",
+        "active",
+        "drift",
+    )
+    states = {t["tenant"]: (t["role"], t["state"]) for t in org.tenants}
+    assert states == {
+        "contoso": ("owner", "active"),
+        "fabrikam": ("member", "pending"),
+        "tailspin": ("member", "pending"),
+    }
+    assert [s.id for s in org.handoff] == [
+        "tailspin/mtoTemplate/partner",
+        "tailspin/mtoTemplate/sync",
+        "organization/join/tailspin",
+    ]
+    assert not any(s.resource.startswith("multiTenantOrganization") for s in report.tenant_steps)
+    page = report_html(report)
+    section = page.split('<section id="organization">')[1].split("</section>")[0]
+    assert "Contoso group" in section
+    assert "<td>fabrikam</td>" in section
+    assert "pending" in section
+    assert "For the admins of read-only tenants" in section
+    markdown = report_markdown(report)
+    assert "<b>Multitenant organization</b> Contoso group: drift, owner contoso" in markdown
+    assert report.to_dict()["organization"]["tenants"][0]["state"] == "active"

@@ -139,7 +139,8 @@ async def preflight(
     """
     desired = session.desired
     chosen = select_links(desired, links)
-    wanted = wants(desired, links=chosen)
+    # As make_plan: the organization comes with the whole config, not with --link.
+    wanted = wants(desired, links=chosen, organization=not links)
     before = session.requests
     report = PreflightReport(links=[link.key for link in chosen], blocking_only=blocking_only)
     reads = Reads(session)

@@ -24,6 +24,7 @@ from typing import Any, Final, Literal, TypeVar
 from ctsync.audit import AuditRecord, AuditTrail
 from ctsync.config import DesiredState, LinkSpec
 from ctsync.engine import Session, make_plan, select_links
+from ctsync.engine.live import MTO
 from ctsync.engine.model import Plan, Problem, Step
 from ctsync.errors import CtsyncError
 from ctsync.ops.logs import LogReport, read_logs
@@ -37,6 +38,7 @@ __all__ = [
     "DayActivity",
     "Health",
     "LinkReport",
+    "OrganizationReport",
     "Report",
     "TenantInfo",
     "activity_of",
@@ -146,6 +148,46 @@ class AuditWrite:
 
 
 @dataclass
+class OrganizationReport:
+    """The config's multitenant organization: each of its tenants' role and state as the
+    owner lists them (``not added`` when the owner does not), tenants of the organization
+    the config lacks, and the plan's steps for it (ctsync's, and its read-only admins')."""
+
+    name: str
+    owner: str
+    #: The MTO's state in the owner (``active``, ``inactive``), None: not read.
+    state: str | None
+    #: Per config tenant of the organization: tenant, tenant_id, role, state.
+    tenants: list[dict[str, Any]] = field(default_factory=list)
+    #: Tenants in the organization that the config does not have: name (as listed) and id.
+    others: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    handoff: list[Step] = field(default_factory=list)
+
+    @property
+    def health(self) -> Health:
+        if self.state != "active":
+            return "not-set-up"
+        if self.steps or self.handoff:
+            return "drift"
+        if any(t["state"] != "active" for t in self.tenants):
+            return "warning"
+        return "healthy"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "owner": self.owner,
+            "state": self.state,
+            "health": self.health,
+            "tenants": self.tenants,
+            "others": self.others,
+            "steps": [s.to_dict() for s in self.steps],
+            "handoff": [s.to_dict() for s in self.handoff],
+        }
+
+
+@dataclass
 class Report:
     """The whole report: plain data for the HTML, Markdown and JSON renderers."""
 
@@ -168,6 +210,7 @@ class Report:
     audit_writes: list[AuditWrite] = field(default_factory=list)
     #: Parts that could not be read, and why.
     unavailable: dict[str, str] = field(default_factory=dict)
+    organization: OrganizationReport | None = None
 
     def health_counts(self) -> dict[str, int]:
         counts = Counter(link.health for link in self.links)
@@ -223,6 +266,7 @@ class Report:
                 "writes": [w.to_dict() for w in self.audit_writes],
             },
             "unavailable": dict(self.unavailable),
+            "organization": self.organization.to_dict() if self.organization else None,
         }
 
 
@@ -383,9 +427,44 @@ async def gather_report(
         ],
         unavailable=unavailable,
     )
+    if desired.organization is not None:
+        report.organization = await part("organization", _organization(session))
     _attach(report, checked, plan, logs, since=since, now=moment)
     _read_trail(report, desired, audit_path, since=since)
     return report
+
+
+async def _organization(session: Session) -> OrganizationReport:
+    """The organization as its owner lists it (read-only: two GETs in the owner)."""
+    org = session.desired.organization
+    assert org is not None
+    client = session.client(org.owner)
+    mto = (await client.get(MTO)).json_object()
+    listed: dict[str, dict[str, Any]] = {}
+    if mto.get("state") == "active":
+        listed = {
+            str(m.get("tenantId")).lower(): m for m in await client.list_all(f"{MTO}/tenants")
+        }
+    out = OrganizationReport(name=org.name, owner=org.owner, state=mto.get("state"))
+    mine = set()
+    for name in org.tenants:
+        spec = session.desired.tenants[name]
+        mine.add(spec.tenant_id)
+        member = listed.get(spec.tenant_id) or {}
+        out.tenants.append(
+            {
+                "tenant": name,
+                "tenant_id": spec.tenant_id,
+                "role": member.get("role") or ("owner" if name == org.owner else "member"),
+                "state": member.get("state") or "not added",
+            }
+        )
+    out.others = [
+        {"name": m.get("displayName") or tenant_id, "tenant_id": tenant_id}
+        for tenant_id, m in listed.items()
+        if tenant_id not in mine and m.get("state") in ("active", "pending")
+    ]
+    return out
 
 
 def _tenants_of(desired: DesiredState, links: Sequence[LinkSpec]) -> list[Any]:
@@ -409,9 +488,14 @@ def _attach(
                 by_key[finding.link].findings.append(finding)
     if plan is not None:
         report.notes = list(plan.notes)
+        org = report.organization
+        if org is not None:
+            org.handoff = list(plan.handoff)
         for step in plan.steps:
             mine = [by_key[key] for key in step.links if key in by_key]
-            if not step.links:
+            if org is not None and step.resource.startswith("multiTenantOrganization"):
+                org.steps.append(step)
+            elif not step.links:
                 report.tenant_steps.append(step)
             for link in mine:
                 link.steps.append(step)

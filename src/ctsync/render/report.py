@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from ctsync._version import __version__
 from ctsync.engine.model import Step
-from ctsync.ops.report import ACTIVITY, HEALTHS, LinkReport, Report
+from ctsync.ops.report import ACTIVITY, HEALTHS, LinkReport, OrganizationReport, Report
 from ctsync.render.text import printable
 
 __all__ = [
@@ -588,6 +588,37 @@ def _steps_html(steps: Sequence[Step]) -> str:
     return '<ul class="steps">' + "".join(items) + "</ul>"
 
 
+def _organization_html(org: OrganizationReport) -> str:
+    """The multitenant organization: its tenants' roles and states, what the plan would do."""
+    rows = "".join(
+        f"<tr><td>{_e(t['tenant'])}</td><td><code>{_e(t['tenant_id'])}</code></td>"
+        f"<td>{_e(t['role'])}</td><td>{_e(t['state'])}</td></tr>"
+        for t in org.tenants
+    )
+    rows += "".join(
+        f"<tr><td>{_e(o['name'])} <em>(not in the config)</em></td>"
+        f"<td><code>{_e(o['tenant_id'])}</code></td><td></td><td>left alone</td></tr>"
+        for o in org.others
+    )
+    parts = [
+        '<section id="organization"><h2>Multitenant organization</h2>',
+        f'<p><span class="b {_e(org.health)}">{_e(_label(org.health))}</span> '
+        f"<b>{_e(org.name)}</b>, owned by <b>{_e(org.owner)}</b> "
+        f"(state {_e(org.state or 'unknown')})</p>",
+        "<table><thead><tr><th>tenant</th><th>id</th><th>role</th><th>state</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>",
+    ]
+    if org.steps:
+        parts += ["<h3>What apply would change</h3>", _steps_html(org.steps)]
+    if org.handoff:
+        parts += [
+            "<h3>For the admins of read-only tenants (ctsync does not run these)</h3>",
+            _steps_html(org.handoff),
+        ]
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
 def _card(index: int, link: LinkReport, *, open_: bool) -> str:
     asks, status = link.asks, link.status
     parts = [
@@ -791,6 +822,8 @@ def report_html(report: Report) -> str:
         )
     parts += [_card(i, link, open_=few or link.health != "healthy") for i, link in cards]
     parts.append("</section>")
+    if report.organization is not None:
+        parts.append(_organization_html(report.organization))
     if report.tenant_steps or report.notes:
         parts.append('<section id="tenant-wide"><h2>Tenant-wide changes</h2>')
         if report.tenant_steps:
@@ -970,13 +1003,44 @@ def _md_audit(report: Report) -> _Section:
 
 def _md_sections(report: Report) -> list[_Section]:
     ordered = [link for _, link in _ordered(report)]
-    return [
+    sections = [
         _md_plan(report, ordered),
         _md_preflight(report, ordered),
         _md_status(report, ordered),
         _md_logs(report),
         _md_audit(report),
     ]
+    if report.organization is not None:
+        sections.insert(3, _md_organization(report.organization))
+    return sections
+
+
+def _md_organization(org: OrganizationReport) -> _Section:
+    head, rule = _columns("tenant", "id", "role", "state")
+    rows = [
+        f"| {_md(t['tenant'])} | {_md_code(t['tenant_id'])} | {_md(t['role'])} | "
+        f"{_md(t['state'])} |"
+        for t in org.tenants
+    ]
+    rows += [
+        f"| {_md(o['name'])} (not in the config) | {_md_code(o['tenant_id'])} | | left alone |"
+        for o in org.others
+    ]
+    steps = [
+        f"- `{_SIGNS.get(s.action, '?')}` in {_md_code(s.tenant)}: {_md(s.summary)}"
+        for s in org.steps
+    ]
+    steps += [
+        f"- for the admin of {_md_code(s.tenant)} (read-only): {_md(s.summary)}"
+        for s in org.handoff
+    ]
+    if steps:
+        rows += ["", *steps]
+    summary = (
+        f"<b>Multitenant organization</b> {_md(org.name)}: {_label(org.health)}, owner "
+        f"{_md(org.owner)}, {len(org.tenants)} tenant(s) of the config"
+    )
+    return _Section(_details(summary, "", head, rule), rows, "rows")
 
 
 def report_markdown(report: Report, *, limit: int = MARKDOWN_LIMIT) -> str:
