@@ -201,7 +201,7 @@ def organization_steps(
 def _handoff_note(tenant: str) -> str:
     return (
         f"{tenant} is read-only in the config: its admin must run its steps of the multitenant "
-        "organization (listed for it below; `ctsync plan --format powershell` writes them)"
+        "organization (the plan lists them for it; `--format powershell` writes them)"
     )
 
 

@@ -22,8 +22,13 @@ def _value(value: Any) -> str:
 
 
 def _group(step: Step) -> str:
-    """The heading a step is shown under: its links, or (the default policy) the tenant."""
-    return f"link {printable(', '.join(step.links))}" if step.links else "tenant-wide settings"
+    """The heading a step is shown under: its links, the multitenant organization, or (the
+    default policy, the cloud settings) the tenant."""
+    if step.links:
+        return f"link {printable(', '.join(step.links))}"
+    if step.resource.startswith("multiTenantOrganization"):
+        return "multitenant organization"
+    return "tenant-wide settings"
 
 
 def _problems(problems: tuple[Problem, ...]) -> list[str]:
