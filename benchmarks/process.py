@@ -155,7 +155,8 @@ def serve(folder: Path, world: dict[str, Any], *args: str) -> Iterator[Server]:
     with log.open("wb") as sink:
         process = subprocess.Popen(command, env=_child_env(), stdout=sink, stderr=sink)
     try:
-        deadline = time.monotonic() + 60
+        # A fleet of 1,001 tenants takes a while to seed, more on a busy machine.
+        deadline = time.monotonic() + 300
         while not info_file.exists():
             if process.poll() is not None or time.monotonic() > deadline:
                 err = log.read_text(errors="replace")
