@@ -42,6 +42,8 @@ from ctsync.emulator.state import ClientApp, Tenant
 __all__ = ["Emulator", "GraphCall"]
 
 GRAPH_VERSION = "v1.0"
+#: The beta endpoint: only the routes marked ``beta`` answer there (others 501).
+BETA_VERSION = "beta"
 _PATH_SAFE = "/()'=,:@$!*+;~"
 
 #: Audiences a Graph token may carry (Graph's resource URI and its app id), besides the
@@ -64,6 +66,8 @@ class GraphCall:
     origin: str
     client_request_id: str
     in_batch: bool = False
+    #: ``v1.0``, or ``beta`` for the few beta operations the emulator serves.
+    version: str = GRAPH_VERSION
 
 
 class _EngineClock:
@@ -358,7 +362,8 @@ class Emulator:
         """Answer one HTTP request: Graph, the OAuth endpoints, or the control API."""
         path = normalize_path(urlsplit(request.url).path)
         first = path.split("/")[1] if path != "/" else ""
-        if first == "_emulator" or first.lower() == GRAPH_VERSION:
+        graph = first.lower() in (GRAPH_VERSION, BETA_VERSION)
+        if first == "_emulator" or graph:
             # Provisioning cycles run lazily: whatever became due happens before the answer.
             self.run_due_cycles()
         if request.method.upper() not in {"GET", "HEAD"}:
@@ -375,13 +380,15 @@ class Emulator:
             from ctsync.emulator.core.control import handle_control
 
             return handle_control(self, request, path.removeprefix("/_emulator"))
-        if first.lower() == GRAPH_VERSION:
+        if graph:
             # A HEAD answer is complete with its headers, so no socket could lose it halfway.
             drop = self.traffic.drop() if request.method.upper() != "HEAD" else None
             if drop == "before":
                 # The request never reached the service: nothing runs, nothing is counted.
                 return _lost_request()
-            response = self._handle_graph(request, path.removeprefix("/" + first) or "/")
+            response = self._handle_graph(
+                request, path.removeprefix("/" + first) or "/", version=first.lower()
+            )
             response.delay = self.traffic.latency()
             response.drop = drop == "after"
             return response
@@ -389,7 +396,9 @@ class Emulator:
 
         return handle_oauth(self, request, path)
 
-    def _handle_graph(self, request: EmuRequest, path: str) -> EmuResponse:
+    def _handle_graph(
+        self, request: EmuRequest, path: str, *, version: str = GRAPH_VERSION
+    ) -> EmuResponse:
         request_id = self.ids.guid()
         client_request_id = request.header("client-request-id") or request_id
         self.stats["requests"] += 1
@@ -405,6 +414,7 @@ class Emulator:
                 claims=claims,
                 origin=request.origin,
                 client_request_id=client_request_id,
+                version=version,
             )
             response = self.dispatch(call, request_id=request_id)
         except GraphFault as fault:
@@ -458,7 +468,7 @@ class Emulator:
         raw_path, mark, raw_query = call.path_and_query.partition("?")
         path = normalize_path(raw_path)
         # Re-quote the decoded path: a guest's UPN holds '#', which would end the URL's path.
-        url = f"{call.origin}/{GRAPH_VERSION}{quote(path, safe=_PATH_SAFE)}{mark}{raw_query}"
+        url = f"{call.origin}/{call.version}{quote(path, safe=_PATH_SAFE)}{mark}{raw_query}"
         request = EmuRequest(
             method=call.method,
             url=url,
@@ -483,6 +493,13 @@ class Emulator:
             raise not_implemented(call.method, path)
         check_names(call.method, query)
         route = match.route
+        if call.version == BETA_VERSION and not route.beta:
+            raise GraphFault(
+                501,
+                "NotImplemented",
+                f"The ctsync emulator serves {call.method} {path} under /v1.0 only; of beta it "
+                "has only what ctsync opts into (identitySynchronization with groupSyncInbound).",
+            )
         now = self.clock.now()
         admission = self.traffic.admit(
             app_id=call.claims.app_id,
@@ -519,7 +536,7 @@ class Emulator:
             request_id=request_id,
             client_request_id=call.client_request_id,
             now=now,
-            base_url=f"{call.origin}/{GRAPH_VERSION}",
+            base_url=f"{call.origin}/{call.version}",
             call=call,
         )
         ctx.extra_headers.update(admission.headers)

@@ -63,6 +63,8 @@ class Route:
     permissions: tuple[str, ...] = ()
     kind: str = "identity"
     cost: int = 1
+    #: Also served under ``/beta`` (the few beta operations the emulator has).
+    beta: bool = False
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -96,10 +98,13 @@ class Router:
         permissions: tuple[str, ...] = (),
         kind: str = "identity",
         cost: int = 1,
+        beta: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.routes.append(
-                Route(method.upper(), pattern, handler, permissions, kind=kind, cost=cost)
+                Route(
+                    method.upper(), pattern, handler, permissions, kind=kind, cost=cost, beta=beta
+                )
             )
             return handler
 

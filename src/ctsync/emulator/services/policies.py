@@ -268,7 +268,7 @@ def _expanded_sync(ctx: RequestContext, partner: dict[str, Any]) -> dict[str, An
     policy = ctx.tenant.access_policy.identity_sync.get(key)
     if policy is None or not ctx.visible(_object_key("identitySynchronization", key)):
         return None
-    return copy.deepcopy(policy)
+    return copy.deepcopy(_sync_shown(ctx, policy))
 
 
 #: ``$expand=identitySynchronization``, which Microsoft documents on the partner list.
@@ -380,21 +380,51 @@ def _sync_policy(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
     return policy
 
 
-def _check_sync_body(body: dict[str, Any], tenant_id: str) -> None:
-    check_body(SYNC_TYPE, body)
+#: The beta-only member of crossTenantIdentitySyncPolicyPartner (group sync, a preview).
+GROUP_SYNC = "groupSyncInbound"
+
+
+def _check_sync_body(body: dict[str, Any], tenant_id: str, *, beta: bool = False) -> None:
+    """A v1.0 body, or (``beta``) one that may also hold ``groupSyncInbound``
+    (``{"isSyncAllowed": bool}``); v1.0 refuses that member as any unknown property."""
+    rest = dict(body)
+    group = rest.pop(GROUP_SYNC, None) if beta else None
+    check_body(SYNC_TYPE, rest)
+    if group is not None and not (
+        isinstance(group, dict)
+        and set(group) <= {"isSyncAllowed", "@odata.type"}
+        and isinstance(group.get("isSyncAllowed"), bool | None)
+    ):
+        raise bad_request(
+            "Invalid value for property 'groupSyncInbound': expected {\"isSyncAllowed\": bool}."
+        )
     given = body.get("tenantId")
     if given is not None and str(given).lower() != tenant_id.lower():
         raise bad_request("The tenantId in the body must match the partner tenant in the URL.")
 
 
-def add_identity_sync(tenant: Tenant, tenant_id: str, body: Any) -> dict[str, Any]:
+def _beta(ctx: RequestContext) -> bool:
+    return ctx.call.version == "beta"
+
+
+def _sync_shown(ctx: RequestContext, policy: dict[str, Any]) -> dict[str, Any]:
+    """The policy as the version asked sees it: ``groupSyncInbound`` only in beta."""
+    shown = {k: v for k, v in policy.items() if k != GROUP_SYNC}
+    if _beta(ctx):
+        shown[GROUP_SYNC] = copy.deepcopy(policy.get(GROUP_SYNC)) or {"isSyncAllowed": None}
+    return shown
+
+
+def add_identity_sync(
+    tenant: Tenant, tenant_id: str, body: Any, *, beta: bool = False
+) -> dict[str, Any]:
     """Store a partner's identitySynchronization from a ``PUT`` body (checked: ``404``
     without the partner, ``400`` on a bad body, ``409`` when one exists); the stored object.
     Scenarios seed identitySynchronization through this too."""
     key = _partner_key(tenant_id)
     if key not in tenant.access_policy.partners:
         raise _missing_partner()
-    _check_sync_body(body, tenant_id)
+    _check_sync_body(body, tenant_id, beta=beta)
     if key in tenant.access_policy.identity_sync:
         raise conflict(
             "Another object with the same value for property tenantId already exists.",
@@ -411,43 +441,45 @@ def add_identity_sync(tenant: Tenant, tenant_id: str, body: Any) -> dict[str, An
         "displayName": body.get("displayName"),
         "userSyncInbound": body.get("userSyncInbound") or {"isSyncAllowed": None},
     }
+    if beta and body.get(GROUP_SYNC) is not None:
+        policy[GROUP_SYNC] = {"isSyncAllowed": body[GROUP_SYNC].get("isSyncAllowed")}
     tenant.access_policy.identity_sync[key] = policy
     return policy
 
 
-@router.route("PUT", SYNC_PATH, permissions=WRITE)
+@router.route("PUT", SYNC_PATH, permissions=WRITE, beta=True)
 def put_identity_sync(ctx: RequestContext) -> EmuResponse:
     tenant_id = ctx.params["tenantId"]
     _partner(ctx, tenant_id)
     _check_cloud(ctx, tenant_id)
-    add_identity_sync(ctx.tenant, tenant_id, ctx.body_object())
+    add_identity_sync(ctx.tenant, tenant_id, ctx.body_object(), beta=_beta(ctx))
     ctx.mark_created(_object_key("identitySynchronization", _partner_key(tenant_id)))
     return ctx.no_content()
 
 
-@router.route("GET", SYNC_PATH, permissions=READ)
+@router.route("GET", SYNC_PATH, permissions=READ, beta=True)
 def get_identity_sync(ctx: RequestContext) -> EmuResponse:
     policy = _sync_policy(ctx, ctx.params["tenantId"])
     return ctx.entity(
-        policy,
+        _sync_shown(ctx, policy),
         context=f"policies/crossTenantAccessPolicy/partners('{policy['tenantId']}')"
         "/identitySynchronization/$entity",
     )
 
 
-@router.route("PATCH", SYNC_PATH, permissions=WRITE)
+@router.route("PATCH", SYNC_PATH, permissions=WRITE, beta=True)
 def patch_identity_sync(ctx: RequestContext) -> EmuResponse:
     tenant_id = ctx.params["tenantId"]
     policy = _sync_policy(ctx, tenant_id)
     changes = ctx.body_object()
-    _check_sync_body(changes, tenant_id)
+    _check_sync_body(changes, tenant_id, beta=_beta(ctx))
     changes.pop("tenantId", None)
     updated = merge_settings(policy, changes)
     ctx.tenant.access_policy.identity_sync[_partner_key(tenant_id)] = updated
     return ctx.no_content()
 
 
-@router.route("DELETE", SYNC_PATH, permissions=WRITE)
+@router.route("DELETE", SYNC_PATH, permissions=WRITE, beta=True)
 def delete_identity_sync(ctx: RequestContext) -> EmuResponse:
     tenant_id = ctx.params["tenantId"]
     _sync_policy(ctx, tenant_id)
