@@ -66,14 +66,17 @@ class _Slot:
 
     def __init__(self, *limits: asyncio.Semaphore) -> None:
         self._limits = limits
+        #: The limits acquired (a cancellation can land between two acquisitions).
+        self._held: list[asyncio.Semaphore] = []
 
     async def __aenter__(self) -> None:
         for limit in self._limits:
             await limit.acquire()
+            self._held.append(limit)
 
     async def __aexit__(self, *exc: object) -> None:
-        for limit in reversed(self._limits):
-            limit.release()
+        while self._held:
+            self._held.pop().release()
 
     async def away(self, waiting: Awaitable[T]) -> T:
         """``await waiting`` without holding the place (others run meanwhile): a step that
