@@ -188,8 +188,8 @@ class TokenTransports:
         self._async: dict[str | None, Any] = {}
 
     def get_async(self, ca_bundle: str | None) -> Any:
-        """The async transport (one httpx pool per CA bundle) of azure-identity's ``aio``
-        credentials: see :func:`ctsync.graph._http.authority_transport`."""
+        """The async transport (ctsync's httpx pools, per CA bundle) of azure-identity's
+        ``aio`` credentials: see :func:`_authority_transport`."""
         transport = self._async.get(ca_bundle)
         if transport is None:
             from ._http import shared_pools, shared_tls
@@ -221,7 +221,8 @@ class TokenTransports:
         return transport
 
     def connections(self) -> int:
-        """Connections opened to authorities so far (every credential's)."""
+        """Connections to authorities: those the async pools hold open, and those the
+        ``requests`` sessions opened so far (every credential's)."""
         opened: int = sum(transport.connections() for transport in self._async.values())
         for transport in self._made.values():
             adapters = {id(a): a for a in transport.session.adapters.values()}
