@@ -34,7 +34,7 @@ AsyncTransport = httpx.AsyncBaseTransport
 
 #: Requests one pool has in flight at once (its connections, all kept alive).
 MAX_IN_FLIGHT = 64
-#: Connections per pool where many pools share the load (see :func:`authority_transport`).
+#: Connections per pool where many pools share the load (see :func:`shared_pools`).
 POOL_CONNECTIONS = 8
 
 
