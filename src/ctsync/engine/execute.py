@@ -61,33 +61,6 @@ class ExecuteOptions:
     deprovision_poll: float = 300.0
 
 
-class _Slot:
-    """A running step's place under the concurrency limits (overall and its tenant's)."""
-
-    def __init__(self, *limits: asyncio.Semaphore) -> None:
-        self._limits = limits
-        #: The limits acquired (a cancellation can land between two acquisitions).
-        self._held: list[asyncio.Semaphore] = []
-
-    async def __aenter__(self) -> None:
-        for limit in self._limits:
-            await limit.acquire()
-            self._held.append(limit)
-
-    async def __aexit__(self, *exc: object) -> None:
-        while self._held:
-            self._held.pop().release()
-
-    async def away(self, waiting: Awaitable[T]) -> T:
-        """``await waiting`` without holding the place (others run meanwhile): a step that
-        waits for other steps must not keep them from running."""
-        await self.__aexit__()
-        try:
-            return await waiting
-        finally:
-            await self.__aenter__()
-
-
 @dataclass
 class _LinkContext:
     sp_id: str | None = None
@@ -110,10 +83,8 @@ class _Run:
     done: dict[str, asyncio.Event] = field(default_factory=dict)
     #: Each link's start step (to send it with the schema's PUT, see :func:`_schema`).
     starts: dict[str, Step] = field(default_factory=dict)
-    #: The plan's steps by id.
-    steps: dict[str, Step] = field(default_factory=dict)
-    #: Each running step's place under the concurrency limits.
-    slots: dict[str, _Slot] = field(default_factory=dict)
+    #: The steps running now (past their dependencies, holding a place).
+    running: set[str] = field(default_factory=set)
     #: Start steps already sent with their link's schema PUT: the answer to each.
     started: dict[str, BatchResult] = field(default_factory=dict)
 
@@ -150,7 +121,6 @@ async def execute(
     requests_before = session.requests
     run = _Run(plan, session, options or ExecuteOptions(), scope or _no_scope, on_event)
     run.done = {s.id: asyncio.Event() for s in plan.steps}
-    run.steps = {s.id: s for s in plan.steps}
     run.starts = {
         s.links[0]: s
         for s in plan.steps
@@ -172,8 +142,8 @@ async def execute(
                     step.id, "skipped", error=f"not run: {', '.join(blocked)} did not complete"
                 )
                 return
-            slot = run.slots[step.id] = _Slot(overall, tenants[step.tenant])
-            async with slot:
+            async with overall, tenants[step.tenant]:
+                run.running.add(step.id)
                 if run.on_event:
                     run.on_event("start", step, None)
                 begin = time.perf_counter()
@@ -190,6 +160,7 @@ async def execute(
                 outcome.seconds = time.perf_counter() - begin
                 run.outcomes[step.id] = outcome
         finally:
+            run.running.discard(step.id)
             run.done[step.id].set()
             if run.on_event and step.id in run.outcomes:
                 run.on_event("end", step, run.outcomes[step.id])
@@ -629,40 +600,20 @@ async def _start_after(run: _Run, schema: Step) -> Step | None:
     """The link's start step if, this schema step apart, everything it depends on is done.
 
     What the start also waits for (the connection test, the assignment) usually runs in the
-    same round as the schema's reads: the PUT waits for it rather than go alone, since only
-    the start waits for the PUT. Nothing that itself waits for this step is waited for."""
+    same round as the schema's reads: the PUT waits for it rather than go alone. Only for steps
+    already running — they hold places of their own and wait for nothing more — so a fleet's
+    schema steps never pile up, each holding schemas, behind steps that have not started."""
     start = run.starts.get(schema.links[0]) if schema.links else None
     if start is None or schema.id not in start.depends_on:
         return None
     others = [d for d in start.depends_on if d != schema.id and d in run.done]
-    if any(_waits_for(run, dep, schema.id) for dep in others):
+    if any(d not in run.outcomes and d not in run.running for d in others):
         return None
-
-    async def peers() -> None:
-        for dep in others:
-            await run.done[dep].wait()
-
-    if not all(run.done[d].is_set() for d in others):
-        await run.slots[schema.id].away(peers())
+    for dep in others:
+        await run.done[dep].wait()
     if all(run.outcomes.get(d) and run.outcomes[d].status == "done" for d in others):
         return start
     return None
-
-
-def _waits_for(run: _Run, step_id: str, other: str) -> bool:
-    """Whether ``step_id`` depends on ``other``, directly or through other steps."""
-    steps = run.steps
-    seen: set[str] = set()
-    todo = [step_id]
-    while todo:
-        current = todo.pop()
-        if current == other:
-            return True
-        if current in seen or current not in steps:
-            continue
-        seen.add(current)
-        todo.extend(steps[current].depends_on)
-    return False
 
 
 async def _assign(run: _Run, step: Step) -> None:
