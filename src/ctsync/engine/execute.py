@@ -26,10 +26,10 @@ from ctsync.engine.ownership import app_key
 from ctsync.engine.schema import desired_schema, keep_ids, schema_drift
 from ctsync.engine.session import Session
 from ctsync.errors import BadRequestError, ConflictError, CtsyncError, GraphError, NotFoundError
-from ctsync.graph import BatchResult, GraphClient, raise_for_item
+from ctsync.graph import BatchRequest, BatchResult, GraphClient, raise_for_item
 from ctsync.graph.apps import ApplicationsApi
 from ctsync.graph.replication import until_readable
-from ctsync.graph.sync import SynchronizationApi
+from ctsync.graph.sync import NewJob, SynchronizationApi, guess_job_id
 
 __all__ = ["Event", "ExecuteOptions", "PlanError", "check_plan", "execute"]
 
@@ -69,6 +69,9 @@ class _LinkContext:
     job_id: str | None = None
     #: The service principal's tags that are not ctsync's (kept when ctsync tags it).
     other_tags: list[str] | None = None
+    #: What was read beside the job's creation (``create_job_reading``): the schema step
+    #: reads only what is missing.
+    new_job: NewJob | None = None
 
 
 @dataclass
@@ -81,12 +84,17 @@ class _Run:
     links: dict[str, _LinkContext] = field(default_factory=dict)
     outcomes: dict[str, StepOutcome] = field(default_factory=dict)
     done: dict[str, asyncio.Event] = field(default_factory=dict)
-    #: Each link's start step (to send it with the schema's PUT, see :func:`_schema`).
-    starts: dict[str, Step] = field(default_factory=dict)
+    #: The plan's steps by id.
+    steps: dict[str, Step] = field(default_factory=dict)
+    #: The steps that depend on each step (a step's write may travel with its lead's, see
+    #: :func:`_rider`).
+    dependents: dict[str, list[Step]] = field(default_factory=dict)
     #: The steps running now (past their dependencies, holding a place).
     running: set[str] = field(default_factory=set)
-    #: Start steps already sent with their link's schema PUT: the answer to each.
-    started: dict[str, BatchResult] = field(default_factory=dict)
+    #: The steps waiting for running steps before they write (see :func:`_rider`).
+    waiting: set[str] = field(default_factory=set)
+    #: Steps already sent in their lead's ``$batch``: the answer to each.
+    rode: dict[str, BatchResult] = field(default_factory=dict)
 
     def link(self, step: Step) -> _LinkContext:
         key = str(step.params.get("link") or (step.links[0] if step.links else ""))
@@ -121,19 +129,22 @@ async def execute(
     requests_before = session.requests
     run = _Run(plan, session, options or ExecuteOptions(), scope or _no_scope, on_event)
     run.done = {s.id: asyncio.Event() for s in plan.steps}
-    run.starts = {
-        s.links[0]: s
-        for s in plan.steps
-        if (s.resource, s.action) == ("synchronizationJob", "action") and s.links
-    }
+    run.steps = {s.id: s for s in plan.steps}
+    for s in plan.steps:
+        for dep in s.depends_on:
+            run.dependents.setdefault(dep, []).append(s)
     overall = asyncio.Semaphore(run.options.concurrency)
     tenants = {s.tenant: asyncio.Semaphore(run.options.per_tenant) for s in plan.steps}
 
     async def one(step: Step) -> None:
+        carried = False
         try:
             for dep in step.depends_on:
                 if dep in run.done:
                     await run.done[dep].wait()
+            if step.id in run.outcomes:
+                carried = True  # finished with the step it travelled with (see _carried)
+                return
             blocked = [
                 d for d in step.depends_on if d in run.outcomes and run.outcomes[d].status != "done"
             ]
@@ -162,7 +173,7 @@ async def execute(
         finally:
             run.running.discard(step.id)
             run.done[step.id].set()
-            if run.on_event and step.id in run.outcomes:
+            if run.on_event and step.id in run.outcomes and not carried:
                 run.on_event("end", step, run.outcomes[step.id])
 
     await asyncio.gather(*(one(s) for s in plan.steps))
@@ -298,8 +309,21 @@ def _note_created(run: _Run, step: Step) -> None:
 
 async def _partner_create(run: _Run, step: Step) -> None:
     client = run.session.client(step.tenant)
+    # The partner's identitySynchronization (made by its own step) follows the create in the
+    # same batch once nothing else holds it: one round trip for both.
+    sync = await _rider(run, step, "identitySynchronization", "create")
     try:
-        await client.post(step.params["path"], json=step.params["body"])
+        if sync is None:
+            await client.post(step.params["path"], json=step.params["body"])
+        else:
+            create = BatchRequest("partner", "POST", step.params["path"], step.params["body"])
+            with _riding(run, sync) as context:
+                put = BatchRequest(
+                    "sync", "PUT", sync.params["path"], sync.params["body"], context=context
+                )
+                created, synced = await client.chain(create, put)
+            raise_for_item(created)
+            _carried(run, sync, synced, lambda: _note_created(run, sync))
     except ConflictError:
         # Made by someone else, a run that died before recording it, or another client a
         # moment ago: make it match instead — once it is readable, since a create can answer
@@ -409,6 +433,11 @@ async def _sync_create(run: _Run, step: Step) -> None:
         else:
             _note_created(run, step)
 
+    # Sent with the partner's create (see _partner_create): done, unless it met an existing
+    # policy (409) or one still replicating (404) — handled below.
+    if _rode(run, step, retry=(404, 409)):
+        _note_created(run, step)
+        return
     # The partner configuration it hangs off may have been created a moment ago.
     await _eventually(run, client, put, step.summary)
 
@@ -461,15 +490,22 @@ async def _job_create(run: _Run, step: Step) -> None:
     sync = SynchronizationApi(client)
     sp_id = _need(ctx.sp_id, "service principal")
 
-    async def create() -> dict[str, Any]:
+    # The schema step's reads travel with the create: the template's and, at the id Graph
+    # gives a new job (a guess: read again if wrong), the job's own schema.
+    guess = guess_job_id(_tenant_id(run, step), ctx.app_id) if ctx.app_id else None
+
+    async def create(*, reading: bool = False) -> dict[str, Any]:
         try:
+            if reading:
+                ctx.new_job = await sync.create_job_reading(sp_id, guess)
+                return ctx.new_job.job
             return await sync.create_job(sp_id)
         except ConflictError:
             jobs = await sync.list_jobs(sp_id)
             return next(j for j in jobs if j.get("templateId") == "Azure2Azure")
 
     try:
-        job = await create()
+        job = await create(reading=True)
     except NotFoundError:
         # The app still replicates. Wait for it with GETs (retried on any fault) rather than
         # with the POST itself: a POST a 5xx or a dropped connection fails is not retried, so
@@ -489,10 +525,17 @@ async def _secrets(run: _Run, step: Step) -> None:
     sp_id = _need(ctx.sp_id, "service principal")
     sync = SynchronizationApi(client)
     secrets, tags = step.params["secrets"], _tags(run, step, client)
+    validate = await _rider(run, step, "credentials", "action")
     try:
         # The tags (the secrets' fingerprint among them) only ever follow the secrets: the
-        # PATCH depends on the PUT in one batch, one round trip instead of two.
-        await sync.put_secrets_then_update(sp_id, secrets, {"tags": tags})
+        # PATCH depends on the PUT in one batch, one round trip instead of two. The connection
+        # test, once everything else it needs is done, follows them in the same batch.
+        with _riding(run, validate) as context:
+            tested = await sync.put_secrets_then_update(
+                sp_id, secrets, {"tags": tags}, validate_context=context
+            )
+        if validate is not None and tested is not None:
+            _carried(run, validate, tested)
     except NotFoundError:
         # A new app still replicates: each write waits for it on its own (retried on 404).
         await _eventually(run, client, lambda: sync.put_secrets(sp_id, secrets), "the app")
@@ -568,25 +611,109 @@ async def _schema(run: _Run, step: Step) -> None:
     sp_id, job_id = _need(ctx.sp_id, "service principal"), _need(ctx.job_id, "job")
     # The whole schema as ctsync writes it: the template's default with the config's parts
     # set — exactly what the plan compared (a hand edit anywhere goes back to the default).
+    # A job this run created came with both read (see _job_create): read only what is missing.
+    new = ctx.new_job if ctx.new_job is not None and ctx.new_job.job.get("id") == job_id else None
     template, live = await asyncio.gather(
-        _eventually(run, client, lambda: sync.template_schema(sp_id), "the app"),
-        _eventually(run, client, lambda: sync.get_schema(sp_id, job_id), "the job"),
+        _known(new.template if new else None)
+        or _eventually(run, client, lambda: sync.template_schema(sp_id), "the app"),
+        _known(new.schema if new else None)
+        or _eventually(run, client, lambda: sync.get_schema(sp_id, job_id), "the job"),
     )
     wanted = keep_ids(desired_schema(template, step.params["edits"]), live)
     if not schema_drift(wanted, live):
         return
-    start = await _start_after(run, step)
+    start = await _rider(run, step, "synchronizationJob", "action")
     if start is None:
         await sync.put_schema(sp_id, job_id, wanted)
         return
     # The link's start waits for nothing else: it travels with the PUT, which it depends on,
     # saving apply's last round trip. Its write is recorded as the start step's.
+    with _riding(run, start) as context:
+        started = await sync.put_schema_then_start(sp_id, job_id, wanted, start_context=context)
+    _carried(run, start, started)
+
+
+def _known(value: dict[str, Any] | None) -> Awaitable[dict[str, Any]] | None:
+    """``value`` as an awaitable (for a gather beside reads), or None when it is not known."""
+    if value is None:
+        return None
+    done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+    done.set_result(value)
+    return done
+
+
+async def _rider(run: _Run, lead: Step, resource: str, action: str) -> Step | None:
+    """The step of kind ``resource``/``action`` that depends on ``lead`` and may travel in
+    lead's ``$batch`` (``dependsOn`` lead's write): everything else it depends on is done.
+
+    What it also waits for usually runs in the same round as ``lead``: lead waits for it
+    rather than send its own write alone. Only for steps already running — they hold places of
+    their own and wait for nothing more — so a fleet's steps never pile up, each holding a
+    place, behind steps that have not started."""
+    rider = next(
+        (
+            s
+            for s in run.dependents.get(lead.id, ())
+            if (s.resource, s.action) == (resource, action)
+        ),
+        None,
+    )
+    if rider is None:
+        return None
+    others = [d for d in rider.depends_on if d != lead.id and d in run.done]
+    while pending := [d for d in others if d not in run.outcomes]:
+        running: set[str] = set()
+        for dep in pending:
+            # Running, or waiting only for running steps: it may travel with one of those and
+            # be done when that one is (see _carried). Look again after them.
+            ahead = [d for d in run.steps[dep].depends_on if d not in run.outcomes]
+            if dep not in run.running and not (ahead and all(d in run.running for d in ahead)):
+                return None
+            running.update([dep] if dep in run.running else ahead)
+        # Never wait for a step that waits itself: two leads could wait for each other.
+        if any(d in run.waiting for d in running):
+            return None
+        run.waiting.add(lead.id)
+        try:
+            for dep in running:
+                await run.done[dep].wait()
+        finally:
+            run.waiting.discard(lead.id)
+    if all(run.outcomes[d].status == "done" for d in others):
+        return rider
+    return None
+
+
+def _carried(
+    run: _Run, rider: Step, answer: BatchResult, then: Callable[[], None] | None = None
+) -> None:
+    """``rider`` travelled in its lead's ``$batch`` and Graph answered it ``answer``. A success
+    finishes the step here and now (``then`` first), so what waits for it need not wait for
+    the lead's step to end; anything else is left for its own handler."""
+    if not answer.ok:
+        run.rode[rider.id] = answer
+        return
+    if then is not None:
+        then()
+    if run.on_event:
+        run.on_event("start", rider, None)
+    run.outcomes[rider.id] = StepOutcome(rider.id, "done")
+    run.done[rider.id].set()
+    if run.on_event:
+        run.on_event("end", rider, run.outcomes[rider.id])
+
+
+@contextlib.contextmanager
+def _riding(run: _Run, rider: Step | None) -> Iterator[contextvars.Context | None]:
+    """The context ``rider``'s write is told in (which step writes it, for the audit trail)
+    while it travels in another step's ``$batch``; None without a rider."""
+    if rider is None:
+        yield None
+        return
     context = contextvars.copy_context()
-    scope = context.run(_enter, run.scope(start))
+    scope = context.run(_enter, run.scope(rider))
     try:
-        run.started[start.id] = await sync.put_schema_then_start(
-            sp_id, job_id, wanted, start_context=context
-        )
+        yield context
     finally:
         context.run(scope.__exit__, None, None, None)
 
@@ -596,24 +723,15 @@ def _enter(scope: AbstractContextManager[Any]) -> AbstractContextManager[Any]:
     return scope
 
 
-async def _start_after(run: _Run, schema: Step) -> Step | None:
-    """The link's start step if, this schema step apart, everything it depends on is done.
-
-    What the start also waits for (the connection test, the assignment) usually runs in the
-    same round as the schema's reads: the PUT waits for it rather than go alone. Only for steps
-    already running — they hold places of their own and wait for nothing more — so a fleet's
-    schema steps never pile up, each holding schemas, behind steps that have not started."""
-    start = run.starts.get(schema.links[0]) if schema.links else None
-    if start is None or schema.id not in start.depends_on:
-        return None
-    others = [d for d in start.depends_on if d != schema.id and d in run.done]
-    if any(d not in run.outcomes and d not in run.running for d in others):
-        return None
-    for dep in others:
-        await run.done[dep].wait()
-    if all(run.outcomes.get(d) and run.outcomes[d].status == "done" for d in others):
-        return start
-    return None
+def _rode(run: _Run, step: Step, *, retry: tuple[int, ...] = ()) -> bool:
+    """Whether ``step`` already travelled with its lead (see :func:`_rider`) and is done: its
+    answer is raised if an error, unless its status is one of ``retry`` (the step then runs
+    as usual)."""
+    sent = run.rode.pop(step.id, None)
+    if sent is None or sent.status in retry:
+        return False
+    raise_for_item(sent)
+    return True
 
 
 async def _assign(run: _Run, step: Step) -> None:
@@ -691,15 +809,16 @@ async def _validate(run: _Run, step: Step) -> None:
     client = run.session.client(step.tenant)
     sync = SynchronizationApi(client)
     sp_id = _need(ctx.sp_id, "service principal")
+    # Sent with the secrets (see _secrets); a 404 there (the app replicates) is tried again.
+    if _rode(run, step, retry=(404,)):
+        return
     # The saved credentials against the job template (``jobs/validateCredentials``): no job
     # needed. A new app may still replicate: a 404 is retried.
     await _eventually(run, client, lambda: sync.validate_credentials(sp_id), "the app")
 
 
 async def _start(run: _Run, step: Step) -> None:
-    sent = run.started.pop(step.id, None)
-    if sent is not None:  # with the schema's PUT (see _schema)
-        raise_for_item(sent)
+    if _rode(run, step):  # with the schema's PUT (see _schema)
         return
     ctx = run.link(step)
     sync = SynchronizationApi(run.session.client(step.tenant))
