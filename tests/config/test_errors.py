@@ -379,6 +379,40 @@ CASES: list[tuple[str, str, str, str]] = [
         "'allowed' is not valid here; use 'allow_all' or 'block_all'",
     ),
     (
+        "group sync without the beta opt-in",
+        "links:\n  - source: contoso\n    target: fabrikam\n    sync: {groups: true}\n",
+        "c.yaml:12:20",
+        "link contoso:fabrikam: sync.groups sets the target's groupSyncInbound, a Microsoft "
+        "Graph beta property: opt in with `beta: [group_sync]` at the top level of the file",
+    ),
+    (
+        "group sync set by a template, without the beta opt-in",
+        "templates:\n  g:\n    sync: {groups: true}\n"
+        "links:\n  - {source: contoso, target: fabrikam, template: g}\n",
+        "c.yaml:11:20",
+        "link contoso:fabrikam (template g): sync.groups sets the target's groupSyncInbound",
+    ),
+    (
+        "a group filter without group sync",
+        "beta: [group_sync]\nlinks:\n  - source: contoso\n    target: fabrikam\n"
+        "    sync: {group_filter: \"displayName EQUALS 'x'\"}\n",
+        "c.yaml:13:26",
+        "link contoso:fabrikam: sync.group_filter filters the groups synced; set sync.groups: true",
+    ),
+    (
+        "an unknown beta feature",
+        "beta: [groups]\n",
+        "c.yaml:9:8",
+        "beta[0]: 'groups' is not valid here; use 'group_sync'",
+    ),
+    (
+        "a group filter with an unknown operator",
+        "beta: [group_sync]\nlinks:\n  - source: contoso\n    target: fabrikam\n"
+        "    sync: {groups: true, group_filter: \"displayName STARTS 'x'\"}\n",
+        "c.yaml:13:53",
+        "unknown scoping operator 'STARTS'",
+    ),
+    (
         "YAML syntax error",
         "links: [{source: contoso\n",
         "c.yaml:10:1",

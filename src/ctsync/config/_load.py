@@ -165,8 +165,9 @@ class _Loader:
         organization = (
             self.organization(config.organization) if config.organization is not None else None
         )
+        beta = frozenset(config.beta)
         content = canonical_content(
-            self.tenants, links, base_dir=self.base_dir, organization=organization
+            self.tenants, links, base_dir=self.base_dir, organization=organization, beta=beta
         )
         digest = hashlib.sha256(
             json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
@@ -178,6 +179,7 @@ class _Loader:
             config_hash=digest,
             base_dir=self.base_dir,
             organization=organization,
+            beta=beta,
         )
 
     # -- validation and its messages ------------------------------------------------------
@@ -571,10 +573,27 @@ class _Loader:
         layers = [(_long_form(layer), where) for layer, where in layers]
         merged, origins = merge_layers(layers)
         context = label + (f" (template {link.template})" if link.template else "")
-        settings = self.validate(
-            LinkSettings, merged, place=_placer(origins, path), context=context
-        )
+        place = _placer(origins, path)
+        settings = self.validate(LinkSettings, merged, place=place, context=context)
+        self.check_groups(config, settings, place, context)
         return _access(settings.access), _sync(settings.sync)
+
+    def check_groups(
+        self, config: ConfigFile, settings: LinkSettings, place: Placer, label: str
+    ) -> None:
+        """``sync.groups`` needs the beta opt-in; ``sync.group_filter`` needs groups."""
+        sync = settings.sync
+        if sync is None:
+            return
+        if sync.groups and "group_sync" not in config.beta:
+            msg = (
+                f"{label}: sync.groups sets the target's groupSyncInbound, a Microsoft Graph "
+                "beta property: opt in with `beta: [group_sync]` at the top level of the file"
+            )
+            raise self.fail(msg, self.where.value(place(("sync", "groups"))))
+        if sync.group_filter is not None and not sync.groups:
+            msg = f"{label}: sync.group_filter filters the groups synced; set sync.groups: true"
+            raise self.fail(msg, self.where.value(place(("sync", "group_filter"))))
 
 
 # -- merging ------------------------------------------------------------------------------------
@@ -734,6 +753,8 @@ def _sync(sync: Sync | None) -> SyncSettings:
         start=sync.start is not False,
         app_display_name=sync.app_display_name,
         rollout=_rollout(scope.rollout) if scope and scope.rollout else None,
+        groups=sync.groups is True,
+        group_scope=tuple(filter_groups(sync.group_filter)) if sync.group_filter else (),
     )
 
 

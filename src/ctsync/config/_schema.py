@@ -745,6 +745,8 @@ MappingValue = (
 )
 
 Action = Literal["create", "update", "delete"]
+#: Graph beta features a config may opt into (``beta:``).
+BetaFeature = Literal["group_sync"]
 
 
 class Sync(_Section):
@@ -784,6 +786,17 @@ class Sync(_Section):
         max_length=256,
         description="Display name of the sync app in the source tenant (default: chosen by "
         "ctsync).",
+    )
+    groups: bool | None = Field(
+        None,
+        description="Also sync the security groups in scope (assigned groups; every security "
+        "group with all_members) and their direct members' memberships (default false). Needs "
+        "`beta: [group_sync]` at the top level and Microsoft Entra ID Governance.",
+    )
+    group_filter: FilterSetting | None = Field(
+        None,
+        description="Attribute filter on the groups synced (displayName, description, "
+        "mailNickname...): clauses joined by AND, groups by OR (or a list of filters).",
     )
 
     @field_validator("mappings")
@@ -1005,6 +1018,11 @@ class ConfigFile(_Section):
     )
     organization: Organization | None = Field(
         None, description="A multitenant organization of tenants of this file."
+    )
+    beta: list[BetaFeature] = Field(
+        default_factory=list,
+        description="Microsoft Graph beta features this file opts into; ctsync makes no beta "
+        "call without it. group_sync: sync.groups (the target's groupSyncInbound is beta).",
     )
 
 

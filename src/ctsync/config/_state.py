@@ -344,6 +344,11 @@ class SyncSettings:
     """Name of the sync app in the source tenant; None lets the engine pick its default."""
     rollout: Rollout | None = None
     """A staged rollout; when set, it decides ``assigned`` and ``all_members`` per stage."""
+    groups: bool = False
+    """Also sync the security groups in scope with their members (needs ``beta: [group_sync]``:
+    the target's ``groupSyncInbound`` is a Graph beta property)."""
+    group_scope: tuple[ScopeGroup, ...] = ()
+    """Attribute filter on the groups (the group mapping's scope)."""
 
     @property
     def flow_types(self) -> str:
@@ -425,6 +430,8 @@ class DesiredState:
     """Directory of the config file: relative paths in it are relative to this."""
     organization: OrganizationSpec | None = None
     """The multitenant organization the config describes, if any."""
+    beta: frozenset[str] = frozenset()
+    """The Microsoft Graph beta features the config opts into (``group_sync``)."""
 
     def tenant(self, name: str) -> TenantSpec:
         """The tenant called ``name``; :class:`ConfigError` listing the names if there is none."""
@@ -448,7 +455,11 @@ class DesiredState:
         """The canonical, JSON-ready content: sorted where order carries no meaning, no secrets,
         no locations. :attr:`config_hash` is computed from it."""
         return canonical_content(
-            self.tenants, self.links, base_dir=self.base_dir, organization=self.organization
+            self.tenants,
+            self.links,
+            base_dir=self.base_dir,
+            organization=self.organization,
+            beta=self.beta,
         )
 
 
@@ -458,13 +469,15 @@ def canonical_content(
     *,
     base_dir: Path,
     organization: OrganizationSpec | None = None,
+    beta: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """See :meth:`DesiredState.to_dict`."""
     return {
         "tenants": {name: _tenant_dict(tenants[name], base_dir) for name in sorted(tenants)},
         "links": [_link_dict(link) for link in sorted(links, key=lambda link: link.key)],
-        # Only when set, so configs written before it keep their hash.
+        # Only when set, so configs written before them keep their hash.
         **({"organization": organization.to_dict()} if organization is not None else {}),
+        **({"beta": sorted(beta)} if beta else {}),
     }
 
 
@@ -556,6 +569,13 @@ def _link_dict(link: LinkSpec) -> dict[str, Any]:
             "deletion_threshold": sync.deletion_threshold,
             "start": sync.start,
             "app_display_name": sync.app_display_name,
+            # Only when set, so configs written before them keep their hash.
+            **({"groups": True} if sync.groups else {}),
+            **(
+                {"group_scope": [g.to_graph() for g in sync.group_scope]}
+                if sync.group_scope
+                else {}
+            ),
         },
         **({"adopt": link.adopt} if link.adopt else {}),
     }

@@ -127,6 +127,9 @@ class PartnerWant:
     owners: dict[str, str] = field(default_factory=dict)
     #: The link (partner → tenant) that needs inbound user sync allowed, if any.
     sync_link: str | None = None
+    #: The link (partner → tenant) that syncs groups too: inbound group sync allowed (the
+    #: beta ``groupSyncInbound``), if any.
+    group_sync_link: str | None = None
 
     @property
     def links(self) -> tuple[str, ...]:
@@ -227,6 +230,8 @@ def wants(
             "automaticUserConsentSettings.inboundAllowed", access.automatic_redemption, link.key
         )
         inbound.sync_link = link.key
+        if link.sync.groups:
+            inbound.group_sync_link = link.key
         outbound.want(
             "automaticUserConsentSettings.outboundAllowed", access.automatic_redemption, link.key
         )

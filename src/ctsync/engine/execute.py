@@ -312,6 +312,8 @@ async def _partner_create(run: _Run, step: Step) -> None:
     # The partner's identitySynchronization (made by its own step) follows the create in the
     # same batch once nothing else holds it: one round trip for both.
     sync = await _rider(run, step, "identitySynchronization", "create")
+    if sync is not None and sync.params.get("beta"):
+        sync = None  # a v1.0 $batch carries no beta request
     try:
         if sync is None:
             await client.post(step.params["path"], json=step.params["body"])
@@ -352,11 +354,9 @@ async def _patch(run: _Run, step: Step) -> None:
     reverting = step.params.get("revert")
     if ledger is not None and key and not reverting:
         ledger.note_before(_tenant_id(run, step), str(key), {c.field: c.old for c in step.changes})
+    path = _path(client, step)
     await _eventually(
-        run,
-        client,
-        lambda: client.patch(step.params["path"], json=step.params["patch"]),
-        step.summary,
+        run, client, lambda: client.patch(path, json=step.params["patch"]), step.summary
     )
     if ledger is not None and key and reverting:
         ledger.reverted(_tenant_id(run, step), str(key), list(reverting))
@@ -414,22 +414,30 @@ async def _delete_path(run: _Run, step: Step) -> None:
         ledger.forget(_tenant_id(run, step), str(key))
 
 
+def _path(client: GraphClient, step: Step) -> str:
+    """The step's ``path``, on Graph's beta endpoint when the step says so (``beta``: what
+    the config opted into, e.g. ``groupSyncInbound``)."""
+    path = str(step.params["path"])
+    return client.beta_url(path) if step.params.get("beta") else path
+
+
 async def _sync_create(run: _Run, step: Step) -> None:
     client = run.session.client(step.tenant)
+    path = _path(client, step)
 
     async def put() -> None:
         try:
-            await client.put(step.params["path"], json=step.params["body"])
+            await client.put(path, json=step.params["body"])
         except ConflictError:
+            patch = {k: v for k, v in step.params["body"].items() if k != "displayName"}
             ledger, key = run.session.ledger, step.params.get("object")
             if ledger is not None and key:
                 tenant_id = _tenant_id(run, step)
                 ledger.note_existing(tenant_id, str(key))
-                body = (await client.get(step.params["path"])).json_object()
-                field = "userSyncInbound.isSyncAllowed"
-                ledger.note_before(tenant_id, str(key), {field: _field(body, field)})
-            patch = {"userSyncInbound": step.params["body"]["userSyncInbound"]}
-            await client.patch(step.params["path"], json=patch)
+                body = (await client.get(path)).json_object()
+                fields = [f"{member}.isSyncAllowed" for member in patch]
+                ledger.note_before(tenant_id, str(key), {f: _field(body, f) for f in fields})
+            await client.patch(path, json=patch)
         else:
             _note_created(run, step)
 

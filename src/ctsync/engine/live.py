@@ -61,6 +61,9 @@ class LiveTenant:
     partners: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: identitySynchronization by partner tenant id; absent when none exists.
     identity_sync: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ``groupSyncInbound.isSyncAllowed`` (Graph beta) by partner tenant id, read only for
+    #: partners a link syncs groups from (the config opted into ``group_sync``).
+    group_sync: dict[str, bool | None] = field(default_factory=dict)
     #: Managed service principals by link tag (more than one: duplicates).
     service_principals: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: Cross-tenant sync configurations here that no link of the config manages, each with
@@ -147,6 +150,7 @@ class LiveState:
             tenant = {
                 "partners": t.partners,
                 "identity_sync": t.identity_sync,
+                **({"group_sync": t.group_sync} if t.group_sync else {}),
                 "sps": {k: [_sp_view(sp) for sp in v] for k, v in t.service_principals.items()},
                 "foreign": [{"id": f.get("id"), "target": f.get("target")} for f in t.foreign],
                 **({"default": t.default} if t.default is not None else {}),
@@ -252,7 +256,24 @@ async def _read_partners(
     if not my_partners:
         return
     synced = {w.partner_id.lower() for w in my_partners if w.sync_link}
-    tenant.partners, tenant.identity_sync = await partners_and_sync(client, synced)
+    grouped = sorted({w.partner_id.lower() for w in my_partners if w.group_sync_link})
+    (tenant.partners, tenant.identity_sync), *allowed = await _all(
+        partners_and_sync(client, synced), *(group_sync_allowed(client, p) for p in grouped)
+    )
+    tenant.group_sync = dict(zip(grouped, allowed, strict=True))
+
+
+async def group_sync_allowed(client: GraphClient, partner_id: str) -> bool | None:
+    """The partner's ``groupSyncInbound.isSyncAllowed``: a Graph **beta** property, read
+    from the beta endpoint only for links that sync groups (``beta: [group_sync]``); None
+    when the partner has no identitySynchronization (or it does not say)."""
+    path = f"{POLICY}/partners/{quote(partner_id)}/identitySynchronization"
+    try:
+        body = (await client.get(client.beta_url(path))).json_object()
+    except NotFoundError:
+        return None
+    value = (body.get("groupSyncInbound") or {}).get("isSyncAllowed")
+    return value if isinstance(value, bool) else None
 
 
 async def partners_and_sync(

@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 POLICY = "/policies/crossTenantAccessPolicy"
+#: The identitySynchronization member that allows group sync in (Graph beta only).
+GROUP_SYNC_FIELD = "groupSyncInbound.isSyncAllowed"
 
 
 def partner_step_id(tenant: str, partner: str) -> str:
@@ -149,34 +151,59 @@ def _partner_steps(
             )
         )
     if want.sync_link:
-        sync = live.identity_sync.get(want.partner_id)
-        allowed = _get(sync, "userSyncInbound.isSyncAllowed")
-        sync_path = f"{path}/identitySynchronization"
-        body = {"displayName": want.partner, "userSyncInbound": {"isSyncAllowed": True}}
-        if sync is None or allowed is not True:
-            creating = sync is None
-            steps.append(
-                Step(
-                    id=sync_step_id(want.tenant, want.partner),
-                    tenant=want.tenant,
-                    resource="identitySynchronization",
-                    action="create" if creating else "update",
-                    summary=f"allow user sync in from {want.partner}",
-                    links=(want.sync_link,),
-                    changes=(FieldChange("userSyncInbound.isSyncAllowed", allowed, True),),
-                    depends_on=(pid,) if current is None else (),
-                    params={
-                        "path": sync_path,
-                        "object": object_key("identitySynchronization", want.partner_id),
-                        **(
-                            {"body": body}
-                            if creating
-                            else {"patch": {"userSyncInbound": body["userSyncInbound"]}}
-                        ),
-                    },
-                )
-            )
+        steps.extend(_sync_policy_steps(want, live, path, pid, partner_exists=current is not None))
     return steps, notes
+
+
+def _sync_policy_steps(
+    want: PartnerWant, live: LiveTenant, path: str, pid: str, *, partner_exists: bool
+) -> list[Step]:
+    """Allow user sync in from the partner, and group sync for a link that syncs groups
+    (``groupSyncInbound``, written on Graph's beta endpoint: the config opted in)."""
+    sync = live.identity_sync.get(want.partner_id)
+    allowed = _get(sync, "userSyncInbound.isSyncAllowed")
+    groups = want.group_sync_link is not None
+    groups_allowed = live.group_sync.get(want.partner_id) if groups else None
+    users_needed = sync is None or allowed is not True
+    groups_needed = groups and groups_allowed is not True
+    if not users_needed and not groups_needed:
+        return []
+    creating = sync is None
+    members: dict[str, Any] = {}
+    changes: list[FieldChange] = []
+    if users_needed:
+        members["userSyncInbound"] = {"isSyncAllowed": True}
+        changes.append(FieldChange("userSyncInbound.isSyncAllowed", allowed, True))
+    if groups_needed:
+        members["groupSyncInbound"] = {"isSyncAllowed": True}
+        changes.append(FieldChange(GROUP_SYNC_FIELD, groups_allowed, True))
+    what = " and ".join(
+        w for w, needed in (("user", users_needed), ("group", groups_needed)) if needed
+    )
+    links = tuple(sorted({link for link in (want.sync_link, want.group_sync_link) if link}))
+    return [
+        Step(
+            id=sync_step_id(want.tenant, want.partner),
+            tenant=want.tenant,
+            resource="identitySynchronization",
+            action="create" if creating else "update",
+            summary=f"allow {what} sync in from {want.partner}"
+            + (" (Graph beta: groupSyncInbound)" if groups_needed else ""),
+            links=links,
+            changes=tuple(changes),
+            depends_on=(pid,) if not partner_exists else (),
+            params={
+                "path": f"{path}/identitySynchronization",
+                "object": object_key("identitySynchronization", want.partner_id),
+                **({"beta": True} if groups_needed else {}),
+                **(
+                    {"body": {"displayName": want.partner, **members}}
+                    if creating
+                    else {"patch": members}
+                ),
+            },
+        )
+    ]
 
 
 def default_step_id(tenant: str) -> str:

@@ -21,6 +21,7 @@ __all__ = [
     "desired_mappings",
     "desired_schema",
     "edit_schema",
+    "group_mapping",
     "keep_ids",
     "managed_view",
     "schema_changes",
@@ -37,14 +38,31 @@ _FLOW_NAMES = {"create": "Add", "update": "Update", "delete": "Delete"}
 
 def user_mapping(schema: dict[str, Any]) -> dict[str, Any]:
     """The object mapping that provisions users (``User`` → ``User``) of the first rule."""
+    found = _object_mapping(schema, "user")
+    if found is None:
+        msg = "the job's schema has no User → User object mapping"
+        raise ValueError(msg)
+    return found
+
+
+def group_mapping(schema: dict[str, Any]) -> dict[str, Any] | None:
+    """The object mapping that provisions security groups (``Group`` → ``Group``), off by
+    default in the Azure2Azure template; None if the schema has none."""
+    return _object_mapping(schema, "group")
+
+
+def _is_mapping_of(mapping: dict[str, Any], kind: str) -> bool:
+    return (mapping.get("sourceObjectName") or "").lower() == kind and (
+        mapping.get("targetObjectName") or ""
+    ).lower() == kind
+
+
+def _object_mapping(schema: dict[str, Any], kind: str) -> dict[str, Any] | None:
     for rule in schema.get("synchronizationRules") or []:
         for mapping in rule.get("objectMappings") or []:
-            if (mapping.get("sourceObjectName") or "").lower() == "user" and (
-                mapping.get("targetObjectName") or ""
-            ).lower() == "user":
+            if _is_mapping_of(mapping, kind):
                 return dict(mapping)
-    msg = "the job's schema has no User → User object mapping"
-    raise ValueError(msg)
+    return None
 
 
 def _flow_types(actions: Iterable[str]) -> str:
@@ -124,6 +142,17 @@ def schema_edits(sync: SyncSettings) -> dict[str, Any]:
             for m in desired_mappings(sync)
         ],
         "scopeGroups": _scope_groups(sync.scope),
+        # Only with group sync: a schema without it keeps the template's (off) group mapping.
+        **(
+            {
+                "groups": {
+                    "flowTypes": _flow_types(sync.actions),
+                    "scopeGroups": _scope_groups(sync.group_scope),
+                }
+            }
+            if sync.groups
+            else {}
+        ),
     }
 
 
@@ -136,13 +165,19 @@ def edit_schema(schema: dict[str, Any], edits: dict[str, Any]) -> dict[str, Any]
     """
     out = dict(schema)
     out["synchronizationRules"] = rules = [dict(r) for r in out.get("synchronizationRules") or []]
+    groups = edits.get("groups")
+    done = False
     for rule in rules:
         rule["objectMappings"] = mappings = [dict(m) for m in rule.get("objectMappings") or []]
         for mapping in mappings:
-            if (mapping.get("sourceObjectName") or "").lower() != "user":
+            if groups is not None and _is_mapping_of(mapping, "group"):
+                mapping["enabled"] = True
+                mapping["flowTypes"] = groups["flowTypes"]
+                mapping["scope"] = _scope(mapping, groups["scopeGroups"])
+                groups = None
+            if done or not _is_mapping_of(mapping, "user"):
                 continue
-            if (mapping.get("targetObjectName") or "").lower() != "user":
-                continue
+            done = True
             mapping["flowTypes"] = edits["flowTypes"]
             attrs: list[dict[str, Any]] = list(mapping.get("attributeMappings") or [])
             for wanted in edits["mappings"]:
@@ -174,14 +209,23 @@ def edit_schema(schema: dict[str, Any], edits: dict[str, Any]) -> dict[str, Any]
                     merged["flowType"] = wanted["flowType"]
                     attrs[index] = merged
             mapping["attributeMappings"] = attrs
-            scope = dict(mapping.get("scope") or {})
-            scope["groups"] = copy.deepcopy(edits["scopeGroups"])
-            scope.setdefault("inputFilterGroups", [])
-            scope.setdefault("categoryFilterGroups", [])
-            mapping["scope"] = scope
-            return out
-    msg = "the job's schema has no User → User object mapping"
-    raise ValueError(msg)
+            mapping["scope"] = _scope(mapping, edits["scopeGroups"])
+    if not done:
+        msg = "the job's schema has no User → User object mapping"
+        raise ValueError(msg)
+    if groups is not None:
+        msg = "the job's schema has no Group → Group object mapping: group sync is not offered"
+        raise ValueError(msg)
+    return out
+
+
+def _scope(mapping: dict[str, Any], groups: list[dict[str, Any]]) -> dict[str, Any]:
+    """An object mapping's scope with its scoping groups set to ``groups``."""
+    scope = dict(mapping.get("scope") or {})
+    scope["groups"] = copy.deepcopy(groups)
+    scope.setdefault("inputFilterGroups", [])
+    scope.setdefault("categoryFilterGroups", [])
+    return scope
 
 
 def _expression(mapping: dict[str, Any] | None) -> str | None:
@@ -218,7 +262,15 @@ def managed_view(schema: dict[str, Any], edits: dict[str, Any]) -> dict[str, Any
         "flowTypes": mapping.get("flowTypes"),
         "mappings": {t: _expression(by_target.get(t)) for t in sorted(managed)},
         "scope": (mapping.get("scope") or {}).get("groups") or [],
+        "groups": _groups_view(group_mapping(schema)),
     }
+
+
+def _groups_view(mapping: dict[str, Any] | None) -> tuple[bool, list[dict[str, Any]]]:
+    """Whether groups are synced, and their scoping groups."""
+    if mapping is None or mapping.get("enabled") is not True:
+        return (False, [])
+    return (True, (mapping.get("scope") or {}).get("groups") or [])
 
 
 def schema_changes(live: dict[str, Any] | None, edits: dict[str, Any]) -> tuple[FieldChange, ...]:
@@ -231,11 +283,12 @@ def schema_changes(live: dict[str, Any] | None, edits: dict[str, Any]) -> tuple[
             for t, m in ((m["targetAttributeName"].lower(), m) for m in edits["mappings"])
         },
         "scope": edits["scopeGroups"],
+        "groups": (True, edits["groups"]["scopeGroups"]) if "groups" in edits else (False, []),
     }
     before: dict[str, Any] = (
         managed_view(live, edits)
         if live is not None
-        else {"flowTypes": None, "mappings": {}, "scope": None}
+        else {"flowTypes": None, "mappings": {}, "scope": None, "groups": (False, [])}
     )
     changes: list[FieldChange] = []
     if before["flowTypes"] != after["flowTypes"]:
@@ -250,6 +303,13 @@ def schema_changes(live: dict[str, Any] | None, edits: dict[str, Any]) -> tuple[
     if scope_moved and (before["scope"] or after["scope"]):
         old_scope = None if before["scope"] is None else scope_text(before["scope"])
         changes.append(FieldChange("scoping filter", old_scope, scope_text(after["scope"])))
+    (was, old_groups), (now, new_groups) = before["groups"], after["groups"]
+    if was != now:
+        shown = "security groups in scope, with their members"
+        changes.append(FieldChange("groups synced", shown if was else "no", shown if now else "no"))
+    if now and json.dumps(old_groups, sort_keys=True) != json.dumps(new_groups, sort_keys=True):
+        old_text = scope_text(old_groups) if was else None
+        changes.append(FieldChange("group filter", old_text, scope_text(new_groups)))
     return tuple(changes)
 
 
@@ -391,25 +451,30 @@ def schema_changes_full(
                 "targetAttributeName", target
             )
             changes.append(FieldChange(f"mapping {shown} (template default)", old, new))
-    user_paths = _user_mapping_prefix(wanted)
-    covered = ("attributeMappings", "flowTypes", "scope.groups")
+    # What the managed view already shows, field by field, is not repeated by path.
+    covered = {
+        _mapping_prefix(wanted, "user"): ("attributeMappings", "flowTypes", "scope.groups"),
+        _mapping_prefix(wanted, "group"): ("enabled", "flowTypes", "scope"),
+    }
     for path in drift:
-        if user_paths is not None and path.startswith(user_paths):
-            rest = path[len(user_paths) :].lstrip(".")
-            if any(rest.startswith(c) for c in covered):
-                continue
+        if any(
+            prefix is not None
+            and path.startswith(prefix)
+            and path[len(prefix) :].lstrip(".").startswith(keys)
+            for prefix, keys in covered.items()
+        ):
+            continue
         changes.append(FieldChange(f"schema {path}", "changed by hand", "the template's value"))
     if not changes:  # drift only in what the managed view already normalises away
         changes.append(FieldChange("schema", "differs", "as ctsync writes it"))
     return tuple(changes)
 
 
-def _user_mapping_prefix(schema: dict[str, Any]) -> str | None:
+def _mapping_prefix(schema: dict[str, Any], kind: str) -> str | None:
+    """The drift path of the ``kind`` (user, group) object mapping."""
     for rule in schema.get("synchronizationRules") or []:
         rule_name = _item_name(rule)
         for mapping in rule.get("objectMappings") or []:
-            if (mapping.get("sourceObjectName") or "").lower() == "user" and (
-                mapping.get("targetObjectName") or ""
-            ).lower() == "user":
+            if _is_mapping_of(mapping, kind):
                 return f"synchronizationRules[{rule_name}].objectMappings[{_item_name(mapping)}]"
     return None

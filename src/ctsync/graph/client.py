@@ -395,6 +395,11 @@ class GraphClient:
             attempts=exchange.attempts,
         )
 
+    def beta_url(self, path: str) -> str:
+        """``path`` (``/policies/...``) on the cloud's Graph **beta** endpoint, as an absolute
+        URL a request takes. Only for what a config opted into (``beta:``)."""
+        return f"{self.cloud.origin}/beta{path if path.startswith('/') else '/' + path}"
+
     def _url(
         self, path: str, params: Mapping[str, Any] | None, *, advanced_query: bool
     ) -> tuple[str, str]:
