@@ -7,9 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ctsync.engine import Session, execute, make_plan
+from ctsync.engine import Plan, Session, execute, make_destroy_plan, make_plan
 from ctsync.engine.schema import group_mapping
-from ctsync.graph import WriteRecord
+from ctsync.errors import NotFoundError
+from ctsync.graph import GraphClient, WriteRecord
 from ctsync.graph.sync import SynchronizationApi
 
 from .conftest import Bench, make_bench
@@ -117,3 +118,56 @@ def test_only_the_group_sync_policy_is_written_on_beta(tmp_path: Path) -> None:
 
 def test_without_groups_nothing_is_written_on_beta(tmp_path: Path) -> None:
     assert _beta_writes(make_bench(tmp_path, links=[("contoso", "fabrikam")])) == []
+
+
+def _apply_then_destroy(bench: Bench, before: Any = None) -> tuple[Plan, dict[str, Any]]:
+    contoso = bench.desired().tenants["contoso"].tenant_id
+    policy = f"{_POLICY}/{contoso}/identitySynchronization"
+
+    async def go(session: Session) -> tuple[Plan, dict[str, Any]]:
+        target = session.client("fabrikam")
+        if before is not None:
+            await before(target)
+        applied = await execute(await make_plan(session.desired, session), session)
+        assert applied.ok
+        plan = await make_destroy_plan(session.desired, session, keep_users=True)
+        destroyed = await execute(plan, session)
+        assert destroyed.ok, [o.to_dict() for o in destroyed.outcomes if o.status != "done"]
+        try:
+            left = (await target.get(target.beta_url(policy))).json_object()
+        except NotFoundError:
+            left = {}
+        return plan, left
+
+    return bench.run(go)
+
+
+def test_destroy_deletes_the_sync_policy_ctsync_created(tmp_path: Path) -> None:
+    plan, left = _apply_then_destroy(_bench(tmp_path))
+    assert left == {}
+    assert "fabrikam/identitySynchronization/contoso/delete" in {s.id for s in plan.steps}
+
+
+def test_destroy_gives_back_group_sync_on_a_policy_ctsync_did_not_create(
+    tmp_path: Path,
+) -> None:
+    """Someone allowed user sync in before ctsync: apply turns group sync on (beta), and
+    destroy sets only that back; the policy and its user sync stay."""
+    bench = _bench(tmp_path)
+    contoso = bench.desired().tenants["contoso"].tenant_id
+
+    async def theirs(target: GraphClient) -> None:
+        # The partner configuration first, as an admin would have it.
+        await target.post(_POLICY, json={"tenantId": contoso})
+        await target.put(
+            f"{_POLICY}/{contoso}/identitySynchronization",
+            json={"displayName": "theirs", "userSyncInbound": {"isSyncAllowed": True}},
+        )
+
+    plan, left = _apply_then_destroy(bench, theirs)
+    revert = next(s for s in plan.steps if s.id.endswith("identitySynchronization/contoso/revert"))
+    assert revert.params.get("beta") is True
+    assert [c.field for c in revert.changes] == ["groupSyncInbound.isSyncAllowed"]
+    assert left["userSyncInbound"] == {"isSyncAllowed": True}
+    assert left["displayName"] == "theirs"
+    assert left["groupSyncInbound"]["isSyncAllowed"] is not True

@@ -9,7 +9,7 @@ of the connection after every policy change it checks; start last.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -901,7 +901,6 @@ def _partner_teardown(
     current = tenant.partners.get(pw.partner_id)
     path = f"{POLICY}/partners/{pw.partner_id}"
     partner_key = object_key("partner", pw.partner_id)
-    sync_key = object_key("identitySynchronization", pw.partner_id)
 
     def created(key: str) -> bool:
         return ledger is not None and ledger.created(tenant_id, key)
@@ -917,55 +916,11 @@ def _partner_teardown(
             )
         return {f: v for f, v in back.items() if not _same(_get(obj, f), v)}
 
-    sync_gone: tuple[str, ...] = ()
-    sync_stays = pw.partner_id in tenant.identity_sync
-    if pw.sync_link and sync_stays and not (keep and keep.sync_link):
-        sync = tenant.identity_sync[pw.partner_id]
-        field = "userSyncInbound.isSyncAllowed"
-        if created(sync_key):
-            sid = f"{sync_step_id(pw.tenant, pw.partner)}/delete"
-            steps.append(
-                Step(
-                    id=sid,
-                    tenant=pw.tenant,
-                    resource="identitySynchronization",
-                    action="delete",
-                    summary=f"stop allowing user sync in from {pw.partner} (delete the "
-                    "identitySynchronization ctsync created)",
-                    links=(pw.sync_link,),
-                    changes=(FieldChange("identitySynchronization", "present", None),),
-                    depends_on=after,
-                    destructive=True,
-                    params={"path": f"{path}/identitySynchronization", "object": sync_key},
-                )
-            )
-            sync_gone, sync_stays = (sid,), False
-        else:
-            back = restore(sync_key, sync, [field])
-            if back:
-                was = back[field]
-                sid = f"{sync_step_id(pw.tenant, pw.partner)}/revert"
-                steps.append(
-                    Step(
-                        id=sid,
-                        tenant=pw.tenant,
-                        resource="identitySynchronization",
-                        action="update",
-                        summary=f"set inbound user sync from {pw.partner} back to what it was "
-                        "before ctsync (ctsync did not create this setting: it stays)",
-                        links=(pw.sync_link,),
-                        changes=(FieldChange(field, _get(sync, field), was),),
-                        depends_on=after,
-                        destructive=True,
-                        params={
-                            "path": f"{path}/identitySynchronization",
-                            "patch": nested({field: was}),
-                            "object": sync_key,
-                            "revert": [field],
-                        },
-                    )
-                )
-                sync_gone = (sid,)
+    sync_steps, sync_stays = _sync_teardown(
+        pw, tenant, keep, path=path, after=after, created=created, restore=restore
+    )
+    steps.extend(sync_steps)
+    sync_gone = tuple(step.id for step in sync_steps)
     if current is None:
         return steps
     kept = set(keep.members) if keep else set()
@@ -1024,6 +979,73 @@ def _partner_teardown(
         )
     )
     return steps
+
+
+def _sync_teardown(
+    pw: PartnerWant,
+    tenant: LiveTenant,
+    keep: PartnerWant | None,
+    *,
+    path: str,
+    after: tuple[str, ...],
+    created: Callable[[str], bool],
+    restore: Callable[[str, dict[str, Any] | None, list[str]], dict[str, Any]],
+) -> tuple[list[Step], bool]:
+    """The identitySynchronization's part of :func:`_partner_teardown`: deleted when ctsync
+    created it and user sync goes; otherwise the fields that go (user sync, the beta group
+    sync) back to what they held. Returns the steps and whether the policy stays."""
+    sync_key = object_key("identitySynchronization", pw.partner_id)
+    stays = pw.partner_id in tenant.identity_sync
+    users_go = bool(pw.sync_link) and not (keep and keep.sync_link)
+    groups_go = bool(pw.group_sync_link) and not (keep and keep.group_sync_link)
+    if not stays or not (users_go or groups_go):
+        return [], stays
+    sync = dict(tenant.identity_sync[pw.partner_id])
+    if pw.partner_id in tenant.group_sync:
+        sync["groupSyncInbound"] = {"isSyncAllowed": tenant.group_sync[pw.partner_id]}
+    links = tuple(sorted({link for link in (pw.sync_link, pw.group_sync_link) if link}))
+    if users_go and created(sync_key):
+        return [
+            Step(
+                id=f"{sync_step_id(pw.tenant, pw.partner)}/delete",
+                tenant=pw.tenant,
+                resource="identitySynchronization",
+                action="delete",
+                summary=f"stop allowing user sync in from {pw.partner} (delete the "
+                "identitySynchronization ctsync created)",
+                links=links,
+                changes=(FieldChange("identitySynchronization", "present", None),),
+                depends_on=after,
+                destructive=True,
+                params={"path": f"{path}/identitySynchronization", "object": sync_key},
+            )
+        ], False
+    going = [("userSyncInbound.isSyncAllowed", users_go), (GROUP_SYNC_FIELD, groups_go)]
+    back = restore(sync_key, sync, [f for f, go in going if go])
+    if not back:
+        return [], True
+    what = " and ".join(f.partition("SyncInbound")[0] for f in sorted(back, reverse=True))
+    return [
+        Step(
+            id=f"{sync_step_id(pw.tenant, pw.partner)}/revert",
+            tenant=pw.tenant,
+            resource="identitySynchronization",
+            action="update",
+            summary=f"set inbound {what} sync from {pw.partner} back to what it was before "
+            "ctsync (ctsync did not create this setting: it stays)",
+            links=links,
+            changes=tuple(FieldChange(f, _get(sync, f), was) for f, was in sorted(back.items())),
+            depends_on=after,
+            destructive=True,
+            params={
+                "path": f"{path}/identitySynchronization",
+                "patch": nested(back),
+                "object": sync_key,
+                "revert": sorted(back),
+                **({"beta": True} if GROUP_SYNC_FIELD in back else {}),
+            },
+        )
+    ], True
 
 
 def _default_teardown(
