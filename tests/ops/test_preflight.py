@@ -330,3 +330,39 @@ def test_every_code_is_documented() -> None:
     text = DOCS.read_text()
     for code in FINDING_CODES:
         assert f"`{code}`" in text, code
+
+
+def _group_sync(text: str) -> str:
+    text = text.replace(
+        "      actions: [create, update]\n", "      actions: [create, update]\n      groups: true\n"
+    )
+    return text + "\nbeta: [group_sync]\n"
+
+
+def test_group_sync_warns_of_the_licence_and_a_read_only_target_must_allow_it(
+    tmp_path: Path,
+) -> None:
+    check = checker(tmp_path, edit=_group_sync)
+    report = check.check(blocking_only=True)
+    licence = _one(report, "licence.group-sync")
+    assert (licence.severity, licence.tenant) == ("warning", "contoso")
+    assert "Entra ID Governance" in licence.message
+    # A managed target gets groupSyncInbound from apply: no error.
+    assert not _find(report, "groups.inbound-blocked")
+    # Applied as a managed target, then read-only: it allows group sync, so it passes.
+    check.apply()
+    check.edit(_read_only_fabrikam)
+    assert not _find(check.check(blocking_only=True), "groups.inbound-blocked")
+
+
+def test_a_read_only_target_without_group_sync_allowed_is_an_error(tmp_path: Path) -> None:
+    check = checker(tmp_path)
+    check.apply()  # users only: the target allows user sync, not group sync
+    check.edit(lambda t: _read_only_fabrikam(_group_sync(t)))
+    report = check.check(blocking_only=True)
+    assert not report.ok
+    blocked = _one(report, "groups.inbound-blocked")
+    assert (blocked.severity, blocked.tenant) == ("error", "fabrikam")
+    assert "groupSyncInbound.isSyncAllowed = null" in blocked.message
+    assert "PATCH /beta/policies/crossTenantAccessPolicy/partners/" in blocked.fix
+    assert not _find(report, "sync.inbound-blocked")

@@ -77,6 +77,7 @@ async def pair_checks(reads: Reads, link: LinkCheck) -> list[Finding]:
     found = _clouds(link)
     found += _redemption(link, sides)
     found += _inbound_sync(link)
+    found += _inbound_group_sync(link)
     for side in sides:
         found += _b2b(link, side)
     found += await _invitations(reads, link)
@@ -196,6 +197,44 @@ def _inbound_sync(link: LinkCheck) -> list[Finding]:
             "userSyncInbound.isSyncAllowed: true)",
         )
     ]
+
+
+def _inbound_group_sync(link: LinkCheck) -> list[Finding]:
+    """A link that syncs groups: the target must allow group sync in (``groupSyncInbound``,
+    Graph beta: a managed target gets it from apply), and the source needs Entra ID
+    Governance or Entra Suite, which Graph v1.0 does not let ctsync check."""
+    if not link.spec.sync.groups:
+        return []
+    source, target = link.source, link.target
+    found = [
+        link.finding(
+            "warning",
+            "licence.group-sync",
+            source,
+            f"link {link.key} syncs groups: cross-tenant group synchronization needs Microsoft "
+            f"Entra ID Governance or Microsoft Entra Suite, which ctsync does not check in "
+            f"{source.name}",
+            f"make sure {source.name} holds Microsoft Entra ID Governance or Microsoft Entra "
+            "Suite (Entra admin center: Billing > Licenses)",
+        )
+    ]
+    allowed = link.live.tenants[target.name].group_sync.get(source.tenant_id)
+    if target.managed or allowed is True:
+        return found
+    found.append(
+        link.finding(
+            "error",
+            "groups.inbound-blocked",
+            target,
+            f"{_read_only(target)}: it does not allow group sync in from {source.name} "
+            f"(groupSyncInbound.isSyncAllowed = {json.dumps(allowed)}), so the job cannot "
+            "export any group",
+            f"ask {target.name}'s administrator to allow inbound group sync for {source.name} "
+            f"(PATCH /beta{POLICY}/partners/{source.tenant_id}/identitySynchronization with "
+            "groupSyncInbound.isSyncAllowed: true)",
+        )
+    )
+    return found
 
 
 def _b2b_state(setting: Any) -> tuple[str, str]:
