@@ -137,6 +137,7 @@ def validate(config_path: Path, output: str) -> None:
                 "config_hash": desired.config_hash,
                 "tenants": sorted(desired.tenants),
                 "links": [link.key for link in desired.links],
+                "beta": sorted(desired.beta),
             }
         )
         return
@@ -151,4 +152,7 @@ def validate(config_path: Path, output: str) -> None:
                 ", ".join(f"{p.kind} {p.ref}" for p in link.sync.assigned) or "nobody assigned yet"
             )
         )
-        click.echo(f"  {link.key}: {scope}; actions {', '.join(sorted(link.sync.actions))}")
+        groups = "; security groups too (beta opt-in)" if link.sync.groups else ""
+        click.echo(
+            f"  {link.key}: {scope}; actions {', '.join(sorted(link.sync.actions))}{groups}"
+        )

@@ -79,6 +79,13 @@ def _links(desired: DesiredState, keys: tuple[str, ...]) -> Any:
     type=file_path(),
     help="A file with one UPN or object id per line (# comments allowed).",
 )
+@click.option(
+    "--group",
+    "groups",
+    multiple=True,
+    metavar="NAME|ID",
+    help="A security group to provision with its members' memberships (a link with sync.groups).",
+)
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def provision(
     config_path: Path,
@@ -86,30 +93,41 @@ def provision(
     link_key: str,
     users: tuple[str, ...],
     users_file: Path | None,
+    groups: tuple[str, ...],
     output: str,
 ) -> None:
-    """Provision users on demand to validate a link before (or beside) its cycles.
+    """Provision users (or groups) on demand to validate a link before (or beside) its cycles.
 
     Each step — import, scoping, matching, export — is shown with its status and the reason in
-    plain words. A list is paced to the API's limit of 5 requests per 10 seconds.
+    plain words. A list is paced to the API's limit of 5 requests per 10 seconds. A group
+    (--group, on a link that syncs groups) comes with the memberships of its members already
+    in the target.
     """
-    from ctsync.ops import provision_users
+    from ctsync.ops import OnDemandResult, provision_groups, provision_users
     from ctsync.render.day2 import on_demand_text
 
     wanted = [_user(user, "--user") for user in users]
     if users_file is not None:
         wanted += _read_users(users_file)
-    if not wanted:
-        fail("name at least one user: --user UPN, or --users FILE")
+    wanted_groups = [_user(group, "--group") for group in groups]
+    if not wanted and not wanted_groups:
+        fail("name at least one user or group: --user UPN, --users FILE or --group NAME")
     desired = load_config(config_path)
     link = _links(desired, (link_key,))[0]
-    results = _with_session(
-        desired,
-        audit_db,
-        lambda s: provision_users(s, link, wanted),
-        writes=True,
-        name="provision",
-    )
+    if wanted_groups and not link.sync.groups:
+        fail(
+            f"link {link.key} does not sync groups: set sync.groups: true (with "
+            "`beta: [group_sync]`) to provision a group on demand, or provision its members "
+            "with --user"
+        )
+
+    async def run(session: Any) -> list[OnDemandResult]:
+        done = await provision_users(session, link, wanted) if wanted else []
+        return done + (
+            await provision_groups(session, link, wanted_groups) if wanted_groups else []
+        )
+
+    results = _with_session(desired, audit_db, run, writes=True, name="provision")
     if output == "json":
         echo_json([r.to_dict() for r in results])
     else:

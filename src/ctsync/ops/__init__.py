@@ -18,7 +18,13 @@ from ctsync.ops.preflight import (
     disable_sms_sign_in,
     preflight,
 )
-from ctsync.ops.provision import OnDemandResult, OnDemandStep, parse_on_demand, provision_users
+from ctsync.ops.provision import (
+    OnDemandResult,
+    OnDemandStep,
+    parse_on_demand,
+    provision_groups,
+    provision_users,
+)
 from ctsync.ops.status import LinkStatus, link_status, statuses, summarize
 
 __all__ = [
@@ -46,6 +52,7 @@ __all__ = [
     "locate_all",
     "parse_on_demand",
     "preflight",
+    "provision_groups",
     "provision_users",
     "quarantine_advice",
     "read_logs",

@@ -73,8 +73,10 @@ _CODES: dict[str, Advice] = {
         "rename or remove the target's internal user, or leave this user out of scope",
     ),
     "EntityTypeNotSupported": Advice(
-        "a group used for scoping was evaluated; groups themselves are not synchronized",
-        "nothing to do",
+        "a group was evaluated, but the link does not sync groups (only their direct members "
+        "are in scope), or the group is not a security group",
+        "nothing to do; to sync security groups themselves set the link's sync.groups "
+        "(with `beta: [group_sync]`)",
     ),
     "RedundantExport": Advice("the user already matches in both tenants", "nothing to do"),
     "NotEffectivelyEntitled": Advice(

@@ -1,4 +1,5 @@
-"""Provision one user (or a list) on demand, and explain each step in plain words.
+"""Provision one user (or a list) on demand — or, on a link that syncs groups, a security
+group with its members' memberships — and explain each step in plain words.
 
 ``provisionOnDemand`` is limited to 5 requests per 10 s (reference §3.9); the shared pacer holds
 a list of users to that, so ``--users FILE`` never bounces off a 429. The answer comes in two
@@ -9,6 +10,7 @@ read here.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,11 +20,20 @@ from ctsync.audit import audit_step
 from ctsync.config import LinkSpec
 from ctsync.engine import Session
 from ctsync.errors import CtsyncError, NotFoundError
+from ctsync.graph.apps import odata_string
 from ctsync.graph.sync import SynchronizationApi
 from ctsync.ops.knowledge import advice_for, refine_reason
 from ctsync.ops.locate import LinkJob, locate
 
-__all__ = ["OnDemandResult", "OnDemandStep", "parse_on_demand", "provision_users"]
+_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+__all__ = [
+    "OnDemandResult",
+    "OnDemandStep",
+    "parse_on_demand",
+    "provision_groups",
+    "provision_users",
+]
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,8 @@ class OnDemandResult:
     explanation: str | None = None
     steps: list[OnDemandStep] = field(default_factory=list)
     error: str | None = None
+    #: ``User`` or ``Group`` (``user`` and ``user_id`` then name the group).
+    object_type: str = "User"
 
     @property
     def ok(self) -> bool:
@@ -70,6 +83,7 @@ class OnDemandResult:
             "explanation": self.explanation,
             "steps": [s.to_dict() for s in self.steps],
             "error": self.error,
+            "object_type": self.object_type,
         }
 
 
@@ -178,6 +192,53 @@ async def provision_users(
     session: Session, link: LinkSpec, users: Sequence[str]
 ) -> list[OnDemandResult]:
     """Provision each user (UPN or object id) of the link's source tenant, one after another."""
+    return await _provision(session, link, users, "User")
+
+
+async def provision_groups(
+    session: Session, link: LinkSpec, groups: Sequence[str]
+) -> list[OnDemandResult]:
+    """Provision each security group (display name or object id) of the link's source tenant,
+    with the memberships of its members already in the target, one after another. Only on a
+    link that syncs groups (``sync.groups``): elsewhere Graph only evaluates the group."""
+    if not link.sync.groups:
+        msg = (
+            f"link {link.key} does not sync groups: set sync.groups: true (with "
+            "`beta: [group_sync]`) to provision a group on demand, or provision its members "
+            "with --user"
+        )
+        raise CtsyncError(msg)
+    return await _provision(session, link, groups, "Group")
+
+
+async def _find(session: Session, link: LinkSpec, ref: str, kind: str) -> str | None:
+    """The object id of the user (UPN or id) or group (display name or id) ``ref``."""
+    client = session.client(link.source)
+    if kind == "User":
+        try:
+            found = await client.get(f"/users/{quote(ref)}", params={"$select": "id"})
+        except NotFoundError:
+            return None
+        return str(found.json_object()["id"])
+    if re.fullmatch(_GUID, ref):
+        try:
+            return str(
+                (await client.get(f"/groups/{ref}", params={"$select": "id"})).json_object()["id"]
+            )
+        except NotFoundError:
+            return None
+    named = await client.list_all(
+        "/groups", params={"$filter": f"displayName eq {odata_string(ref)}", "$select": "id"}
+    )
+    if len(named) > 1:
+        msg = f"{len(named)} groups in {link.source} are called {ref!r}: name one by its object id"
+        raise CtsyncError(msg)
+    return str(named[0]["id"]) if named else None
+
+
+async def _provision(
+    session: Session, link: LinkSpec, refs: Sequence[str], kind: str
+) -> list[OnDemandResult]:
     where = await locate(session, link)
     rule = await _rule_id(session, where)
     client = session.client(link.source)
@@ -186,22 +247,17 @@ async def provision_users(
         f"{quote(where.job_id, safe='')}/provisionOnDemand"
     )
     results = []
-    for user in users:
-        try:
-            found = await client.get(
-                f"/users/{quote(user)}", params={"$select": "id,userPrincipalName"}
-            )
-        except NotFoundError:
+    for ref in refs:
+        object_id = await _find(session, link, ref, kind)
+        if object_id is None:
+            error = f"no {kind.lower()} {ref!r} in {link.source}"
             results.append(
-                OnDemandResult(
-                    link.key, user, None, "Failure", error=f"no user {user!r} in {link.source}"
-                )
+                OnDemandResult(link.key, ref, None, "Failure", error=error, object_type=kind)
             )
             continue
-        uid = str(found.json_object()["id"])
         body = {
             "parameters": [
-                {"ruleId": rule, "subjects": [{"objectId": uid, "objectTypeName": "User"}]}
+                {"ruleId": rule, "subjects": [{"objectId": object_id, "objectTypeName": kind}]}
             ]
         }
         with audit_step(link=link.key, step=f"{link.key}/provisionOnDemand"):
@@ -210,13 +266,14 @@ async def provision_users(
         results.append(
             OnDemandResult(
                 link=link.key,
-                user=user,
-                user_id=uid,
+                user=ref,
+                user_id=object_id,
                 status=status,
                 action=action,
                 reason=reason,
                 explanation=_explain(status, reason, steps),
                 steps=steps,
+                object_type=kind,
             )
         )
     return results

@@ -33,6 +33,8 @@ class LinkStatus:
     quarantine: dict[str, Any] | None = None
     next_cycle: str | None = None
     synchronized: int | None = None
+    #: Security groups the job keeps in the target (``Group to Group``); None: it syncs none.
+    synchronized_groups: int | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -54,6 +56,7 @@ class LinkStatus:
             "escrowed": self.escrowed,
             "successive_failures": self.successive_failures,
             "synchronized_users": self.synchronized,
+            "synchronized_groups": self.synchronized_groups,
             "quarantine": self.quarantine,
             "next_cycle": self.next_cycle,
             "problems": self.problems,
@@ -95,8 +98,14 @@ def summarize(link: str, job: dict[str, Any]) -> LinkStatus:
     out.successive_failures = int(status.get("countSuccessiveCompleteFailures") or 0)
     out.steady_state_first = _iso(_time(status.get("steadyStateFirstAchievedTime")))
     out.steady_state_last = _iso(_time(status.get("steadyStateLastAchievedTime")))
-    counts = status.get("synchronizedEntryCountByType") or []
-    out.synchronized = sum(int(c.get("value") or 0) for c in counts) if counts else None
+    counts = {
+        str(c.get("key")): int(c.get("value") or 0)
+        for c in status.get("synchronizedEntryCountByType") or []
+        if isinstance(c, dict)
+    }
+    groups = counts.pop("Group to Group", None)
+    out.synchronized = sum(counts.values()) if counts else None
+    out.synchronized_groups = groups
     quarantine = status.get("quarantine")
     if quarantine:
         advice = quarantine_advice(quarantine.get("reason"))

@@ -15,7 +15,8 @@ __all__ = ["jobs_text", "logs_csv", "logs_text", "on_demand_text", "status_text"
 def on_demand_text(results: Sequence[OnDemandResult]) -> str:
     lines = []
     for r in results:
-        lines.append(f"{r.user} ({r.link}): {r.status}" + (f", {r.action}" if r.action else ""))
+        name = f"group {r.user}" if r.object_type == "Group" else r.user
+        lines.append(f"{name} ({r.link}): {r.status}" + (f", {r.action}" if r.action else ""))
         if r.error:
             lines.append(f"  error: {r.error}")
         lines.extend(
@@ -57,6 +58,8 @@ def status_text(items: Sequence[LinkStatus]) -> str:
         lines.append(f"     last cycle: {_cycle(s.last_cycle)}")
         if s.synchronized is not None:
             lines.append(f"     users synchronized: {s.synchronized}")
+        if s.synchronized_groups is not None:
+            lines.append(f"     groups synchronized: {s.synchronized_groups}")
         if s.steady_state_last:
             lines.append(f"     steady state since {s.steady_state_last}")
         if s.quarantine:

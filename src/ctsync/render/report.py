@@ -655,6 +655,11 @@ def _card(index: int, link: LinkReport, *, open_: bool) -> str:
                     ("schedule", status.schedule),
                     ("status", status.code),
                     ("users synchronized", status.synchronized),
+                    *(
+                        [("groups synchronized", status.synchronized_groups)]
+                        if status.synchronized_groups is not None
+                        else []
+                    ),
                     ("steady state since", status.steady_state_last),
                     ("next cycle", status.next_cycle),
                 ]
