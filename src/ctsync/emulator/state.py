@@ -122,6 +122,17 @@ class SyncJobRecord:
     #: of the objects this job has matched or created. Restart with ``ConnectorDataStore``
     #: (or ``Full``) empties it, so the next cycle matches again.
     connector_data_store: dict[str, str] = field(default_factory=dict)
+    #: Group provisioning's own map (``engine/groups.py``): source group id -> target group
+    #: id of the security groups this job created or matched. ``ConnectorDataStore`` (or
+    #: ``Full``) empties it with the users' cache; later cycles match groups again by their
+    #: stamp (``Tenant.group_alternative_security_ids``).
+    group_store: dict[str, str] = field(default_factory=dict)
+    #: Per source group, a fingerprint of what the last cycle saw (the group, its direct
+    #: members and which of them this job provisioned, its assignment), as ``seen`` for users.
+    seen_groups: dict[str, str] = field(default_factory=dict)
+    #: Groups whose export failed, by source group id (retried next cycle; counted with
+    #: ``escrows`` in the job's status).
+    group_escrows: dict[str, JsonObject] = field(default_factory=dict)
     #: A restart asked for ``ForceDeletes``: the next cycle may delete past the accidental
     #: deletion threshold instead of quarantining.
     force_deletes: bool = False
@@ -363,6 +374,9 @@ class Tenant:
     #: The cross-tenant identifier a sync engine stamped on B2B users it created here
     #: (target user id -> the source user's alternativeSecurityId): what later cycles match on.
     alternative_security_ids: dict[str, str] = field(default_factory=dict)
+    #: The same for the security groups a sync engine created here (target group id -> the
+    #: source group's alternativeSecurityId).
+    group_alternative_security_ids: dict[str, str] = field(default_factory=dict)
     #: What ``/auditLogs/provisioning`` lists (written by the provisioning engine).
     provisioning_log: ProvisioningLog = field(default_factory=ProvisioningLog)
     #: When each user's authentication methods last changed (user id -> time); a user not

@@ -287,14 +287,15 @@ def _provisioning(tenant: Tenant) -> list[dict[str, Any]]:
                             "cycle_id": run.cycle_id,
                             "began": _when(run.began),
                             "initial": run.initial,
-                            "completed": run.position,
-                            "total": len(run.queue),
+                            "completed": run.completed_units,
+                            "total": run.total_units,
                         }
                     ),
                     "completed_cycles": record.completed_cycles,
                     "last_cycle": record.last_cycle,
-                    "escrows": len(record.escrows),
+                    "escrows": len(record.escrows) + len(record.group_escrows),
                     "linked_users": len(record.connector_data_store),
+                    "linked_groups": len(record.group_store),
                 }
             )
     return out

@@ -1,5 +1,5 @@
-"""A job's synchronization schema, compiled once: the user mapping's scope and attribute mappings
-ready to evaluate, not read and parsed again for every user.
+"""A job's synchronization schema, compiled once: the user mapping's (and the group mapping's)
+scope and attribute mappings ready to evaluate, not read and parsed again for every object.
 
 :func:`compiled_schema` keeps the result on the job (``SyncJobRecord.compiled``), keyed by the
 schema object and ``SyncJobRecord.schema_version``: ``PUT …/schema`` stores a new schema and
@@ -9,6 +9,7 @@ parsed keeps its error and is skipped with the same warning for every user, as b
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,8 +31,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BOOLEAN_ATTRIBUTES",
+    "GROUP_ATTRIBUTES",
     "INTERNAL_ATTRIBUTES",
     "AttributeMapping",
+    "CompiledGroupMapping",
     "CompiledSchema",
     "compiled_schema",
     "graph_property",
@@ -44,6 +47,8 @@ JsonObject = dict[str, Any]
 BOOLEAN_ATTRIBUTES = frozenset({"accountEnabled", "showInAddressList"})
 #: Target attributes that are not user properties but lifecycle or matching state.
 INTERNAL_ATTRIBUTES = frozenset({a2a.MATCHING_ATTRIBUTE, "IsSoftDeleted", "manager", "userState"})
+#: Group properties the group mapping writes (``members`` is the memberships, not a property).
+GROUP_ATTRIBUTES = frozenset({"displayName", "description", "mailNickname"})
 _ADD_ONLY = frozenset({"AttributeAddOnly", "ValueAddOnly", "MultiValueAddOnly"})
 
 
@@ -76,7 +81,7 @@ class AttributeMapping:
     error: str | None
     default: str | None
     #: ``matching`` (the alternative security id), ``internal`` (lifecycle state, not a user
-    #: property) or ``export``.
+    #: property), ``members`` (a group mapping's memberships) or ``export``.
     role: str = "export"
     #: The Graph property and how its value is written (:func:`graph_property`).
     prop: str | None = None
@@ -93,6 +98,23 @@ class AttributeMapping:
 
 
 @dataclass(frozen=True)
+class CompiledGroupMapping:
+    """The group object mapping (``sourceObjectName`` ``Group``): group provisioning."""
+
+    mapping: JsonObject
+    enabled: bool
+    flow_types: frozenset[str]
+    input_filter: CompiledGroups
+    scope_filter: CompiledGroups
+    #: Mappings to the group properties (:data:`GROUP_ATTRIBUTES`) and any others, which are
+    #: skipped with a warning (``prop`` ``None``).
+    attributes: tuple[AttributeMapping, ...]
+    stamp: AttributeMapping | None
+    #: The mapping maps ``members``: the job keeps the target group's memberships.
+    members: bool
+
+
+@dataclass(frozen=True)
 class CompiledSchema:
     schema: JsonObject
     version: int
@@ -105,6 +127,8 @@ class CompiledSchema:
     attributes: tuple[AttributeMapping, ...]
     #: The first mapping to the matching attribute (the alternative security id).
     stamp: AttributeMapping | None
+    #: The group object mapping (``None``: the schema has none).
+    group: CompiledGroupMapping | None = None
 
 
 def compiled_schema(emulator: Emulator, record: SyncJobRecord) -> CompiledSchema:
@@ -122,10 +146,10 @@ def compiled_schema(emulator: Emulator, record: SyncJobRecord) -> CompiledSchema
     return compiled
 
 
-def _user_mapping(schema: JsonObject) -> JsonObject | None:
+def _object_mapping(schema: JsonObject, source_object: str) -> JsonObject | None:
     for rule in schema.get("synchronizationRules") or []:
         for mapping in (rule or {}).get("objectMappings") or []:
-            if str((mapping or {}).get("sourceObjectName") or "").lower() == "user":
+            if str((mapping or {}).get("sourceObjectName") or "").lower() == source_object:
                 return dict(mapping)
     return None
 
@@ -160,21 +184,58 @@ def _attribute(raw: JsonObject) -> AttributeMapping:
     )
 
 
+def _flow_types(mapping: JsonObject | None) -> frozenset[str]:
+    raw = str((mapping or {}).get("flowTypes") or "")
+    return frozenset(p.strip() for p in raw.split(",") if p.strip())
+
+
+def _group_attribute(raw: JsonObject) -> AttributeMapping:
+    """A group mapping's attribute mapping: the group properties are written as text."""
+    compiled = _attribute(raw)
+    attribute = compiled.attribute
+    if compiled.role != "export":
+        return compiled
+    if attribute == "members":
+        return dataclasses.replace(compiled, role="members", prop=None)
+    prop = attribute if attribute in GROUP_ATTRIBUTES else None
+    return dataclasses.replace(compiled, prop=prop, value_kind="text")
+
+
+def _compile_group(schema: JsonObject) -> CompiledGroupMapping | None:
+    mapping = _object_mapping(schema, "group")
+    if mapping is None:
+        return None
+    scope = mapping.get("scope") or {}
+    attributes = tuple(
+        _group_attribute(m) for m in mapping.get("attributeMappings") or [] if isinstance(m, dict)
+    )
+    return CompiledGroupMapping(
+        mapping=mapping,
+        enabled=bool(mapping.get("enabled", False)),
+        flow_types=_flow_types(mapping),
+        input_filter=CompiledGroups(scope.get("inputFilterGroups") or [], lenient=True),
+        scope_filter=CompiledGroups(scope.get("groups") or []),
+        attributes=attributes,
+        stamp=next((a for a in attributes if a.role == "matching"), None),
+        members=any(a.role == "members" for a in attributes),
+    )
+
+
 def _compile(schema: JsonObject, version: int) -> CompiledSchema:
-    mapping = _user_mapping(schema)
+    mapping = _object_mapping(schema, "user")
     scope = (mapping or {}).get("scope") or {}
     attributes = tuple(
         _attribute(m) for m in (mapping or {}).get("attributeMappings") or [] if isinstance(m, dict)
     )
-    raw_flows = str((mapping or {}).get("flowTypes") or "")
     return CompiledSchema(
         schema=schema,
         version=version,
         mapping=mapping,
         enabled=bool((mapping or {}).get("enabled", False)),
-        flow_types=frozenset(p.strip() for p in raw_flows.split(",") if p.strip()),
+        flow_types=_flow_types(mapping),
         input_filter=CompiledGroups(scope.get("inputFilterGroups") or [], lenient=True),
         scope_filter=CompiledGroups(scope.get("groups") or []),
         attributes=attributes,
         stamp=next((a for a in attributes if a.attribute == a2a.MATCHING_ATTRIBUTE), None),
+        group=_compile_group(schema),
     )

@@ -12,6 +12,10 @@ cycles/run``) runs a whole cycle of every started job at the current instant.
 
 A cycle that begins when the clock stands exactly at its due time waits until the clock moves
 (due times are strict), so a frozen clock shows ``NotRun`` right after ``start``.
+
+With the schema's group mapping enabled (group provisioning, :mod:`.groups`), the cycle lists
+its groups once the last user is done (their members must exist first) and handles them one
+after another the same way, before it completes.
 """
 
 from __future__ import annotations
@@ -26,12 +30,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ctsync.emulator.engine import logs
-from ctsync.emulator.engine.policy_check import LEGACY_CODE
+from ctsync.emulator.engine import groups, logs
+from ctsync.emulator.engine.policy_check import GROUP_SYNC_CODE, LEGACY_CODE
 from ctsync.emulator.engine.provisioner import (
     Decision,
+    ExportError,
     JobContext,
-    Outcome,
     TargetIndex,
     apply,
     fingerprint,
@@ -87,10 +91,24 @@ class CycleRun:
     #: Users whose last-seen fingerprint may still differ from their current one: the queue
     #: (and users gone from the source) until each is evaluated and seen.
     unsettled: set[str] = field(default_factory=set)
+    #: Source group ids to evaluate after the users (``None`` until the users are done), how
+    #: far the cycle got, and the target users the job manages as members (``groups.py``).
+    groups: list[str] | None = None
+    group_position: int = 0
+    managed: frozenset[str] = frozenset()
 
     @property
     def done(self) -> bool:
+        """Every user is done (the groups come next)."""
         return self.position >= len(self.queue)
+
+    @property
+    def completed_units(self) -> int:
+        return self.position + self.group_position
+
+    @property
+    def total_units(self) -> int:
+        return len(self.queue) + len(self.groups or ())
 
 
 # -- scheduling ------------------------------------------------------------------------------
@@ -129,6 +147,13 @@ class _Pass:
             self.contexts[key] = ctx
             self.emulator.engine_stats["contexts_built"] += 1
         return ctx
+
+    def source_changed(self, tenant_id: str) -> None:
+        """The engine changed a tenant's groups (as a target): the contexts of jobs reading it
+        as their source hold stale assignments' members."""
+        stale = [k for k, ctx in self.contexts.items() if ctx.source.id == tenant_id]
+        for key in stale:
+            del self.contexts[key]
 
     def finish(self, now: datetime) -> None:
         retention = self.emulator.provisioning.log_retention
@@ -222,10 +247,17 @@ def _step(engine: _Pass, job: JobRef, at: datetime, *, clamp: datetime | None = 
     if run is None:
         _begin(engine, job, at)
         return
-    if run.done:
-        _finalize(engine, job, run, min(run.next_at, clamp) if clamp else run.next_at)
+    if not run.done:
+        _process_one(engine, job, run, at, clamp=clamp)
         return
-    _process_one(engine, job, run, at, clamp=clamp)
+    if run.groups is None:
+        ctx = engine.context(job)
+        run.groups = groups.queue(ctx, initial=run.initial)
+        run.managed = groups.managed_members(ctx) if run.groups else frozenset()
+    if run.group_position < len(run.groups):
+        _process_group(engine, job, run, at, clamp=clamp)
+        return
+    _finalize(engine, job, run, min(run.next_at, clamp) if clamp else run.next_at)
 
 
 # -- one cycle -------------------------------------------------------------------------------
@@ -397,7 +429,7 @@ def _process_one(
         run.plans_mark = (run.plans_mark[0], run.plans_mark[1] + 1)
     logs.append(ctx.source, outcome.records)
     engine.touched_logs.add(ctx.source.id)
-    _account(run, record, decision, outcome, at, staged=staged)
+    _account(run, record.escrows, decision, outcome.error, at, staged=staged)
     if outcome.error is None and not staged:
         fp = fingerprint(ctx, source_id)
         if fp is None:
@@ -411,16 +443,58 @@ def _process_one(
     job.record.job["status"]["progress"] = [_progress(run, at)]
 
 
+def _process_group(
+    engine: _Pass, job: JobRef, run: CycleRun, at: datetime, *, clamp: datetime | None
+) -> None:
+    record = job.record
+    ctx = engine.context(job)
+    assert run.groups is not None
+    group_id = run.groups[run.group_position]
+    run.group_position += 1
+    decision = groups.plan(ctx, group_id, managed=run.managed)
+    if decision is None:
+        record.seen_groups.pop(group_id, None)
+        record.group_escrows.pop(group_id, None)
+        return
+    rng = random.Random(run.seed * 1_000_003 + len(run.queue) + run.group_position)
+    factor = 2.0 if decision.action == "create" else 1.0
+    seconds = _duration(engine.emulator.provisioning.object_seconds, rng, factor)
+    outcome = groups.apply(
+        ctx,
+        decision,
+        at=at,
+        rows=_row_context(ctx, run),
+        duration_ms=max(int(seconds * 1000), 1),
+        initial=run.initial,
+    )
+    if outcome.exported and ctx.target is not None:
+        engine.source_changed(ctx.target.id)
+    logs.append(ctx.source, outcome.records)
+    engine.touched_logs.add(ctx.source.id)
+    _account(run, record.group_escrows, decision, outcome.error, at, staged=False)
+    fp = groups.fingerprint(ctx, group_id) if outcome.error is None else None
+    if fp is None:
+        # Gone from the source, or failed: the next cycle evaluates it again.
+        record.seen_groups.pop(group_id, None)
+    else:
+        record.seen_groups[group_id] = fp
+    run.simulated_seconds += seconds
+    step_end = at + timedelta(seconds=seconds)
+    run.next_at = min(step_end, clamp) if clamp is not None else step_end
+    record.job["status"]["progress"] = [_progress(run, at)]
+
+
 def _account(
     run: CycleRun,
-    record: SyncJobRecord,
-    decision: Decision,
-    outcome: Outcome,
+    escrows: dict[str, JsonObject],
+    decision: Decision | groups.GroupDecision,
+    error: ExportError | None,
     at: datetime,
     *,
     staged: bool,
 ) -> None:
-    """Count one user's outcome and keep its escrow entry (failed exports wait for a retry)."""
+    """Count one object's outcome and keep its escrow entry (failed exports wait for a
+    retry): a user's in the job's ``escrows``, a group's in its ``group_escrows``."""
     source_id = decision.source_id
     counts = run.counts
     counts["imported"] += 1
@@ -434,25 +508,25 @@ def _account(
         counts["staged"] += 1
     elif decision.exports:
         counts["exports"] += 1
-        if outcome.error is not None:
+        if error is not None:
             counts["failed"] += 1
             if run.first_error is None:
-                run.first_error = (outcome.error.code, outcome.error.reason)
-            entry = record.escrows.get(source_id) or {"attempts": 0, "firstFailure": at}
+                run.first_error = (error.code, error.reason)
+            entry = escrows.get(source_id) or {"attempts": 0, "firstFailure": at}
             entry.update(
                 attempts=int(entry.get("attempts", 0)) + 1,
-                code=outcome.error.code,
-                reason=outcome.error.reason,
+                code=error.code,
+                reason=error.reason,
                 lastFailure=at,
             )
-            record.escrows[source_id] = entry
+            escrows[source_id] = entry
         else:
             counts["exported"] += 1
             counts[decision.action] += 1
-            record.escrows.pop(source_id, None)
+            escrows.pop(source_id, None)
     else:
         counts["skipped"] += 1
-        record.escrows.pop(source_id, None)
+        escrows.pop(source_id, None)
 
 
 def _row_context(ctx: JobContext, run: CycleRun) -> logs.RowContext:
@@ -475,8 +549,8 @@ def _row_context(ctx: JobContext, run: CycleRun) -> logs.RowContext:
 
 def _progress(run: CycleRun, at: datetime) -> JsonObject:
     return {
-        "completedUnits": run.position,
-        "totalUnits": len(run.queue),
+        "completedUnits": run.completed_units,
+        "totalUnits": run.total_units,
         "units": "Objects",
         "progressObservationDateTime": logs.iso(at),
     }
@@ -513,7 +587,7 @@ def _execution(run: CycleRun, record: SyncJobRecord, ended: datetime, state: str
         "activityIdentifier": run.cycle_id,
         "countEntitled": counts["entitled"],
         "countEntitledForProvisioning": counts["entitledForProvisioning"],
-        "countEscrowed": len(record.escrows),
+        "countEscrowed": _escrowed(record),
         "countEscrowedRaw": counts["failed"],
         "countExported": counts["exported"],
         "countExports": counts["exports"],
@@ -527,13 +601,18 @@ def _execution(run: CycleRun, record: SyncJobRecord, ended: datetime, state: str
     }
 
 
+def _escrowed(record: SyncJobRecord) -> int:
+    """Objects waiting for a retry: users and groups."""
+    return len(record.escrows) + len(record.group_escrows)
+
+
 def _quarantine_reason(engine: _Pass, run: CycleRun, record: SyncJobRecord) -> str | None:
     settings = engine.emulator.provisioning
     if run.connection_error is not None:
         return "EncounteredQuarantineException"
     if run.staged_deletes and run.counts["staged"]:
         return "TooManyDeletes"
-    failures = len(record.escrows)
+    failures = _escrowed(record)
     if failures >= settings.escrow_floor and failures > 0:
         if failures > settings.escrow_total_limit:
             return "EncounteredTotalEscrowThreshold"
@@ -552,6 +631,7 @@ _TENANT_WIDE = frozenset(
         "AzureActiveDirectoryQuotaLimitExceeded",
         "AzureDirectoryB2BManagementPolicyCheckFailure",
         "AzureActiveDirectoryCrossTenantSyncPolicyCheckFailure",
+        GROUP_SYNC_CODE,
     }
 )
 
@@ -593,16 +673,20 @@ def _finalize(engine: _Pass, job: JobRef, run: CycleRun, ended: datetime) -> Non
         next_at = _quarantine(engine, record, reason, execution, ended)
     else:
         status["quarantine"] = None
-    if state == "Succeeded" and not record.escrows and status.get("quarantine") is None:
+    if state == "Succeeded" and not _escrowed(record) and status.get("quarantine") is None:
         iso_end = logs.iso(ended)
         if status["steadyStateFirstAchievedTime"] == a2a.NEVER:
             status["steadyStateFirstAchievedTime"] = iso_end
         status["steadyStateLastAchievedTime"] = iso_end
-    target = engine.context(job).target
+    ctx = engine.context(job)
+    target = ctx.target
     linked = 0
     if target is not None:
         linked = sum(1 for tid in record.connector_data_store.values() if tid in target.users)
-    status["synchronizedEntryCountByType"] = [{"key": "User to User", "value": linked}]
+    entries: list[JsonObject] = [{"key": "User to User", "value": linked}]
+    if groups.mapping(ctx) is not None:
+        entries.append({"key": "Group to Group", "value": groups.linked_count(ctx)})
+    status["synchronizedEntryCountByType"] = entries
     status["progress"] = [_progress(run, ended)]
     _update_code(status, schedule["state"])
     _close(record, run, ended)
@@ -678,7 +762,7 @@ def _summary(
         "staged_deletes": counts["staged"],
         "skipped": counts["skipped"],
         "failed": counts["failed"],
-        "escrowed": len(record.escrows),
+        "escrowed": _escrowed(record),
         "error": (execution.get("error") or {}).get("code"),
         "next_cycle_at": logs.iso(record.next_cycle_at) if record.next_cycle_at else None,
     }

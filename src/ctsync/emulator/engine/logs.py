@@ -98,7 +98,8 @@ class FixedSteps:
         return list(self.steps)
 
 
-#: The source user's id, display name and UPN when a record was written.
+#: The source object's id, display name and UPN (``None`` for a group) when a record was
+#: written.
 SourceIdentity = tuple[Any, Any, Any]
 #: A modified property: (name, old value, new value).
 Modified = tuple[str, str | None, str | None]
@@ -162,9 +163,10 @@ class RowContext:
         target_name: str,
         steps: StepSource,
         modified: PackedModified,
+        kind: str = "User",
     ) -> LogEntry:
         """One record, kept compactly (:class:`LogEntry`); ``at`` a time or its :func:`iso`
-        text (whole seconds)."""
+        text (whole seconds); ``kind`` the object type (``User``, ``Group``)."""
         return LogEntry(
             _rows=self,
             _id=record_id,
@@ -179,6 +181,7 @@ class RowContext:
             _target_name=target_name,
             _steps=steps,
             _modified=modified,
+            _kind=kind,
         )
 
     def record(
@@ -217,7 +220,8 @@ class RowContext:
 
 
 def source_identity(user: JsonObject) -> SourceIdentity:
-    """What a record shows of its source user (as the user is when the record is written)."""
+    """What a record shows of its source user (as the user is when the record is written);
+    of a group, its id and display name (a group has no user principal name)."""
     return user.get("id"), user.get("displayName"), user.get("userPrincipalName")
 
 
@@ -243,6 +247,8 @@ class LogEntry(Mapping[str, Any]):
     _target_name: str
     _steps: StepSource
     _modified: PackedModified
+    #: The object type of both identities: ``User``, or ``Group`` (group provisioning).
+    _kind: str = "User"
 
     def __getitem__(self, key: str) -> Any:
         member = _MEMBERS.get(key)
@@ -289,24 +295,23 @@ class LogEntry(Mapping[str, Any]):
         }
 
     def _source_identity(self) -> JsonObject:
-        user_id, name, upn = self._source
+        object_id, name, upn = self._source
+        kind = self._kind
+        details: JsonObject = {"id": object_id, "odatatype": kind, "DisplayName": name}
+        if kind == "User":
+            details["UserPrincipalName"] = upn
         return {
-            "id": user_id,
+            "id": object_id,
             "displayName": name or "",
-            "identityType": "User",
-            "details": {
-                "id": user_id,
-                "odatatype": "User",
-                "DisplayName": name,
-                "UserPrincipalName": upn,
-            },
+            "identityType": kind,
+            "details": details,
         }
 
     def _target_identity(self) -> JsonObject:
         return {
             "id": self._target_id,
             "displayName": self._target_name,
-            "identityType": "User",
+            "identityType": self._kind,
             "details": {},
         }
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ctsync.emulator.services.policies import cloud_blocked
+from ctsync.emulator.services.policies import GROUP_SYNC, cloud_blocked
 
 if TYPE_CHECKING:
     from ctsync.emulator._emulator import Emulator
@@ -28,11 +28,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CURRENT_CODE",
+    "GROUP_SYNC_CODE",
     "LEGACY_CODE",
     "PolicyCheck",
     "PolicyFailure",
     "b2b_inbound_blocked",
     "check_cross_tenant_sync",
+    "group_sync_allowed",
     "invitations_blocked",
 ]
 
@@ -40,6 +42,9 @@ __all__ = [
 LEGACY_CODE = "AzureDirectoryB2BManagementPolicyCheckFailure"
 #: The code current provisioning-log docs show for the same failure (cts-defaults §3.4).
 CURRENT_CODE = "AzureActiveDirectoryCrossTenantSyncPolicyCheckFailure"
+#: The emulator's code for a group export the target's ``groupSyncInbound`` does not allow
+#: (Microsoft documents none; named after :data:`CURRENT_CODE`, docs/emulator.md).
+GROUP_SYNC_CODE = "AzureActiveDirectoryCrossTenantGroupSyncPolicyCheckFailure"
 #: The documented summary when automatic redemption is missing on either side.
 REDEMPTION_MESSAGE = "Policy permitting auto-redemption of invitations not configured."
 
@@ -124,6 +129,13 @@ def _consent(tenant: Tenant, partner_id: str, member: str) -> bool:
 def _inbound_sync(target: Tenant, source_id: str) -> bool:
     policy = target.access_policy.identity_sync.get(source_id) or {}
     return (policy.get("userSyncInbound") or {}).get("isSyncAllowed") is True
+
+
+def group_sync_allowed(target: Tenant, source_id: str) -> bool:
+    """The target's identitySynchronization for the source allows inbound group sync (the
+    beta-only ``groupSyncInbound.isSyncAllowed``; absent or ``null`` does not)."""
+    policy = target.access_policy.identity_sync.get(source_id) or {}
+    return (policy.get(GROUP_SYNC) or {}).get("isSyncAllowed") is True
 
 
 def check_cross_tenant_sync(

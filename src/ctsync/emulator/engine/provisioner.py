@@ -56,8 +56,10 @@ __all__ = [
     "Outcome",
     "TargetIndex",
     "apply",
+    "connection_error",
     "fingerprint",
     "job_context",
+    "object_count",
     "plan",
 ]
 
@@ -162,6 +164,9 @@ class JobContext:
     target_directory_id: str | None = None
     #: What expressions read besides attributes (``tenantId``, ``defaultDomain``).
     expression_context: dict[str, str] = field(default_factory=dict)
+    #: Groups assigned to the configuration app (group provisioning's scope without
+    #: ``SyncAll``).
+    assigned_groups: set[str] = field(default_factory=set)
 
     @property
     def mapping(self) -> JsonObject | None:
@@ -172,20 +177,23 @@ class JobContext:
         return self.compiled.flow_types
 
 
-def _entitlements(source: Tenant, sp_id: str) -> tuple[set[str], dict[str, list[str]]]:
+def _entitlements(source: Tenant, sp_id: str) -> tuple[set[str], dict[str, list[str]], set[str]]:
+    """Users in scope by assignment, each user's direct groups, the groups assigned."""
     groups_of: dict[str, list[str]] = {}
     for gid, members in source.group_members.items():
         for member in members:
             groups_of.setdefault(member, []).append(gid)
     entitled: set[str] = set()
+    assigned_groups: set[str] = set()
     for assignment in source.app_role_assignments.get(sp_id, {}).values():
         principal = str(assignment.get("principalId") or "")
         if assignment.get("principalType") == "Group" or principal in source.groups:
+            assigned_groups.add(principal)
             # Direct members only: a nested group's members are not in scope.
             entitled.update(m for m in source.group_members.get(principal, []) if m in source.users)
         else:
             entitled.add(principal)
-    return entitled, groups_of
+    return entitled, groups_of, assigned_groups
 
 
 def _delete_threshold(sync: ServicePrincipalSync, default: int) -> int | None:
@@ -228,7 +236,7 @@ def job_context(
         index = indexes.get(target.id)
         if index is None:
             index = indexes[target.id] = TargetIndex.build(target)
-    entitled, groups_of = _entitlements(source, sp_id)
+    entitled, groups_of, assigned_groups = _entitlements(source, sp_id)
     directories = record.schema.get("directories") or []
     return JobContext(
         emulator=emulator,
@@ -248,6 +256,7 @@ def job_context(
         source_directory_id=(directories[0] or {}).get("id") if directories else None,
         target_directory_id=(directories[1] or {}).get("id") if len(directories) > 1 else None,
         expression_context={"tenantId": source.id, "defaultDomain": _default_domain(source)},
+        assigned_groups=assigned_groups,
     )
 
 
@@ -648,7 +657,8 @@ class ExportError:
     recommended: str | None = None
 
 
-def _object_count(tenant: Tenant) -> int:
+def object_count(tenant: Tenant) -> int:
+    """The directory objects that count against the tenant's quota."""
     return (
         len(tenant.users)
         + len(tenant.deleted_users)
@@ -658,7 +668,8 @@ def _object_count(tenant: Tenant) -> int:
     )
 
 
-def _export_error(ctx: JobContext, decision: Decision) -> ExportError | None:
+def connection_error(ctx: JobContext) -> ExportError | None:
+    """Why no export of the job can reach its target (the connection test), if it cannot."""
     policy = ctx.policy
     if ctx.target is None or policy is None:
         return ExportError(
@@ -675,9 +686,15 @@ def _export_error(ctx: JobContext, decision: Decision) -> ExportError | None:
                 "the target tenant."
             ),
         )
-    if decision.action != "create":
-        return None
+    return None
+
+
+def _export_error(ctx: JobContext, decision: Decision) -> ExportError | None:
+    error = connection_error(ctx)
+    if error is not None or decision.action != "create":
+        return error
     target = ctx.target
+    assert target is not None
     if invitations_blocked(target) or b2b_inbound_blocked(
         target, ctx.source.id, decision.source_id, ctx.groups_of.get(decision.source_id, [])
     ):
@@ -697,7 +714,7 @@ def _export_error(ctx: JobContext, decision: Decision) -> ExportError | None:
             recommended="Delete the internal user in the target tenant or remove this user "
             "from the scope of sync.",
         )
-    if _object_count(target) >= target.object_quota:
+    if object_count(target) >= target.object_quota:
         return ExportError(
             "AzureActiveDirectoryQuotaLimitExceeded",
             f"The number of objects in the target tenant exceeds its directory quota "

@@ -1,4 +1,5 @@
-"""Scope of a cross-tenant sync job: the source view of a user, and scoping-filter clauses.
+"""Scope of a cross-tenant sync job: the source view of a user (or group), and scoping-filter
+clauses.
 
 The provisioning service reads a source user through the schema's attribute names
 (``mobile``, ``telephoneNumber``, ``netId``, ``alternativeSecurityIds``, ``IsSoftDeleted``…),
@@ -23,6 +24,7 @@ __all__ = [
     "CompiledGroups",
     "GroupsResult",
     "evaluate_groups",
+    "group_view",
     "net_id",
     "sms_sign_in_number",
     "source_view",
@@ -111,6 +113,26 @@ def source_view(
     view["IsSoftDeleted"] = "True" if deleted else "False"
     view["appRoleAssignments"] = "msiam_access" if assigned else None
     view["manager"] = None
+    return view
+
+
+def group_view(
+    group: Mapping[str, Any], *, members: list[str], deleted: bool, assigned: bool
+) -> dict[str, Value]:
+    """A group as the provisioning service imports it (group mapping and scoping names):
+    its properties as text (``displayName``, ``description``, ``mailNickname``,
+    ``securityEnabled`` ``"True"``…), ``objectId``, ``netId``, and ``members`` (the direct
+    members' ids: multi-valued, so no scoping clause on it ever holds)."""
+    view: dict[str, Value] = {}
+    for key, value in group.items():
+        if key[:1] != "@" and not isinstance(value, dict):
+            view[key] = _string(value)
+    gid = str(group["id"])
+    view["objectId"] = gid
+    view["netId"] = net_id(gid)
+    view["IsSoftDeleted"] = "True" if deleted else "False"
+    view["appRoleAssignments"] = "msiam_access" if assigned else None
+    view["members"] = list(members)
     return view
 
 

@@ -33,8 +33,8 @@ from ctsync.emulator.core.errors import bad_request, unsupported_query
 from ctsync.emulator.core.http import EmuResponse
 from ctsync.emulator.core.odata import FilterSpec, OrderbySpec, apply_select
 from ctsync.emulator.core.routing import Router
-from ctsync.emulator.engine import logs
-from ctsync.emulator.engine.provisioner import Outcome, apply, job_context, plan
+from ctsync.emulator.engine import groups, logs
+from ctsync.emulator.engine.provisioner import JobContext, Outcome, apply, job_context, plan
 from ctsync.emulator.services import azure2azure as a2a
 from ctsync.emulator.services._shared import object_not_found
 from ctsync.emulator.services.synchronization import (
@@ -109,7 +109,7 @@ def _pascal(value: str) -> str:
     return value[:1].upper() + value[1:]
 
 
-def _on_demand_steps(outcome: Outcome, at: str) -> list[JsonObject]:
+def _on_demand_steps(outcome: Outcome | groups.GroupOutcome, at: str) -> list[JsonObject]:
     return [
         {
             "name": s.name,
@@ -137,7 +137,13 @@ def _status_info(record: Mapping[str, Any]) -> JsonObject:
 
 
 def _result(
-    steps: list[JsonObject], record: Mapping[str, Any], reportable: str, started: str, ended: str
+    steps: list[JsonObject],
+    record: Mapping[str, Any],
+    reportable: str,
+    started: str,
+    ended: str,
+    *,
+    kind: str = "User",
 ) -> JsonObject:
     return {
         "provisioningSteps": steps,
@@ -150,7 +156,7 @@ def _result(
         "statusInfo": _status_info(record),
         "sourceIdentity": {
             "id": record["sourceIdentity"]["id"],
-            "type": "User",
+            "type": kind,
             "displayName": record["sourceIdentity"]["displayName"],
             "details": None,
         },
@@ -161,7 +167,7 @@ def _result(
         },
         "targetIdentity": {
             "id": record["targetIdentity"]["id"] or None,
-            "type": "User",
+            "type": kind,
             "displayName": record["targetIdentity"]["displayName"] or None,
             "details": None,
         },
@@ -197,10 +203,12 @@ def _answer(ctx: RequestContext, result: JsonObject) -> EmuResponse:
 
 
 def _group_skip(ctx: RequestContext, group: JsonObject, at: str) -> JsonObject:
+    """A group on demand while the job's group mapping is disabled: used for scoping only."""
     name = group.get("displayName")
     reason = (
         f"The Group '{name}' will be skipped: groups are used for scoping only; cross-tenant "
-        "synchronization does not provision groups on demand. Provision its users one at a time."
+        "synchronization does not provision groups while the schema's group mapping is "
+        "disabled. Provision its users one at a time."
     )
     return {
         "provisioningSteps": [
@@ -250,44 +258,71 @@ def provision_on_demand(ctx: RequestContext) -> EmuResponse:
     _require_saved_credentials(sync)
     at = logs.iso(ctx.now)
     source = ctx.tenant
+    job_ctx = job_context(
+        ctx.emulator, source=source, sp_id=sp["id"], sync=sync, record=record, indexes={}
+    )
     if type_name == "group":
-        group = next(
-            (g for gid, g in source.groups.items() if gid.lower() == object_id.lower()), None
-        )
-        if group is None:
+        group_id = next((gid for gid in source.groups if gid.lower() == object_id.lower()), None)
+        if group_id is None:
             raise object_not_found(object_id)
-        return _answer(ctx, _group_skip(ctx, group, at))
+        if groups.mapping(job_ctx) is None:
+            return _answer(ctx, _group_skip(ctx, source.groups[group_id], at))
+        return _group_on_demand(ctx, job_ctx, group_id, at)
     user_id = next((uid for uid in source.users if uid.lower() == object_id.lower()), None)
     if user_id is None:
         # Deleted or unknown users cannot be provisioned on demand (they cannot be found).
         raise object_not_found(object_id)
-    job_ctx = job_context(
-        ctx.emulator, source=source, sp_id=sp["id"], sync=sync, record=record, indexes={}
-    )
     decision = plan(job_ctx, user_id)
     assert decision is not None
-    app = source.clients.get(ctx.app_id)
+    outcome = apply(
+        job_ctx,
+        decision,
+        at=ctx.now,
+        rows=_rows(ctx, job_ctx),
+        duration_ms=1000,
+        on_demand=True,
+        initial=False,
+    )
+    logs.append(source, outcome.records)
+    logs.prune(source, ctx.now, ctx.emulator.provisioning.log_retention)
+    result = _result(_on_demand_steps(outcome, at), outcome.records[0], decision.upn, at, at)
+    return _answer(ctx, result)
+
+
+def _rows(ctx: RequestContext, job_ctx: JobContext) -> logs.RowContext:
+    """What an on-demand record shares: a fresh cycle id, the calling app as initiator."""
+    app = ctx.tenant.clients.get(ctx.app_id)
     initiator = {
         "id": ctx.app_id,
         "displayName": app.display_name if app is not None else "",
         "initiatorType": "application",
     }
-    rows = logs.RowContext(
-        source=source,
+    return logs.RowContext(
+        source=ctx.tenant,
         target_tenant_id=job_ctx.target_tenant_id,
-        job_id=record.id,
+        job_id=job_ctx.record.id,
         cycle_id=ctx.emulator.ids.guid(),
         service_principal=job_ctx.sp,
         source_directory_id=job_ctx.source_directory_id,
         target_directory_id=job_ctx.target_directory_id,
         initiator=initiator,
     )
-    outcome = apply(
-        job_ctx, decision, at=ctx.now, rows=rows, duration_ms=1000, on_demand=True, initial=False
+
+
+def _group_on_demand(
+    ctx: RequestContext, job_ctx: JobContext, group_id: str, at: str
+) -> EmuResponse:
+    """A group on demand with group provisioning on: the group and the memberships of its
+    direct members the job already provisioned (the steps name the others)."""
+    decision = groups.plan(job_ctx, group_id, managed=groups.managed_members(job_ctx))
+    assert decision is not None
+    outcome = groups.apply(
+        job_ctx, decision, at=ctx.now, rows=_rows(ctx, job_ctx), duration_ms=1000, on_demand=True
     )
-    logs.append(source, outcome.records)
-    logs.prune(source, ctx.now, ctx.emulator.provisioning.log_retention)
-    result = _result(_on_demand_steps(outcome, at), outcome.records[0], decision.upn, at, at)
+    logs.append(ctx.tenant, outcome.records)
+    logs.prune(ctx.tenant, ctx.now, ctx.emulator.provisioning.log_retention)
+    steps = _on_demand_steps(outcome, at)
+    result = _result(steps, outcome.records[0], decision.name, at, at, kind="Group")
     return _answer(ctx, result)
 
 

@@ -363,11 +363,13 @@ def restart_job(ctx: RequestContext) -> EmuResponse:
         record.watermark = None
     if "Escrows" in flags:
         record.escrows.clear()
+        record.group_escrows.clear()
     if "QuarantineState" in flags:
         _clear_quarantine(record)
     if "ConnectorDataStore" in flags:
         # Forget what was matched: the next cycle matches every object again.
         record.connector_data_store.clear()
+        record.group_store.clear()
     if "ForceDeletes" in flags:
         record.force_deletes = True
     record.mark_full_sync("restart")
