@@ -255,6 +255,21 @@ DELEGATED_RULES: tuple[DelegatedRule, ...] = (
         _DOCS + "api/group-list.md, group-list-members.md (default user permissions)",
     ),
     DelegatedRule(
+        _WRITE,
+        r"/groups/\{id\}/members/.*",
+        ("GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"),
+        ("Groups Administrator", "User Administrator", "Directory Writers"),
+        _DOCS + "api/group-post-members.md, group-delete-members.md (a group's owners may "
+        "too; the emulator keeps no group owners)",
+    ),
+    DelegatedRule(
+        _WRITE,
+        r"/groups/\{id\}",
+        ("Group.ReadWrite.All", "Directory.ReadWrite.All"),
+        ("Groups Administrator", "Directory Writers"),
+        _DOCS + "api/group-update.md",
+    ),
+    DelegatedRule(
         _READ,
         r"/organization(/.*)?",
         ("Organization.Read.All", "Organization.ReadWrite.All", *_DIR_READ),

@@ -49,6 +49,7 @@ ROLE_TEMPLATES: dict[str, str] = {
     "Authentication Administrator": "c4e39bd9-1100-46d3-8c65-fb160da0071f",
     "Privileged Authentication Administrator": "7be44c8a-adaf-4e2a-84d6-ab2649e08a13",
     "User Administrator": "fe930be7-5e62-47db-91af-98c3a49a38b1",
+    "Groups Administrator": "fdd7a751-b60b-444a-984c-02652fe8fa1c",
     "Directory Readers": "88d8e3e3-8f55-4a1e-953a-9b9898b8876b",
     "Directory Writers": "9360feb5-f418-4baa-8175-e2a00bac4301",
     "Directory Synchronization Accounts": "d29b2b05-8046-44ba-8758-1e26182fcf32",

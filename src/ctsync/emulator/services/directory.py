@@ -1,4 +1,6 @@
-"""The directory read side ctsync needs: users, groups, group members, the organization.
+"""The directory ctsync needs: users, groups, group members, the organization; and the writes
+that change what the provisioning engine reads (a user's properties, a group's names and
+members).
 
 Queries follow Graph's documented support for these resources (reference §7, graph-limits
 §1.2 for costs); choices where Microsoft's documentation is silent are listed in
@@ -348,6 +350,81 @@ def list_members(ctx: RequestContext) -> EmuResponse:
     ]
     # Members are of several types, so $select is not checked against one of them.
     return collection_response(ctx, members, context="directoryObjects")
+
+
+GROUP_WRITE = ("Group.ReadWrite.All", "Directory.ReadWrite.All")
+GROUP_MEMBER_WRITE = ("GroupMember.ReadWrite.All", *GROUP_WRITE)
+
+#: Group properties a PATCH may change (what the provisioning engine's group mapping reads).
+_GROUP_WRITABLE = frozenset({"displayName", "description", "mailNickname"})
+
+
+@router.route("PATCH", "/groups/{id}", permissions=GROUP_WRITE)
+def patch_group(ctx: RequestContext) -> EmuResponse:
+    """``PATCH /groups/{id}``: change a group's ``displayName``, ``description`` or
+    ``mailNickname`` (checked against the v1.0 type; any other property ``400``); ``204``."""
+    from ctsync.emulator.core.schema import check_body
+
+    group = _find_group(ctx, ctx.params["id"])
+    if group is None:
+        raise object_not_found(ctx.params["id"])
+    body = ctx.body_object()
+    check_body("group", body)
+    for key in body:
+        if key not in _GROUP_WRITABLE and not key.startswith("@odata."):
+            raise bad_request(
+                f"Property '{key}' cannot be changed by the emulator; it changes "
+                f"{', '.join(sorted(_GROUP_WRITABLE))}."
+            )
+    for key, value in body.items():
+        if not key.startswith("@odata."):
+            group[key] = value
+    return ctx.no_content()
+
+
+def _reference_id(ctx: RequestContext) -> str:
+    """The object id an ``@odata.id`` reference body names (``…/directoryObjects/{id}``)."""
+    body = ctx.body_object()
+    reference = body.get("@odata.id")
+    if not isinstance(reference, str) or not reference.rstrip("/"):
+        raise bad_request("The request body must carry '@odata.id', the member's URL.")
+    return reference.rstrip("/").rsplit("/", 1)[-1]
+
+
+@router.route("POST", "/groups/{id}/members/$ref", permissions=GROUP_MEMBER_WRITE)
+def add_member(ctx: RequestContext) -> EmuResponse:
+    """``POST /groups/{id}/members/$ref``: add a user or group of the tenant; ``204``."""
+    group = _find_group(ctx, ctx.params["id"])
+    if group is None:
+        raise object_not_found(ctx.params["id"])
+    member_id = _reference_id(ctx)
+    found = find_principal(ctx, member_id)
+    if found is None:
+        raise object_not_found(member_id)
+    member = str(found[1]["id"])
+    members = ctx.tenant.group_members.setdefault(group["id"], [])
+    if member in members:
+        raise bad_request(
+            "One or more added object references already exist for the following modified "
+            "properties: 'members'."
+        )
+    members.append(member)
+    return ctx.no_content()
+
+
+@router.route("DELETE", "/groups/{id}/members/{memberId}/$ref", permissions=GROUP_MEMBER_WRITE)
+def remove_member(ctx: RequestContext) -> EmuResponse:
+    """``DELETE /groups/{id}/members/{memberId}/$ref``: remove a direct member; ``204``."""
+    group = _find_group(ctx, ctx.params["id"])
+    if group is None:
+        raise object_not_found(ctx.params["id"])
+    wanted = ctx.params["memberId"].lower()
+    members = ctx.tenant.group_members.get(group["id"], [])
+    member = next((m for m in members if m.lower() == wanted), None)
+    if member is None:
+        raise object_not_found(ctx.params["memberId"])
+    members.remove(member)
+    return ctx.no_content()
 
 
 # -- organization ------------------------------------------------------------------------
