@@ -50,6 +50,7 @@ CSV_COLUMNS = [
     "cycle_id",
     "change_id",
     "message",
+    "object_type",
 ]
 
 
@@ -61,6 +62,7 @@ def _assert_skipped_csv(output: str) -> None:
     assert rows, "the skipped entries are missing from the CSV"
     assert {(r["link"], r["status"]) for r in rows} == {("contoso:fabrikam", "skipped")}
     assert all(r["time"] and r["source_id"] and r["cycle_id"] and r["message"] for r in rows)
+    assert {r["object_type"] for r in rows} == {"User"}  # the link syncs no groups
     skipped = {(r["source_user"], r["reason"]) for r in rows}
     # The provisioning on demand and the cycle skipped these (the demo scenario's users).
     assert {

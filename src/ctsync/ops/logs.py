@@ -52,6 +52,8 @@ class LogEntry:
     cycle_id: str | None
     change_id: str | None
     message: str | None
+    #: ``User`` or ``Group`` (``source_user`` then holds the group's name).
+    object_type: str = "User"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +69,7 @@ class LogEntry:
             "cycle_id": self.cycle_id,
             "change_id": self.change_id,
             "message": self.message,
+            "object_type": self.object_type,
         }
 
 
@@ -199,7 +202,14 @@ def entry(link: str, row: dict[str, Any]) -> LogEntry:
         cycle_id=row.get("cycleId"),
         change_id=row.get("changeId"),
         message=_message(row),
+        object_type=_object_type(source),
     )
+
+
+def _object_type(identity: dict[str, Any]) -> str:
+    """``Group`` for a group's record (``identityType``, else ``details.odatatype``)."""
+    kind = identity.get("identityType") or (identity.get("details") or {}).get("odatatype")
+    return "Group" if str(kind).lower() == "group" else "User"
 
 
 def _filter(

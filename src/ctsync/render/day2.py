@@ -110,6 +110,7 @@ def logs_csv(report: LogReport) -> str:
         "cycle_id",
         "change_id",
         "message",
+        "object_type",
     ]
     writer = csv.DictWriter(out, fieldnames=fields)
     writer.writeheader()
