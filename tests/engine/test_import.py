@@ -112,9 +112,79 @@ def _import(bench: Bench) -> tuple[ImportReport, str, list[WriteRecord]]:
     report: ImportReport = bench.run(discover, observers=[writes.append])
     templates, entries = config_entries(report.links)
     text = merge_links(
-        bench.config.read_text(), name=str(bench.config), templates=templates, links=entries
+        bench.config.read_text(),
+        name=str(bench.config),
+        templates=templates,
+        links=entries,
+        beta=["group_sync"] if any(link.sync.get("groups") for link in report.links) else [],
     )
     return report, text, writes
+
+
+async def _portal_setup_with_groups(session: Session) -> str:
+    """The portal setup, and then the admin turns group sync on: the schema's group mapping
+    (with a scoping filter, the user mapping's flow types) and, in the target, the beta
+    ``groupSyncInbound``."""
+    sp_id = await _portal_setup(session)
+    contoso, fabrikam = session.client("contoso"), session.client("fabrikam")
+    sync = SynchronizationApi(contoso)
+    [job] = await sync.list_jobs(sp_id)
+    schema = await sync.get_schema(sp_id, job["id"])
+    flows = user_mapping(schema)["flowTypes"]
+    for rule in schema["synchronizationRules"]:
+        for obj in rule["objectMappings"]:
+            if obj.get("sourceObjectName") == "Group":
+                obj["enabled"] = True
+                obj["flowTypes"] = flows
+                obj["scope"] = {
+                    "groups": [
+                        {
+                            "name": "Pilots",
+                            "clauses": [
+                                {
+                                    "sourceOperandName": "displayName",
+                                    "operatorName": "REGEX MATCH",
+                                    "targetOperand": {"values": ["^CTS"]},
+                                }
+                            ],
+                        }
+                    ],
+                    "inputFilterGroups": [],
+                    "categoryFilterGroups": [],
+                }
+    await sync.put_schema(sp_id, job["id"], schema)
+    contoso_id = session.desired.tenants["contoso"].tenant_id
+    policy = f"{POLICY}/partners/{contoso_id}/identitySynchronization"
+    await fabrikam.patch(
+        fabrikam.beta_url(policy), json={"groupSyncInbound": {"isSyncAllowed": True}}
+    )
+    return sp_id
+
+
+def test_a_setup_that_syncs_groups_imports_with_group_sync_and_plans_nothing(
+    tmp_path: Path,
+) -> None:
+    """Left out, the next apply would turn the job's group sync off."""
+    bench = make_bench(tmp_path, links=[])
+    bench.run(_portal_setup_with_groups)
+    [sync] = bench.emulator.tenant("contoso").synchronization.values()
+    bench.emulator.run_cycles([j.id for j in sync.jobs.values()])  # logs name the target
+    report, text, writes = _import(bench)
+    assert writes == []
+    [link] = report.links
+    assert link.sync["groups"] is True
+    assert link.sync["group_filter"] == [
+        {"name": "Pilots", "filter": "displayName REGEX MATCH '^CTS'"}
+    ]
+    assert any("beta: [group_sync]" in note for note in link.notes)
+    assert "beta: [group_sync]" in text
+    bench.config.write_text(text)
+    written = loads(text, path=bench.config)
+    assert written.beta == frozenset({"group_sync"})
+    note_adopted(written, {"contoso:fabrikam"}, _ledger(bench), report)
+    plan: Plan = bench.run(lambda s: make_plan(s.desired, s))
+    assert plan.problems == ()
+    assert plan.steps == (), [(s.id, [c.field for c in s.changes]) for s in plan.steps]
 
 
 def test_a_portal_setup_imports_as_a_link_that_plans_nothing(tmp_path: Path) -> None:

@@ -98,6 +98,7 @@ def import_(config_path: Path, links: tuple[str, ...], out: Path | None, output:
                 name: {"default_access": access} for name, access in report.defaults.items()
             },
             organization=report.organization,
+            beta=["group_sync"] if any(link.sync.get("groups") for link in report.links) else [],
         )
         written = loads(text, path=destination, base_dir=desired.base_dir)
     except CtsyncError as exc:

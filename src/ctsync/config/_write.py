@@ -8,7 +8,7 @@ block style, the way docs/config.md shows them.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ctsync.errors import ConfigError
@@ -24,18 +24,23 @@ def merge_links(
     links: list[dict[str, Any]],
     tenant_settings: Mapping[str, Mapping[str, Any]] | None = None,
     organization: Mapping[str, Any] | None = None,
+    beta: Sequence[str] = (),
 ) -> str:
     """``text`` with ``templates`` added (a name already taken gets a suffix) and ``links``
     added; a link of the same ``source:target`` already in the file is replaced.
     ``tenant_settings`` sets keys of tenants the file has (``{"contoso": {"default_access":
     ...}}``), replacing what the key held; ``organization`` replaces the ``organization:``
-    block."""
+    block; ``beta`` features are added to the file's ``beta:`` list (kept as it is)."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     yaml, tree = _load(text, name)
     _set_tenant_keys(tree, tenant_settings or {}, name)
     if organization is not None:
         tree["organization"] = _block(dict(organization))
+    if beta:
+        have = tree.get("beta")
+        listed = list(have) if isinstance(have, list) else []
+        tree["beta"] = _block([*listed, *(f for f in beta if f not in listed)])
 
     renamed: dict[str, str] = {}
     if templates:

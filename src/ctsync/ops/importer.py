@@ -37,7 +37,7 @@ from ctsync.engine.desired import (
 from ctsync.engine.identify import identify
 from ctsync.engine.live import MTO, MTO_TEMPLATES, partners_and_sync
 from ctsync.engine.ownership import DEFAULT_KEY, Ledger, object_key
-from ctsync.engine.schema import schema_drift, user_mapping
+from ctsync.engine.schema import group_mapping, schema_drift, user_mapping
 from ctsync.errors import ConfigError, ForbiddenError, GraphError
 from ctsync.graph import BatchRequest, GraphClient
 from ctsync.graph.apps import CTS_TEMPLATE_ID, odata_string
@@ -524,6 +524,36 @@ def _from_schema(
     filters = [_filter(group) for group in groups]
     if filters:
         out["_filter"] = filters
+    out.update(_groups_from_schema(schema, live_user, notes))
+    return out
+
+
+def _groups_from_schema(
+    schema: dict[str, Any], live_user: dict[str, Any], notes: list[str]
+) -> dict[str, Any]:
+    """``groups: true`` (and its ``group_filter``) when the job syncs security groups: left
+    out, the next apply would turn group sync off."""
+    mapping = group_mapping(schema)
+    if mapping is None or mapping.get("enabled") is not True:
+        return {}
+    out: dict[str, Any] = {"groups": True}
+    filters = [_filter(group) for group in (mapping.get("scope") or {}).get("groups") or []]
+    if filters:
+        out["group_filter"] = filters
+    flows, user_flows = (
+        {f.strip().lower() for f in str(m.get("flowTypes") or "").split(",") if f.strip()}
+        for m in (mapping, live_user)
+    )
+    if flows != user_flows:
+        notes.append(
+            f"its group mapping's flow types ({mapping.get('flowTypes')}) differ from the user "
+            f"mapping's ({live_user.get('flowTypes')}); ctsync gives groups the link's actions, "
+            "so the next plan changes them"
+        )
+    notes.append(
+        "it syncs security groups: the config opts into Graph beta (`beta: [group_sync]`) for "
+        "the target's groupSyncInbound"
+    )
     return out
 
 
