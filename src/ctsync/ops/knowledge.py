@@ -80,9 +80,11 @@ _CODES: dict[str, Advice] = {
     ),
     "RedundantExport": Advice("the user already matches in both tenants", "nothing to do"),
     "NotEffectivelyEntitled": Advice(
-        "the user is not assigned to the configuration app (directly or as a direct member of "
-        "an assigned group; nested groups do not count)",
-        "assign the user or a group it is a direct member of (the link's scope.assigned)",
+        "the user (or, on a link that syncs groups, the group) is not assigned to the "
+        "configuration app (a user directly or as a direct member of an assigned group; nested "
+        "groups do not count)",
+        "assign the user or a group it is a direct member of, or the group itself (the link's "
+        "scope.assigned)",
     ),
     "SmsSignInEnabled": Advice(
         "SMS sign-in is enabled for this user; CTS skips such users",

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
 
 from ctsync.audit import AuditRecord, AuditTrail
-from ctsync.config import DesiredState, LinkSpec
+from ctsync.config import DesiredState, LinkSpec, ScopeGroup
 from ctsync.engine import Session, make_plan, select_links
 from ctsync.engine.live import MTO
 from ctsync.engine.model import Plan, Problem, Step
@@ -279,13 +279,7 @@ def asks_of(link: LinkSpec) -> dict[str, Any]:
     if sync.all_members:
         scope.append("all members")
     scope += [f"{p.kind} {p.ref}" for p in sync.assigned]
-    scope += [
-        "filter "
-        + " AND ".join(
-            f"{c.attribute} {c.operator} {', '.join(c.values)}".strip() for c in g.clauses
-        )
-        for g in sync.scope
-    ]
+    scope += [f"filter {_clauses(g)}" for g in sync.scope]
     trust = link.access.inbound_trust
     trusted = [] if trust is None else [k for k, v in vars(trust).items() if v]
     return {
@@ -298,7 +292,19 @@ def asks_of(link: LinkSpec) -> dict[str, Any]:
         "inbound_trust": trusted,
         "deletion_threshold": sync.deletion_threshold,
         "adopt": link.adopt,
+        "groups": (
+            "security groups in scope"
+            + "".join(f" · filter {_clauses(g)}" for g in sync.group_scope)
+            if sync.groups
+            else None
+        ),
     }
+
+
+def _clauses(group: ScopeGroup) -> str:
+    return " AND ".join(
+        f"{c.attribute} {c.operator} {', '.join(c.values)}".strip() for c in group.clauses
+    )
 
 
 def activity_of(action: str, status: str) -> str:

@@ -638,6 +638,7 @@ def _card(index: int, link: LinkReport, *, open_: bool) -> str:
                 ("inbound trust", ", ".join(asks.get("inbound_trust") or ()) or "none"),
                 ("deletion threshold", asks.get("deletion_threshold") or "off"),
                 ("job started", "yes" if asks.get("start") else "no"),
+                ("groups synced", asks.get("groups") or "no"),
                 ("adopts", asks.get("adopt")),
             ]
         ),
