@@ -175,3 +175,23 @@ def test_an_organization_is_emitted_and_a_read_only_members_part_is_said(tmp_pat
     notes = script.split("# ---- not done by this script\n", 1)[1]
     assert "tailspin" in notes
     assert "(no PowerShell rendering" not in script
+
+
+def test_group_sync_allows_groups_on_graph_beta(tmp_path: Path) -> None:
+    """groupSyncInbound exists only on Graph beta: the target's step goes there; the rest of
+    the script stays on v1.0."""
+    from tests.engine.test_group_sync import _bench
+
+    bench = _bench(tmp_path)
+    desired = bench.desired()
+    plan = bench.run(lambda session: make_plan(session.desired, session))
+    script = plan_powershell(plan, tenant_ids={n: t.tenant_id for n, t in desired.tenants.items()})
+    assert check_script(script) == []
+    contoso = desired.tenants["contoso"].tenant_id
+    beta = [line for line in script.splitlines() if "'beta/" in line]
+    assert len(beta) == 1
+    assert beta[0].startswith(
+        "Invoke-MgGraphRequest -Method PUT -Uri "
+        f"'beta/policies/crossTenantAccessPolicy/partners/{contoso}/identitySynchronization'"
+    )
+    assert "groupSyncInbound" in script.split(beta[0], 1)[1].split("Invoke-MgGraphRequest", 1)[0]

@@ -226,9 +226,16 @@ def _commands(step: Step) -> list[str]:
             "@{ allowedCloudEndpoints = $clouds }",
         ]
     if key == ("identitySynchronization", "create"):
+        # groupSyncInbound exists only on Graph beta: such a step goes there (the config opted in).
+        version = "beta" if p.get("beta") else "v1.0"
         return [
-            f"Invoke-MgGraphRequest -Method PUT -Uri 'v1.0{p['path']}' "
+            f"Invoke-MgGraphRequest -Method PUT -Uri '{version}{p['path']}' "
             f"-Body ({_ps(p['body'])} | ConvertTo-Json -Depth 5) -ContentType 'application/json'"
+        ]
+    if key == ("identitySynchronization", "update") and p.get("beta"):
+        return [
+            f"Invoke-MgGraphRequest -Method PATCH -Uri 'beta{p['path']}' "
+            f"-Body ({_ps(p['patch'])} | ConvertTo-Json -Depth 5) -ContentType 'application/json'"
         ]
     if key == ("identitySynchronization", "update"):
         return [
