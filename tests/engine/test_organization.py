@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ctsync.config import load, merge_links
 from ctsync.engine import Plan, Session, execute, make_destroy_plan, make_plan
+from ctsync.engine.live import MTO_TEMPLATES
 from ctsync.errors import ConfigError
 from ctsync.graph import WriteRecord
 from ctsync.ops import preflight
@@ -190,13 +192,35 @@ def test_an_organization_whose_owner_the_config_lacks_is_not_imported(tmp_path: 
     ]
 
 
+def _templates(bench: Bench) -> dict[str, Any]:
+    async def go(session: Session) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in ("contoso", "fabrikam", "tailspin"):
+            client = session.client(name)
+            for kind, path in MTO_TEMPLATES.items():
+                body = (await client.get(path)).json_object()
+                out[f"{name}/{kind}"] = {k: v for k, v in body.items() if not k.startswith("@")}
+        return out
+
+    result: dict[str, Any] = bench.run(go)
+    return result
+
+
 def test_destroy_removes_the_members_and_the_organization(tmp_path: Path) -> None:
     bench = _bench(tmp_path)
+    before = _templates(bench)
     _apply(bench, _plan(bench))
     _settle(bench)
+    assert _templates(bench) != before
     plan = _plan(bench, destroy=True)
     ids = [s.id for s in plan.steps]
+    # Each tenant's MTO templates go back to what they held; then the members, the MTO.
     assert ids == [
+        *(
+            f"{t}/mtoTemplate/{k}/revert"
+            for t in ("contoso", "fabrikam", "tailspin")
+            for k in ("partner", "sync")
+        ),
         "organization/member/fabrikam/delete",
         "organization/member/tailspin/delete",
         "organization/delete",
@@ -206,6 +230,7 @@ def test_destroy_removes_the_members_and_the_organization(tmp_path: Path) -> Non
     assert _plan(bench, destroy=True).steps == ()
     _settle(bench)
     assert bench.emulator.tenant("contoso").multi_tenant_org.organization is None
+    assert _templates(bench) == before
 
 
 def test_destroy_leaves_an_organization_ctsync_did_not_create(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ Microsoft over up to two hours: while it runs, the plan says so and plans nothin
 that is read-only in the config gets a note saying what its admin must run, never a step.
 
 Destroy takes out only what the ownership ledger says ctsync made: the members it added, and
-the MTO it created once no tenant it did not add is left in it.
+the MTO it created once no tenant it did not add is left in it; the MTO template fields ctsync
+changed go back to what they held.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "member_key",
     "organization_steps",
     "organization_teardown",
+    "template_key",
 ]
 
 #: The ledger's entry (in the owner) for the MTO ctsync created.
@@ -80,10 +82,67 @@ def _template_steps(org: OrganizationSpec, tenant: str, live: LiveState) -> list
                 action="update",
                 summary=f"set the MTO {what} template (what joining gives partner settings)",
                 changes=tuple(changes),
-                params={"path": MTO_TEMPLATES[name], "patch": _patch_of(changes)},
+                # The ledger keeps what the fields held before, for destroy to give back.
+                params={
+                    "path": MTO_TEMPLATES[name],
+                    "patch": _patch_of(changes),
+                    "object": template_key(name),
+                },
             )
         )
     return steps
+
+
+def template_key(name: str) -> str:
+    """The ledger's entry (in each tenant) for an MTO template ctsync changed."""
+    return object_key("multiTenantOrganizationTemplate", name)
+
+
+def _template_reverts(
+    desired: DesiredState, live: LiveState, org: OrganizationSpec, ledger: Ledger
+) -> list[Step]:
+    """Each managed tenant's MTO template fields ctsync changed, back to what they held."""
+    steps: list[Step] = []
+    for tenant in (org.owner, *org.members):
+        spec = desired.tenants[tenant]
+        if not spec.managed:
+            continue
+        for name in ("partner", "sync"):
+            was = ledger.before(spec.tenant_id, template_key(name))
+            current = live.tenants[tenant].mto_templates.get(name, {})
+            changes = [
+                FieldChange(field, _at(current, field), value)
+                for field, value in sorted(was.items())
+                if _at(current, field) != value
+            ]
+            if not changes:
+                continue
+            what = "partner-configuration" if name == "partner" else "identity-synchronization"
+            steps.append(
+                Step(
+                    id=f"{tenant}/mtoTemplate/{name}/revert",
+                    tenant=tenant,
+                    resource="multiTenantOrganizationTemplate",
+                    action="update",
+                    summary=f"set the MTO {what} template back to what it held before ctsync",
+                    changes=tuple(changes),
+                    destructive=True,
+                    params={
+                        "path": MTO_TEMPLATES[name],
+                        "patch": _patch_of(changes),
+                        "object": template_key(name),
+                        "revert": [c.field for c in changes],
+                    },
+                )
+            )
+    return steps
+
+
+def _at(obj: dict[str, Any], path: str) -> Any:
+    node: Any = obj
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
 
 
 def _plain(value: Any) -> Any:
@@ -215,11 +274,14 @@ def organization_teardown(
 ) -> tuple[list[Step], list[str]]:
     """Remove the members ctsync added, then the MTO if ctsync created it and no tenant it did
     not add stays; what ctsync did not make stays, and the plan says so."""
+    if ledger is None:
+        return [], []
+    reverts = _template_reverts(desired, live, org, ledger)
     owner = desired.tenants[org.owner]
     listed = live.tenants[org.owner].mto_tenants or {}
-    if not owner.managed or not listed or ledger is None:
-        return [], []
-    steps: list[Step] = []
+    if not owner.managed or not listed:
+        return reverts, []
+    steps: list[Step] = list(reverts)
     notes: list[str] = []
     staying: list[str] = []
     names = {t.tenant_id: t.name for t in desired.tenants.values()}
