@@ -370,3 +370,28 @@ def test_the_report_shows_the_organization_its_tenants_and_what_is_left(tmp_path
     markdown = report_markdown(report)
     assert "<b>Multitenant organization</b> Contoso group: drift, owner contoso" in markdown
     assert report.to_dict()["organization"]["tenants"][0]["state"] == "active"
+
+
+def test_a_failed_join_is_said_and_planned_again(tmp_path: Path) -> None:
+    """The owner's admin takes a member out while its join is processing: Microsoft fails the
+    join; the next plan says why and adds and joins it again."""
+    bench = _bench(tmp_path)
+    _apply(bench, _plan(bench))
+    fabrikam = bench.desired().tenants["fabrikam"].tenant_id
+
+    async def remove(session: Session) -> None:
+        await session.client("contoso").delete(
+            f"/tenantRelationships/multiTenantOrganization/tenants/{fabrikam}"
+        )
+
+    bench.run(remove)
+    _settle(bench)
+    plan = _plan(bench)
+    [note] = [n for n in plan.notes if "fabrikam's last request to join" in n]
+    assert "failed (" in note
+    assert "the plan joins again" in note
+    ids = {s.id for s in plan.steps}
+    assert {"organization/join/fabrikam"} <= ids
+    _apply(bench, plan)
+    _settle(bench)
+    assert _members(bench)["fabrikam"] == "active"

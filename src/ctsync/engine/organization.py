@@ -232,6 +232,12 @@ def organization_steps(
         if state == "pending" and status in {"notStarted", "running"}:
             notes.append(f"{name} is joining the multitenant organization: {_PROCESSING}")
             continue
+        if status == "failed":
+            why = (join.get("transitionDetails") or {}).get("details") or "no reason given"
+            notes.append(
+                f"{name}'s last request to join the multitenant organization failed ({why}); "
+                "the plan joins again"
+            )
         if member is None and not owner.managed and spec.managed:
             notes.append(f"{name} joins once {org.owner}'s admin has added it to the organization")
             continue
