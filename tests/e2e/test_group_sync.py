@@ -55,7 +55,8 @@ def _graph(served: Served, name: str, *, admin: bool = False) -> httpx.Client:
         disable_instance_discovery=True,
         connection_verify=served.info["ca_cert"],
     )
-    token = credential.get_token("https://graph.microsoft.com/.default").token
+    with credential:
+        token = credential.get_token("https://graph.microsoft.com/.default").token
     return httpx.Client(
         base_url=served.info["graph_url"],
         verify=ssl.create_default_context(cafile=served.info["ca_cert"]),
@@ -94,7 +95,13 @@ def test_a_group_and_its_members_arrive_and_a_removed_member_leaves(
     config = tmp_path / "ctsync.yaml"
     init_config(served, config, "contoso:fabrikam")
     config.write_text(_with_groups(config.read_text()))
-    contoso, fabrikam = _graph(served, "contoso"), _graph(served, "fabrikam")
+    with _graph(served, "contoso") as contoso, _graph(served, "fabrikam") as fabrikam:
+        _group_sync(served, config, contoso, fabrikam)
+
+
+def _group_sync(
+    served: Served, config: Path, contoso: httpx.Client, fabrikam: httpx.Client
+) -> None:
     (pilot,) = _groups_named(contoso, "CTS-Pilot")
     before = {g["id"] for g in _groups_named(fabrikam, "CTS-Pilot")}
 
@@ -127,8 +134,8 @@ def test_a_group_and_its_members_arrive_and_a_removed_member_leaves(
     # A member leaves the source group: the next cycle takes the membership out.
     gone = contoso.get("/users/adele@contoso.com").json()["id"]
     assert gone in sources
-    admin = _graph(served, "contoso", admin=True)
-    removed = admin.delete(f"/groups/{pilot['id']}/members/{gone}/$ref")
+    with _graph(served, "contoso", admin=True) as admin:
+        removed = admin.delete(f"/groups/{pilot['id']}/members/{gone}/$ref")
     assert removed.status_code == 204, removed.text
     _run_cycle(served)
     after = _member_ids(fabrikam, group["id"])
