@@ -20,7 +20,7 @@ def on_demand_text(results: Sequence[OnDemandResult]) -> str:
         if r.error:
             lines.append(f"  error: {r.error}")
         lines.extend(
-            f"  [{step.kind or '-':9}] {step.status:8} {step.description}" for step in r.steps
+            f"  [{step.kind or '-':10}] {step.status:8} {step.description}" for step in r.steps
         )
         if r.explanation:
             lines.append(f"  → {r.explanation}")
