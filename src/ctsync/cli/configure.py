@@ -153,6 +153,4 @@ def validate(config_path: Path, output: str) -> None:
             )
         )
         groups = "; security groups too (beta opt-in)" if link.sync.groups else ""
-        click.echo(
-            f"  {link.key}: {scope}; actions {', '.join(sorted(link.sync.actions))}{groups}"
-        )
+        click.echo(f"  {link.key}: {scope}; actions {', '.join(sorted(link.sync.actions))}{groups}")
