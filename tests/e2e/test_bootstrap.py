@@ -64,6 +64,17 @@ def _no_secret_in(text: str, server: Served) -> None:
         assert secret not in text
 
 
+def _dates_are_the_certificate_s(app: dict[str, Any], pem: Path) -> None:
+    """The key credential's dates are the certificate's own (Entra refuses dates outside it:
+    taken from the clock instead, a second boundary between the two made bootstrap fail)."""
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(pem.read_bytes())
+    [key] = app["keyCredentials"]
+    assert key["startDateTime"] == cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert key["endDateTime"] == cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def test_bootstrap_sets_up_each_tenant_and_plan_runs_on_its_certificate(
     lab: Lab, server: Served
 ) -> None:
@@ -110,8 +121,10 @@ def test_bootstrap_sets_up_each_tenant_and_plan_runs_on_its_certificate(
             params={"$filter": "appId eq '00000003-0000-0000-c000-000000000000'"},
         ).json()["value"]
         assigned = graph.get(f"/servicePrincipals/{microsoft_graph['id']}/appRoleAssignedTo")
+        app = graph.get(f"/applications(appId='{app_id}')").json()
     granted = [a for a in assigned.json()["value"] if a["principalId"] == sp["id"]]
     assert len(granted) == len(runs["contoso"].json()["permissions"])
+    _dates_are_the_certificate_s(app, config.parent / ".ctsync" / "certs" / "contoso.pem")
 
     from ctsync.config import load
 

@@ -27,7 +27,9 @@ def _holding(config: Path) -> Path:
 
 def test_two_applies_at_once_one_runs_the_other_names_the_lock(lab: Lab) -> None:
     config = lab.config()
-    lab.faults({"latency_ms": 60})
+    # Slow enough that the first still holds the lock once the second process has started
+    # (Python's start-up alone is a good part of a second; a fast apply was already done).
+    lab.faults({"latency_ms": 500})
     first = lab.start("apply", "-c", str(config), "--auto-approve")
     lock = _holding(config)
     second = lab.ctsync("apply", "-c", str(config), "--auto-approve")

@@ -389,7 +389,12 @@ async def _certificate(
     pem, der, _thumbprint_hex = _new_certificate(result.app_name)
     _write_private(path, pem)
     assert result.app_object_id is not None
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    # The key credential's dates must lie within the certificate's (Entra refuses others):
+    # taken from the certificate itself, whose times are whole seconds.
+    from cryptography import x509
+
+    cert = x509.load_der_x509_certificate(der)
+    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
     await api.update_application(
         result.app_object_id,
         {
@@ -399,10 +404,8 @@ async def _certificate(
                     "usage": "Verify",
                     "key": base64.b64encode(der).decode(),
                     "displayName": f"CN={result.app_name}",
-                    "startDateTime": now.isoformat().replace("+00:00", "Z"),
-                    "endDateTime": (now + dt.timedelta(days=CERTIFICATE_DAYS))
-                    .isoformat()
-                    .replace("+00:00", "Z"),
+                    "startDateTime": start.isoformat().replace("+00:00", "Z"),
+                    "endDateTime": end.isoformat().replace("+00:00", "Z"),
                 }
             ]
         },
