@@ -430,6 +430,17 @@ def p1_table(r: dict[str, Any]) -> str:
         f"- At {r['latency_ms']} ms latency, whole processes: naive / ctsync = "
         f"**{_x(r['speedup'])}**.",
     ]
+    if r.get("walls"):
+        repeats = r.get("repeats", len(r["walls"]["apply"]))
+        lines.append(
+            f"- Each process ran {repeats} times, interleaved; the table shows each one's "
+            "median run. Wall s of every run: "
+            + "; ".join(
+                f"{name} {', '.join(_f(w, 2) for w in r['walls'][name])}"
+                for name in ("validate", "apply", "naive")
+            )
+            + "."
+        )
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import re
@@ -366,6 +367,7 @@ class Command:
         """Run ``work(session)`` on the command's loop; a ctsync error becomes one clear line
         and exit 1, Ctrl-C exit 130."""
         assert self._runner is not None, "use Command as a context manager"
+        startup_done()
         try:
             return self._runner.run(work(self.session))
         except CtsyncError as exc:
@@ -434,3 +436,11 @@ def confirm_or_exit(plan: Plan, *, auto_approve: bool, verb: str) -> None:
     )
     if answer.strip() != "yes":
         fail(f"{verb} cancelled; nothing was changed", code=1)
+
+
+def startup_done() -> None:
+    """The command's work begins: what start-up made (modules, the config) is frozen out of
+    the cycle collector, which runs again from here (``main`` turned it off)."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()

@@ -140,9 +140,12 @@ class Session:
         pools = self._pools.setdefault(bundle, [])
         if len(pools) < POOLS:
             if bundle not in self._tls:
-                # An injected transport (the in-process emulator) has no TLS to set up.
-                system = True if self._transport else shared_tls(True)
-                self._tls[bundle] = shared_tls(bundle) if bundle else system
+                # An injected transport (the in-process emulator) has no TLS to set up; the
+                # system's trust store is loaded only when a cloud has no CA bundle of its own.
+                if bundle:
+                    self._tls[bundle] = shared_tls(bundle)
+                else:
+                    self._tls[bundle] = True if self._transport else shared_tls(True)
             pools.append(
                 HttpTransport(
                     transport=self._transport,

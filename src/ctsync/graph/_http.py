@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -248,10 +250,34 @@ def shared_pools(verify: str | bool | ssl.SSLContext, *, size: int) -> list[Http
 
 def shared_tls(verify: str | bool) -> ssl.SSLContext | bool:
     """One TLS context for many pools (``verify``: a CA bundle path, or True for the system's
-    trust): each context loads its trust store, a few MB and milliseconds a piece."""
-    if isinstance(verify, str):
-        return _tls_context(verify)
-    return httpx.create_ssl_context() if verify else False
+    trust): each context loads its trust store, a few MB and ~25 ms (the system's) a piece.
+    Made once per process and trust store — Graph's pools and the sign-ins' share it — and
+    made again if the bundle file changed."""
+    if not verify:
+        return False
+    key = _bundle_key(verify) if isinstance(verify, str) else None
+    with _TLS_LOCK:
+        found = _TLS.get(key)
+        if found is None:
+            found = _TLS[key] = (
+                _tls_context(verify) if isinstance(verify, str) else httpx.create_ssl_context()
+            )
+    return found
+
+
+#: TLS contexts by trust store (None: the system's), for :func:`shared_tls`.
+_TLS: dict[tuple[str, int, int] | None, ssl.SSLContext] = {}
+_TLS_LOCK = threading.Lock()
+
+
+def _bundle_key(ca_bundle: str) -> tuple[str, int, int]:
+    """A CA bundle by path and by its file's state: a rewritten bundle is another one."""
+    path = Path(ca_bundle)
+    try:
+        stat = path.stat()
+    except OSError:
+        return (ca_bundle, -1, -1)  # _tls_context says what is wrong with it
+    return (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
 
 
 def _tls_context(ca_bundle: str) -> ssl.SSLContext:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any
 
@@ -289,3 +290,25 @@ def test_a_certificate_that_is_a_directory_is_a_config_error(tmp_path: Path) -> 
     spec = AuthSpec("certificate", client_id="a", certificate_path=str(tmp_path))
     with pytest.raises(ConfigError, match="it is a directory"):
         build_credential(spec, tenant_id=TENANT, cloud=CLOUDS["global"])
+
+
+def test_one_tls_context_per_trust_store_and_a_rewritten_bundle_is_read_again(
+    tmp_path: Path,
+) -> None:
+    """Graph's pools and the sign-ins share one context per CA bundle (each loads its store);
+    a bundle rewritten in place — a rotated CA — is loaded again, never served stale."""
+    import shutil
+
+    from ctsync.graph._http import shared_tls
+
+    first = generate_tls(tmp_path / "one").ca_cert
+    bundle = tmp_path / "ca.pem"
+    shutil.copyfile(first, bundle)
+    context = shared_tls(str(bundle))
+    assert shared_tls(str(bundle)) is context
+    shutil.copyfile(generate_tls(tmp_path / "two").ca_cert, bundle)
+    os.utime(bundle, ns=(bundle.stat().st_atime_ns, bundle.stat().st_mtime_ns + 1_000_000))
+    rotated = shared_tls(str(bundle))
+    assert rotated is not context
+    assert rotated.get_ca_certs() != context.get_ca_certs()  # type: ignore[union-attr]
+    assert shared_tls(False) is False
