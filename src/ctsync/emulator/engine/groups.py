@@ -44,6 +44,9 @@ from ctsync.emulator.engine.provisioner import (
     JobContext,
     connection_error,
     object_count,
+    opening_steps,
+    scope_details,
+    skip_steps,
 )
 from ctsync.emulator.engine.scoping import GroupsResult, group_view
 from ctsync.emulator.state import Tenant
@@ -555,44 +558,20 @@ class GroupSteps:
 
     def build(self) -> list[logs.Step]:
         name = self.name
-        kind = self.kind
         details = dict(zip(DETAIL_KEYS, self.details, strict=True))
-        if self.on_demand:
-            text = f"Retrieved Group '{name}' from {SOURCE}"
-            steps = [logs.step("EntryImport", "import", "success", text, details)]
-        else:
-            text = f"Received Group '{name}' change of type ({kind}) from {SOURCE}"
-            steps = [logs.step(f"EntryImport{kind}", "import", "success", text, details)]
-        scope_details: dict[str, Any] = {
-            "Active in the source system": "False" if self.deleted_in_source else "True",
-            "Assigned to the application": "True" if self.assigned else "False",
-            "Security group": "True" if self.security else "False",
-            "Scoping filter evaluation passed": (
-                "True" if self.input_filter.passed and self.scope_filter.passed else "False"
-            ),
-            "ScopeEvaluationResult": json.dumps(
-                {
-                    **self.input_filter.scope_evaluation(),
-                    **self.scope_filter.scope_evaluation(),
-                }
-            ),
-        }
-        if self.sync_all:
-            scope_details["Scope sync all"] = "True"
         action = self.action
         out_of_scope = not self.in_scope
-        steps.append(
-            logs.step(
-                "EntrySynchronizationScoping",
-                "scoping",
-                "skipped" if out_of_scope and action == "other" else "success",
-                "Determine if Group in scope by evaluating against each scoping filter",
-                scope_details,
-            )
-        )
-        steps.extend(
-            logs.step("EntrySynchronizationWarning", "processing", "warning", warning, {})
-            for warning in self.warnings
+        steps = opening_steps(
+            noun="Group",
+            name=name,
+            kind=self.kind,
+            on_demand=self.on_demand,
+            details=details,
+            scope=scope_details(
+                self, extra={"Security group": "True" if self.security else "False"}
+            ),
+            skipped=out_of_scope and action == "other",
+            warnings=self.warnings,
         )
         if action == "other" and out_of_scope:
             return steps
@@ -610,30 +589,7 @@ class GroupSteps:
                 )
             )
         if action == "other":
-            steps.append(
-                logs.step(
-                    "EntryImport" if self.on_demand else "EntrySynchronizationUpdate",
-                    "matching",
-                    "success",
-                    f"Retrieved '{name}' from {TARGET}"
-                    if self.matched
-                    else f"No Group found in {TARGET}",
-                    {"objectId": self.target_id or ""},
-                )
-            )
-            description = self.skip_reason or ""
-            if self.skip_code == "RedundantExport":
-                description += f" No change to the Group '{name}' currently needs to be made."
-            steps.append(
-                logs.step(
-                    "EntrySynchronizationSkip",
-                    "export",
-                    "skipped",
-                    description,
-                    {"SkipReason": self.skip_code or ""},
-                )
-            )
-            return steps
+            return steps + skip_steps(self, noun="Group", name=name)
         if action == "create":
             match_name = "EntrySynchronizationAdd"
             match_text = (

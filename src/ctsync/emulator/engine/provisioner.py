@@ -19,10 +19,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ctsync.emulator.engine import logs
 from ctsync.emulator.engine.compiled import (
@@ -817,6 +817,109 @@ def _execute(ctx: JobContext, decision: Decision, at: datetime) -> str | None:
     return target_id
 
 
+class _Scoped(Protocol):
+    """What a record's shared steps read (a user's or a group's step recipe, read-only)."""
+
+    @property
+    def deleted_in_source(self) -> bool: ...
+    @property
+    def assigned(self) -> bool: ...
+    @property
+    def input_filter(self) -> GroupsResult: ...
+    @property
+    def scope_filter(self) -> GroupsResult: ...
+    @property
+    def sync_all(self) -> bool: ...
+    @property
+    def on_demand(self) -> bool: ...
+    @property
+    def matched(self) -> bool: ...
+    @property
+    def target_id(self) -> str | None: ...
+    @property
+    def skip_code(self) -> str | None: ...
+    @property
+    def skip_reason(self) -> str | None: ...
+
+
+def scope_details(recipe: _Scoped, *, extra: Mapping[str, str]) -> dict[str, Any]:
+    """The scoping step's details: in the source, assigned, ``extra``, the filters' verdict."""
+    details: dict[str, Any] = {
+        "Active in the source system": "False" if recipe.deleted_in_source else "True",
+        "Assigned to the application": "True" if recipe.assigned else "False",
+        **extra,
+        "Scoping filter evaluation passed": (
+            "True" if recipe.input_filter.passed and recipe.scope_filter.passed else "False"
+        ),
+        "ScopeEvaluationResult": json.dumps(
+            {**recipe.input_filter.scope_evaluation(), **recipe.scope_filter.scope_evaluation()}
+        ),
+    }
+    if recipe.sync_all:
+        details["Scope sync all"] = "True"
+    return details
+
+
+def opening_steps(
+    *,
+    noun: str,
+    name: str,
+    kind: str,
+    on_demand: bool,
+    details: dict[str, Any],
+    scope: dict[str, Any],
+    skipped: bool,
+    warnings: Iterable[str],
+) -> list[logs.Step]:
+    """What every record of a ``noun`` (User, Group) starts with: the import, the scoping
+    (``skipped``: out of scope and nothing else happens), the warnings."""
+    if on_demand:
+        text = f"Retrieved {noun} '{name}' from {SOURCE}"
+        steps = [logs.step("EntryImport", "import", "success", text, details)]
+    else:
+        text = f"Received {noun} '{name}' change of type ({kind}) from {SOURCE}"
+        steps = [logs.step(f"EntryImport{kind}", "import", "success", text, details)]
+    steps.append(
+        logs.step(
+            "EntrySynchronizationScoping",
+            "scoping",
+            "skipped" if skipped else "success",
+            f"Determine if {noun} in scope by evaluating against each scoping filter",
+            scope,
+        )
+    )
+    steps.extend(
+        logs.step("EntrySynchronizationWarning", "processing", "warning", warning, {})
+        for warning in warnings
+    )
+    return steps
+
+
+def skip_steps(recipe: _Scoped, *, noun: str, name: str) -> list[logs.Step]:
+    """A skipped ``noun``'s last steps: what matching found, and why nothing was exported."""
+    description = recipe.skip_reason or ""
+    if recipe.skip_code == "RedundantExport":
+        description += f" No change to the {noun} '{name}' currently needs to be made."
+    return [
+        logs.step(
+            "EntryImport" if recipe.on_demand else "EntrySynchronizationUpdate",
+            "matching",
+            "success",
+            f"Retrieved '{name}' from {TARGET}"
+            if recipe.matched
+            else f"No {noun} found in {TARGET}",
+            {"objectId": recipe.target_id or ""},
+        ),
+        logs.step(
+            "EntrySynchronizationSkip",
+            "export",
+            "skipped",
+            description,
+            {"SkipReason": recipe.skip_code or ""},
+        ),
+    ]
+
+
 @dataclass(slots=True)
 class StepRecipe:
     """What a record keeps instead of its ``provisioningSteps``: everything they say, built
@@ -883,58 +986,21 @@ class StepRecipe:
 
     def build(self) -> list[logs.Step]:
         upn = self.upn
-        kind = self.kind
         details = dict(zip(DETAIL_KEYS, self.details, strict=True))
-        if self.on_demand:
-            steps = [
-                logs.step(
-                    "EntryImport",
-                    "import",
-                    "success",
-                    f"Retrieved User '{upn}' from {SOURCE}",
-                    details,
-                )
-            ]
-        else:
-            steps = [
-                logs.step(
-                    f"EntryImport{kind}",
-                    "import",
-                    "success",
-                    f"Received User '{upn}' change of type ({kind}) from {SOURCE}",
-                    details,
-                )
-            ]
-        scope_details: dict[str, Any] = {
-            "Active in the source system": "False" if self.deleted_in_source else "True",
-            "Assigned to the application": "True" if self.assigned else "False",
-            "User has the required role": "True" if self.assigned else "False",
-            "Scoping filter evaluation passed": (
-                "True" if self.input_filter.passed and self.scope_filter.passed else "False"
-            ),
-            "ScopeEvaluationResult": json.dumps(
-                {
-                    **self.input_filter.scope_evaluation(),
-                    **self.scope_filter.scope_evaluation(),
-                }
-            ),
-        }
-        if self.sync_all:
-            scope_details["Scope sync all"] = "True"
         action = self.action
         out_of_scope = not self.in_scope
-        steps.append(
-            logs.step(
-                "EntrySynchronizationScoping",
-                "scoping",
-                "skipped" if out_of_scope and action == "other" else "success",
-                "Determine if User in scope by evaluating against each scoping filter",
-                scope_details,
-            )
-        )
-        steps.extend(
-            logs.step("EntrySynchronizationWarning", "processing", "warning", warning, {})
-            for warning in self.warnings
+        steps = opening_steps(
+            noun="User",
+            name=upn,
+            kind=self.kind,
+            on_demand=self.on_demand,
+            details=details,
+            scope=scope_details(
+                self,
+                extra={"User has the required role": "True" if self.assigned else "False"},
+            ),
+            skipped=out_of_scope and action == "other",
+            warnings=self.warnings,
         )
         if action == "other" and out_of_scope:
             return steps
@@ -947,30 +1013,7 @@ class StepRecipe:
             "restore": "restored",
         }
         if action == "other":
-            steps.append(
-                logs.step(
-                    "EntryImport" if self.on_demand else "EntrySynchronizationUpdate",
-                    "matching",
-                    "success",
-                    f"Retrieved '{upn}' from {TARGET}"
-                    if self.matched
-                    else f"No User found in {TARGET}",
-                    {"objectId": self.target_id or ""},
-                )
-            )
-            description = self.skip_reason or ""
-            if self.skip_code == "RedundantExport":
-                description += f" No change to the User '{upn}' currently needs to be made."
-            steps.append(
-                logs.step(
-                    "EntrySynchronizationSkip",
-                    "export",
-                    "skipped",
-                    description,
-                    {"SkipReason": self.skip_code or ""},
-                )
-            )
-            return steps
+            return steps + skip_steps(self, noun="User", name=upn)
         op = self.op
         if op == "create":
             match_text = (
