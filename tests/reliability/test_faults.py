@@ -40,7 +40,11 @@ STORMS: dict[str, dict[str, Any]] = {
 }
 
 
-def _converges(lab: Lab, profile: dict[str, Any], seed: int = 0, *, max_runs: int = 4) -> str:
+def _converges(lab: Lab, profile: dict[str, Any], seed: int = 0, *, max_runs: int = 5) -> str:
+    # A run's POSTs (about seven for a new link, the batches among them) are not retried after
+    # a 5xx or a dropped connection: under "mixed" one fails about half of the first runs, and
+    # four runs in a row now and then on a loaded machine. Five keeps the bound "a few" and
+    # makes the odds of a false failure small.
     # An app a failed create may have made shows within the emulator's lag (at most 3 s here).
     lab.env["CTSYNC_REPLICATION_WAIT"] = "5"
     config = lab.config()
@@ -68,5 +72,5 @@ def test_apply_converges_under_faults_sweep(lab: Lab, name: str, round_: int) ->
     # Each round draws its faults from another seed. Under the storms, every POST that a 5xx or
     # a drop fails waits for the next run (a POST is retried only on 429): allow more runs.
     profile = {**PROFILES, **STORMS}[name]
-    runs = 6 if name in STORMS else 4
+    runs = 6 if name in STORMS else 5
     print(f"{name} (round {round_}): {_converges(lab, profile, round_, max_runs=runs)}")

@@ -73,24 +73,35 @@ def _template_steps(org: OrganizationSpec, tenant: str, live: LiveState) -> list
         )
         if not changes:
             continue
-        what = "partner-configuration" if name == "partner" else "identity-synchronization"
-        steps.append(
-            Step(
-                id=f"{tenant}/mtoTemplate/{name}",
-                tenant=tenant,
-                resource="multiTenantOrganizationTemplate",
-                action="update",
-                summary=f"set the MTO {what} template (what joining gives partner settings)",
-                changes=tuple(changes),
-                # The ledger keeps what the fields held before, for destroy to give back.
-                params={
-                    "path": MTO_TEMPLATES[name],
-                    "patch": _patch_of(changes),
-                    "object": template_key(name),
-                },
-            )
-        )
+        steps.append(_template_step(tenant, name, changes, revert=False))
     return steps
+
+
+def _template_step(tenant: str, name: str, changes: list[FieldChange], *, revert: bool) -> Step:
+    """Set ``tenant``'s MTO template ``name`` (partner, sync) as ``changes`` say; ``revert``:
+    back to what it held before ctsync (destroy). The ledger keeps what the fields held before
+    a first change, for destroy to give back."""
+    what = "partner-configuration" if name == "partner" else "identity-synchronization"
+    return Step(
+        id=f"{tenant}/mtoTemplate/{name}" + ("/revert" if revert else ""),
+        tenant=tenant,
+        resource="multiTenantOrganizationTemplate",
+        action="update",
+        summary=f"set the MTO {what} template "
+        + (
+            "back to what it held before ctsync"
+            if revert
+            else "(what joining gives partner settings)"
+        ),
+        changes=tuple(changes),
+        destructive=revert,
+        params={
+            "path": MTO_TEMPLATES[name],
+            "patch": _patch_of(changes),
+            "object": template_key(name),
+            **({"revert": [c.field for c in changes]} if revert else {}),
+        },
+    )
 
 
 def template_key(name: str) -> str:
@@ -117,24 +128,7 @@ def _template_reverts(
             ]
             if not changes:
                 continue
-            what = "partner-configuration" if name == "partner" else "identity-synchronization"
-            steps.append(
-                Step(
-                    id=f"{tenant}/mtoTemplate/{name}/revert",
-                    tenant=tenant,
-                    resource="multiTenantOrganizationTemplate",
-                    action="update",
-                    summary=f"set the MTO {what} template back to what it held before ctsync",
-                    changes=tuple(changes),
-                    destructive=True,
-                    params={
-                        "path": MTO_TEMPLATES[name],
-                        "patch": _patch_of(changes),
-                        "object": template_key(name),
-                        "revert": [c.field for c in changes],
-                    },
-                )
-            )
+            steps.append(_template_step(tenant, name, changes, revert=True))
     return steps
 
 
